@@ -1,0 +1,203 @@
+"""Repository protocols: one small interface per aggregate (specs 08, 18, 23).
+
+Every call that reads or writes tenant data takes the tenant id first. Backends live in
+`storage.memory` and `storage.sql`; one contract suite (tests/contract) holds them all to
+the same behaviour. Methods that must be atomic say so: backends implement them with a
+single conditional statement (or a transaction), never a read-then-write in Python.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Protocol
+
+from cedros_pay.core.models import (
+    AdminNonce,
+    CartQuote,
+    Coupon,
+    NonceOutcome,
+    PaymentTransaction,
+    PendingWebhook,
+    Product,
+    RefundQuote,
+    StoredResponse,
+    StripeSession,
+    Subscription,
+    SubscriptionStatus,
+    WebhookStatus,
+)
+
+
+class CartQuoteRepo(Protocol):
+    async def save(self, quote: CartQuote) -> None: ...
+    async def save_many(self, quotes: Sequence[CartQuote]) -> None:
+        """All or nothing."""
+
+    async def get(self, tenant: str, cart_id: str) -> CartQuote | None: ...
+    async def get_many(self, tenant: str, cart_ids: Sequence[str]) -> list[CartQuote]: ...
+    async def mark_paid(self, tenant: str, cart_id: str, wallet: str) -> bool:
+        """Atomically set the payer once; False if missing or already paid."""
+
+    async def has_access(self, tenant: str, cart_id: str, wallet: str) -> bool: ...
+    async def delete_expired(self, before: datetime) -> int:
+        """Drop unpaid quotes that expired before `before` (cleanup worker)."""
+
+
+class RefundQuoteRepo(Protocol):
+    async def save(self, quote: RefundQuote) -> None: ...
+    async def save_many(self, quotes: Sequence[RefundQuote]) -> None:
+        """All or nothing."""
+
+    async def get(self, tenant: str, refund_id: str) -> RefundQuote | None: ...
+    async def get_by_original_purchase(
+        self, tenant: str, original_purchase_id: str
+    ) -> RefundQuote | None: ...
+    async def list_pending(self, tenant: str) -> list[RefundQuote]:
+        """Unprocessed refunds, oldest first (expired ones included: they can be re-quoted)."""
+
+    async def mark_processed(
+        self, tenant: str, refund_id: str, processed_by: str, signature: str, at: datetime
+    ) -> bool:
+        """Atomically mark once; False if missing or already processed."""
+
+    async def delete(self, tenant: str, refund_id: str) -> bool: ...
+    async def delete_expired_pending(self, before: datetime) -> int: ...
+
+
+class PaymentRepo(Protocol):
+    async def record(self, tx: PaymentTransaction) -> bool:
+        """Insert unless the signature exists in ANY tenant; True only for the first caller.
+
+        This single conditional insert is the replay protection (spec 13): two racing
+        callers, in one process or many, can never both get True.
+        """
+
+    async def record_many(self, txs: Sequence[PaymentTransaction]) -> bool:
+        """Insert all or none; False (and nothing written) if any signature was used."""
+
+    async def has_been_processed(self, signature: str) -> bool: ...
+    async def get(self, tenant: str, signature: str) -> PaymentTransaction | None: ...
+    async def archive_older_than(self, before: datetime) -> int: ...
+
+
+class NonceRepo(Protocol):
+    async def create(self, nonce: AdminNonce) -> None: ...
+    async def consume(
+        self, tenant: str, nonce_id: str, purpose: str, now: datetime
+    ) -> NonceOutcome:
+        """Mark used at most once, only for its purpose and before expiry (atomic)."""
+
+    async def delete_expired(self, now: datetime) -> int: ...
+
+
+class WebhookQueue(Protocol):
+    async def enqueue(self, webhook: PendingWebhook) -> None: ...
+    async def claim_due(
+        self, now: datetime, limit: int, lease: timedelta = timedelta(minutes=5)
+    ) -> list[PendingWebhook]:
+        """Hand out due webhooks, each to exactly one caller, marked `processing`.
+
+        Due means pending with `next_attempt_at` unset or passed, or `processing` whose
+        lease (from `last_attempt_at`) ran out because its worker died: deliveries survive
+        restarts. Claiming counts an attempt.
+        """
+
+    async def mark_success(self, webhook_id: str, at: datetime) -> None: ...
+    async def mark_failed(
+        self, webhook_id: str, error: str, at: datetime, next_attempt_at: datetime | None
+    ) -> None:
+        """Schedule a retry at `next_attempt_at`, or fail for good when it is None."""
+
+    async def get(self, tenant: str, webhook_id: str) -> PendingWebhook | None: ...
+    async def list(
+        self, tenant: str, status: WebhookStatus | None = None, limit: int = 100
+    ) -> list[PendingWebhook]: ...
+    async def retry(self, tenant: str, webhook_id: str, now: datetime) -> bool:
+        """Reset a webhook to pending with a fresh attempt budget (manual retry)."""
+
+    async def delete(self, tenant: str, webhook_id: str) -> bool: ...
+    async def delete_completed_before(self, before: datetime) -> int: ...
+
+
+class IdempotencyRepo(Protocol):
+    async def save(self, tenant: str, key: str, response: StoredResponse) -> None: ...
+    async def get(self, tenant: str, key: str, now: datetime) -> StoredResponse | None: ...
+    async def delete(self, tenant: str, key: str) -> None: ...
+    async def delete_expired(self, now: datetime) -> int: ...
+
+
+class StripeSessionRepo(Protocol):
+    async def save(self, session: StripeSession) -> None: ...
+    async def get(self, tenant: str, session_id: str) -> StripeSession | None: ...
+    async def mark_completed(self, tenant: str, session_id: str, at: datetime) -> bool:
+        """Atomically complete a pending session once; False if missing or not pending."""
+
+
+class ProductRepo(Protocol):
+    async def get(self, tenant: str, product_id: str) -> Product | None: ...
+    async def get_by_stripe_price_id(self, tenant: str, price_id: str) -> Product | None: ...
+    async def list(self, tenant: str, include_inactive: bool = False) -> list[Product]: ...
+    async def create(self, product: Product) -> None:
+        """Raises `AlreadyExists` if the id is taken in the tenant."""
+
+    async def update(self, product: Product) -> None:
+        """Raises `NotFound` if the product does not exist."""
+
+    async def delete(self, tenant: str, product_id: str) -> bool:
+        """Soft delete: `active = false`."""
+
+
+class CouponRepo(Protocol):
+    async def get(self, tenant: str, code: str) -> Coupon | None: ...
+    async def list(self, tenant: str, include_inactive: bool = False) -> list[Coupon]: ...
+    async def create(self, coupon: Coupon) -> None: ...
+    async def update(self, coupon: Coupon) -> None: ...
+    async def increment_usage(self, tenant: str, code: str) -> bool:
+        """Atomically count one use; False when missing or the usage limit is reached."""
+
+    async def delete(self, tenant: str, code: str) -> bool:
+        """Soft delete: `active = false`."""
+
+
+class SubscriptionRepo(Protocol):
+    async def create(self, sub: Subscription) -> None: ...
+    async def get(self, tenant: str, sub_id: str) -> Subscription | None: ...
+    async def update(self, sub: Subscription) -> None: ...
+    async def delete(self, tenant: str, sub_id: str, at: datetime) -> bool:
+        """Soft delete: status `cancelled`."""
+
+    async def get_by_wallet(
+        self, tenant: str, wallet: str, product_id: str
+    ) -> Subscription | None:
+        """The newest active or trialing subscription of a wallet for a product."""
+
+    async def get_by_stripe_subscription_id(
+        self, tenant: str, stripe_sub_id: str
+    ) -> Subscription | None: ...
+    async def list_by_stripe_customer_id(
+        self, tenant: str, customer_id: str
+    ) -> list[Subscription]: ...
+    async def list_by_product(self, tenant: str, product_id: str) -> list[Subscription]: ...
+    async def list_active(
+        self, tenant: str, product_id: str | None = None
+    ) -> list[Subscription]: ...
+    async def list_expiring(self, tenant: str, before: datetime) -> list[Subscription]: ...
+    async def update_status(
+        self, tenant: str, sub_id: str, status: SubscriptionStatus, at: datetime
+    ) -> bool: ...
+    async def extend_period(
+        self, tenant: str, sub_id: str, start: datetime, end: datetime, at: datetime
+    ) -> bool: ...
+
+
+class StorageError(Exception):
+    """Base for storage failures that callers may want to tell apart."""
+
+
+class AlreadyExists(StorageError):
+    pass
+
+
+class NotFound(StorageError):
+    pass

@@ -1,0 +1,107 @@
+"""Refund quotes in SQL."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, select, update
+
+from cedros_pay.core.models import RefundQuote
+from cedros_pay.storage.sql.base import SqlRepo, meta_out
+
+_MUTABLE = ("recipient_wallet", "amount", "amount_asset", "token", "token_mint",
+            "token_decimals", "reason", "metadata", "expires_at", "created_at")
+
+
+class SqlRefundQuotes(SqlRepo):
+    def _row(self, q: RefundQuote) -> dict[str, Any]:
+        return {
+            "id": q.id, "tenant_id": q.tenant_id, "original_purchase_id": q.original_purchase_id,
+            "recipient_wallet": q.recipient_wallet, "amount": q.amount_atomic,
+            "amount_asset": q.asset, "token": q.asset, "token_mint": q.token_mint,
+            "token_decimals": q.token_decimals,
+            "status": "processed" if q.is_processed else "pending",
+            "processed_by": q.processed_by, "processed_at": q.processed_at,
+            "signature": q.signature, "reason": q.reason, "metadata": q.metadata,
+            "created_at": q.created_at, "expires_at": q.expires_at,
+        }
+
+    @staticmethod
+    def _model(r: Any) -> RefundQuote:
+        return RefundQuote(
+            id=r.id, tenant_id=r.tenant_id, original_purchase_id=r.original_purchase_id,
+            recipient_wallet=r.recipient_wallet, amount_atomic=r.amount, asset=r.amount_asset,
+            token_mint=r.token_mint or "", token_decimals=r.token_decimals or 0,
+            reason=r.reason or "", metadata=meta_out(r.metadata), created_at=r.created_at,
+            expires_at=r.expires_at, processed_by=r.processed_by, processed_at=r.processed_at,
+            signature=r.signature,
+        )
+
+    async def save(self, quote: RefundQuote) -> None:
+        await self.save_many([quote])
+
+    async def save_many(self, quotes: Sequence[RefundQuote]) -> None:
+        if not quotes:
+            return
+        t = self._t.refund_quotes
+        stmt = self._insert(t)
+        # Re-saving (a regenerated quote) may not touch a processed refund.
+        stmt = stmt.on_conflict_do_update(
+            index_elements=[t.c.id],
+            set_={c: stmt.excluded[c] for c in _MUTABLE},
+            where=(t.c.tenant_id == stmt.excluded.tenant_id) & t.c.processed_at.is_(None),
+        )
+        async with self._engine.begin() as conn:
+            await conn.execute(stmt, [self._row(q) for q in quotes])
+
+    async def _one(self, *where: Any) -> RefundQuote | None:
+        t = self._t.refund_quotes
+        q = select(t).where(*where).order_by(t.c.created_at.desc()).limit(1)
+        async with self._engine.connect() as conn:
+            row = (await conn.execute(q)).first()
+        return self._model(row) if row else None
+
+    async def get(self, tenant: str, refund_id: str) -> RefundQuote | None:
+        t = self._t.refund_quotes
+        return await self._one(t.c.tenant_id == tenant, t.c.id == refund_id)
+
+    async def get_by_original_purchase(
+        self, tenant: str, original_purchase_id: str
+    ) -> RefundQuote | None:
+        t = self._t.refund_quotes
+        return await self._one(t.c.tenant_id == tenant,
+                               t.c.original_purchase_id == original_purchase_id)
+
+    async def list_pending(self, tenant: str) -> list[RefundQuote]:
+        t = self._t.refund_quotes
+        q = (select(t).where(t.c.tenant_id == tenant, t.c.processed_at.is_(None))
+             .order_by(t.c.created_at, t.c.id))
+        async with self._engine.connect() as conn:
+            return [self._model(r) for r in await conn.execute(q)]
+
+    async def mark_processed(
+        self, tenant: str, refund_id: str, processed_by: str, signature: str, at: datetime
+    ) -> bool:
+        t = self._t.refund_quotes
+        stmt = (
+            update(t)
+            .where(t.c.tenant_id == tenant, t.c.id == refund_id, t.c.processed_at.is_(None))
+            .values(processed_by=processed_by, signature=signature, processed_at=at,
+                    status="processed")
+        )
+        async with self._engine.begin() as conn:
+            return (await conn.execute(stmt)).rowcount == 1
+
+    async def delete(self, tenant: str, refund_id: str) -> bool:
+        t = self._t.refund_quotes
+        stmt = delete(t).where(t.c.tenant_id == tenant, t.c.id == refund_id)
+        async with self._engine.begin() as conn:
+            return (await conn.execute(stmt)).rowcount == 1
+
+    async def delete_expired_pending(self, before: datetime) -> int:
+        t = self._t.refund_quotes
+        stmt = delete(t).where(t.c.processed_at.is_(None), t.c.expires_at < before)
+        async with self._engine.begin() as conn:
+            return (await conn.execute(stmt)).rowcount
