@@ -1,0 +1,73 @@
+"""Migrations: `upgrade` builds exactly the schema the repositories use, under any names."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import inspect
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from cedros_pay.core.models import PaymentTransaction
+from cedros_pay.storage.sql.engine import create_postgres_engine, create_sqlite_engine
+from cedros_pay.storage.sql.migrate import current_revision, upgrade
+from cedros_pay.storage.sql.schema import TableNames, check_table_name, define_tables
+from cedros_pay.storage.sql.store import sql_store
+from contract.conftest import T0
+
+
+def _engine(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> AsyncEngine:
+    if backend == "postgres":
+        return create_postgres_engine(request.getfixturevalue("postgres_url"))
+    return create_sqlite_engine(str(tmp_path / "m.db"))
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+async def test_migrated_schema_matches_the_table_definitions(
+    backend: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    engine = _engine(backend, request, tmp_path)
+    await upgrade(engine)
+    await upgrade(engine)  # idempotent
+    assert await current_revision(engine) == "0001"
+    async with engine.connect() as conn:
+        diff = await conn.run_sync(
+            lambda c: compare_metadata(MigrationContext.configure(c), define_tables().metadata))
+    await engine.dispose()
+    # SQLite cannot report partial-index predicates; only real differences matter here.
+    assert [d for d in diff if d[0] not in ("add_index", "remove_index")] == []
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+async def test_schema_mapping_renames_tables(
+    backend: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    engine = _engine(backend, request, tmp_path)
+    names = TableNames(payments="ledger", products="catalog_items")
+    await upgrade(engine, names)
+    async with engine.connect() as conn:
+        tables = set(await conn.run_sync(lambda c: inspect(c).get_table_names()))
+    assert {"ledger", "catalog_items"} <= tables
+    assert "payment_transactions" not in tables
+    store = sql_store(engine, names)
+    tx = PaymentTransaction(signature="s", resource_id="r", wallet="w", amount_atomic=1,
+                            asset="USDC", created_at=T0)
+    assert await store.payments.record(tx)
+    assert not await store.payments.record(tx)
+    await store.close()
+
+
+@pytest.mark.parametrize("name", ["payments; DROP TABLE x", "a-b", "1abc", "a.b.c", "", "x" * 64,
+                                  'p"q'])
+def test_unsafe_table_names_are_refused(name: str) -> None:
+    with pytest.raises(ValueError):
+        check_table_name(name)
+    with pytest.raises(ValueError):
+        TableNames(payments=name)
+
+
+@pytest.mark.parametrize("name", ["payments", "cedros.payments", "_x1"])
+def test_safe_table_names_are_accepted(name: str) -> None:
+    assert check_table_name(name) == name

@@ -1,0 +1,74 @@
+"""Payment ledger contract: replay protection on every backend (spec 13)."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+from cedros_pay.core.models import PaymentTransaction
+from cedros_pay.storage.store import Store
+from contract.conftest import T0
+
+
+def tx(sig: str, tenant: str = "default", resource: str = "r1", at: int = 0,
+       amount: int = 1_000_000) -> PaymentTransaction:
+    return PaymentTransaction(
+        signature=sig, tenant_id=tenant, resource_id=resource, wallet="W1",
+        amount_atomic=amount, asset="USDC", created_at=T0 + timedelta(seconds=at),
+        metadata={"k": "v"},
+    )
+
+
+async def test_record_payment_succeeds_once_then_refuses_the_signature(store: Store) -> None:
+    assert await store.payments.record(tx("sig1")) is True
+    assert await store.payments.record(tx("sig1", resource="other")) is False
+    got = await store.payments.get("default", "sig1")
+    assert got is not None
+    assert (got.resource_id, got.amount_atomic, got.asset, got.metadata) == (
+        "r1", 1_000_000, "USDC", {"k": "v"})
+    assert got.created_at == T0
+
+
+async def test_fifty_concurrent_records_of_one_signature_give_one_success(store: Store) -> None:
+    results = await asyncio.gather(*(store.payments.record(tx("race", resource=f"r{i}"))
+                                     for i in range(50)))
+    assert results.count(True) == 1
+    assert results.count(False) == 49
+
+
+async def test_signature_is_global_across_tenants(store: Store) -> None:
+    assert await store.payments.record(tx("shared", tenant="a"))
+    assert not await store.payments.record(tx("shared", tenant="b"))
+    assert await store.payments.has_been_processed("shared")
+    assert await store.payments.get("b", "shared") is None
+    assert await store.payments.get("a", "shared") is not None
+
+
+async def test_record_many_is_all_or_nothing(store: Store) -> None:
+    assert await store.payments.record(tx("used"))
+    batch = [tx("new1"), tx("used"), tx("new2")]
+    assert await store.payments.record_many(batch) is False
+    assert not await store.payments.has_been_processed("new1")
+    assert not await store.payments.has_been_processed("new2")
+    assert await store.payments.record_many([tx("new1"), tx("new2")]) is True
+    assert await store.payments.has_been_processed("new2")
+
+
+async def test_record_many_refuses_a_batch_repeating_a_signature(store: Store) -> None:
+    assert await store.payments.record_many([tx("dup"), tx("dup")]) is False
+    assert not await store.payments.has_been_processed("dup")
+
+
+async def test_archive_removes_only_older_payments(store: Store) -> None:
+    await store.payments.record(tx("old", at=0))
+    await store.payments.record(tx("new", at=3600))
+    assert await store.payments.archive_older_than(T0 + timedelta(minutes=30)) == 1
+    assert not await store.payments.has_been_processed("old")
+    assert await store.payments.has_been_processed("new")
+
+
+async def test_int64_amounts_survive(store: Store) -> None:
+    big = 2**63 - 1
+    await store.payments.record(tx("big", amount=big))
+    got = await store.payments.get("default", "big")
+    assert got is not None and got.amount_atomic == big
