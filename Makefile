@@ -1,0 +1,38 @@
+# Developer entry points. `make test` starts its own PostgreSQL and Redis (tests/conftest.py).
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+CONFIG ?= configs/demo.yaml
+PYTEST_ARGS ?=
+
+export PIP_NO_INPUT := 1
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+.PHONY: venv run test lint clean
+
+venv: $(STAMP)
+
+# Reinstall only when the venv is missing or pyproject.toml changed since the last install.
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	touch $@
+
+run: venv
+	mkdir -p data
+	$(BIN)/cedros-pay migrate --config $(CONFIG)
+	exec $(BIN)/cedros-pay serve --config $(CONFIG)
+
+test: venv
+	bash scripts/ensure-services.sh
+	$(BIN)/pytest -q $(PYTEST_ARGS)
+
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+
+clean:
+	rm -rf $(VENV) build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +

@@ -1,0 +1,10 @@
+"""Real backing services for the test suite (DESIGN §5).
+
+`postgres.start_postgres()` and `redis.start_redis()` launch throwaway servers from the
+Debian packages (or adopt the ones named by `CEDROS_TEST_POSTGRES_URL` /
+`CEDROS_TEST_REDIS_URL`). `tests/conftest.py` turns them into pytest fixtures.
+"""
+
+from .process import ServiceUnavailable
+
+__all__ = ["ServiceUnavailable"]
