@@ -1,0 +1,151 @@
+"""Composition root: Config -> services -> Starlette app (spec 01's start-up order).
+
+This is the only module that knows every concrete class. Everything it opens is
+registered with a `Lifecycle` and closed last-in, first-out when the app shuts down.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import fields
+from typing import Any
+
+import httpx
+from starlette.applications import Starlette
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from cedros_pay.config import Config
+from cedros_pay.core.clock import Clock, SystemClock
+from cedros_pay.integrations.solana.rpc_health import RpcHealthProbe
+from cedros_pay.lifecycle import Lifecycle
+from cedros_pay.resolvers.health import Health
+from cedros_pay.resolvers.services import Services
+from cedros_pay.rest.errors import EXCEPTION_HANDLERS
+from cedros_pay.rest.middleware import RequestContextMiddleware
+from cedros_pay.rest.routes import build_routes
+from cedros_pay.storage.open import open_store
+from cedros_pay.storage.sql.engine import PoolSettings
+from cedros_pay.storage.sql.schema import TableNames
+from cedros_pay.storage.store import Store
+
+log = logging.getLogger("cedros_pay.app")
+
+
+def table_names(config: Config) -> TableNames:
+    mapping = config.storage.schema_mapping
+    return TableNames(**{f.name: mapping.table_name(f.name) for f in fields(TableNames)})
+
+
+def enabled_features(config: Config) -> list[str]:
+    """The feature strings `/cedros-health` lists (spec 02)."""
+    flags = {
+        "stripe": bool(config.stripe.secret_key),
+        "x402": bool(config.x402.payment_address),
+        "gasless": config.x402.gasless_enabled,
+        "subscriptions": config.subscriptions.enabled,
+    }
+    return [name for name, on in flags.items() if on]
+
+
+async def open_configured_store(config: Config) -> Store:
+    s = config.storage
+    pool = PoolSettings(max_open_conns=s.postgres_pool.max_open_conns,
+                        max_idle_conns=s.postgres_pool.max_idle_conns,
+                        conn_max_lifetime=s.postgres_pool.conn_max_lifetime)
+    return await open_store(s.backend, file_path=s.file_path, postgres_url=s.postgres_url,
+                            names=table_names(config), pool=pool)
+
+
+class CedrosApp:
+    """The ASGI app `create_app` returns: a Starlette app plus the lifecycle it owns.
+
+    When embedded under a parent app whose lifespan does not reach us (Starlette does
+    not forward lifespan events to mounted apps), the services start on the first
+    request instead; `aclose()` (or the parent's lifespan calling `lifespan()`) closes them.
+    """
+
+    def __init__(self, config: Config, *, store: Store | None, clock: Clock,
+                 verifier: Any = None, notifier: Any = None) -> None:
+        self.config = config
+        self._store = store
+        self._clock = clock
+        self.verifier = verifier
+        self.notifier = notifier
+        self._lifecycle = Lifecycle()
+        self._start_lock = asyncio.Lock()
+        self.services: Services | None = None
+        prefix = config.server.route_prefix
+        self.starlette = Starlette(
+            routes=build_routes(prefix),
+            exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
+            lifespan=self._lifespan,
+        )
+        self.asgi: ASGIApp = RequestContextMiddleware(self.starlette)
+
+    @property
+    def state(self) -> Any:
+        return self.starlette.state
+
+    async def start(self) -> Services:
+        async with self._start_lock:
+            if self.services is None:
+                self.services = await self._open()
+                self.starlette.state.services = self.services
+            return self.services
+
+    async def _open(self) -> Services:
+        cfg = self.config
+        store = self._store
+        if store is None:
+            store = await open_configured_store(cfg)
+            self._lifecycle.push("store", store.close)
+        http = httpx.AsyncClient()
+        self._lifecycle.push("http_client", http.aclose)
+        rpc = RpcHealthProbe(cfg.x402.rpc_url, http) if cfg.x402.rpc_url else None
+        health = Health(
+            clock=self._clock, database=store.ping, rpc=rpc, network=cfg.x402.network,
+            route_prefix=cfg.server.route_prefix, features=enabled_features(cfg),
+        )
+        log.info("cedros pay started", extra={
+            "storage_backend": store.backend, "network": cfg.x402.network,
+            "route_prefix": cfg.server.route_prefix or "/",
+        })
+        return Services(config=cfg, clock=self._clock, store=store, health=health)
+
+    async def aclose(self) -> None:
+        await self._lifecycle.close(budget=15.0)
+        self.services = None
+
+    @asynccontextmanager
+    async def _lifespan(self, _app: Starlette) -> AsyncIterator[None]:
+        await self.start()
+        try:
+            yield
+        finally:
+            await self.aclose()
+
+    def lifespan(self) -> Any:
+        """For embedders: enter this from the parent app's lifespan."""
+        return self._lifespan(self.starlette)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and self.services is None:
+            await self.start()
+        await self.asgi(scope, receive, send)
+
+
+def create_app(
+    config: Config,
+    *,
+    store: Store | None = None,
+    verifier: Any = None,
+    notifier: Any = None,
+    clock: Clock | None = None,
+) -> CedrosApp:
+    """Build the Cedros Pay ASGI app. Pass `store`, `verifier`, `notifier` or `clock` to
+    replace the configured ones (tests, embedders); an injected store is not closed."""
+    return CedrosApp(config, store=store, clock=clock or SystemClock(),
+                     verifier=verifier, notifier=notifier)

@@ -1,0 +1,129 @@
+"""`cedros-pay serve | migrate | keygen | version`.
+
+Start-up follows spec 01: .env, flags, configuration, logger, then the app. A bad
+configuration prints one line per problem and exits 1 — never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from importlib import metadata
+
+from cedros_pay.config import Config, ConfigError, load_config
+from cedros_pay.logs import configure_logging
+
+log = logging.getLogger("cedros_pay.cli")
+
+SHUTDOWN_BUDGET_SECONDS = 15
+
+
+def version_info() -> dict[str, str]:
+    """Version from the installed package; build time stamped by the image build."""
+    try:
+        version = metadata.version("cedros-pay")
+    except metadata.PackageNotFoundError:
+        version = "0.0.0+unknown"
+    return {"version": version, "buildTime": os.environ.get("CEDROS_BUILD_TIME", "unknown")}
+
+
+def split_address(address: str) -> tuple[str, int]:
+    """Go-style listen address: ':8080' listens everywhere, 'host:port' on one host."""
+    host, _, port = address.rpartition(":")
+    return (host.strip("[]") or "0.0.0.0"), int(port)
+
+
+def _load(path: str | None) -> Config:
+    try:
+        return load_config(path)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            print(f"config error: {problem}", file=sys.stderr)
+        raise SystemExit(1) from None
+
+
+async def _serve(config: Config, host: str, port: int) -> None:
+    import uvicorn
+
+    from cedros_pay.app import create_app
+
+    app = create_app(config)
+    server = uvicorn.Server(uvicorn.Config(
+        app, host=host, port=port, lifespan="on", log_config=None, access_log=False,
+        timeout_graceful_shutdown=SHUTDOWN_BUDGET_SECONDS, server_header=False,
+    ))
+    await server.serve()
+    if server.started is False:
+        raise SystemExit(1)
+
+
+async def _migrate(config: Config) -> str:
+    from cedros_pay.app import open_configured_store
+
+    store = await open_configured_store(config)  # opening runs the migrations
+    await store.close()
+    return store.backend
+
+
+def _keygen() -> dict[str, str]:
+    import base58
+    from solders.keypair import Keypair
+
+    kp = Keypair()
+    return {"publicKey": str(kp.pubkey()), "secretKey": base58.b58encode(bytes(kp)).decode()}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="cedros-pay", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="store_true", help="print version and exit")
+    sub = parser.add_subparsers(dest="command")
+    serve = sub.add_parser("serve", help="run the HTTP server")
+    serve.add_argument("--config", "-c", help="YAML configuration file")
+    serve.add_argument("--host", help="override server.address's host")
+    serve.add_argument("--port", type=int, help="override server.address's port")
+    migrate = sub.add_parser("migrate", help="create or upgrade the database schema")
+    migrate.add_argument("--config", "-c", help="YAML configuration file")
+    sub.add_parser("keygen", help="print a new Solana keypair (base58) as JSON")
+    sub.add_parser("version", help="print version and build time")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.version or args.command == "version":
+        info = version_info()
+        print(f"cedros-pay {info['version']} (built {info['buildTime']})")
+        return 0
+    if args.command == "keygen":
+        print(json.dumps(_keygen()))
+        return 0
+    if args.command not in ("serve", "migrate"):
+        build_parser().print_help()
+        return 2
+    config = _load(args.config)
+    configure_logging(config.logging.level, config.logging.format)
+    try:
+        if args.command == "migrate":
+            backend = asyncio.run(_migrate(config))
+            log.info("migrations applied", extra={"storage_backend": backend})
+            return 0
+        host, port = split_address(config.server.address)
+        asyncio.run(_serve(config, args.host or host, args.port or port))
+    except KeyboardInterrupt:
+        return 130
+    except SystemExit:
+        raise
+    except Exception as exc:  # start-up failure: one clear line, details in the log
+        log.debug("start-up failed", exc_info=exc)
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

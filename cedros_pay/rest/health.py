@@ -1,0 +1,37 @@
+"""GET /cedros-health (spec 02)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from cedros_pay.core.clock import format_duration, to_rfc3339
+from cedros_pay.logs import truncate_wallet
+from cedros_pay.resolvers.health import HealthReport
+from cedros_pay.rest.context import services
+from cedros_pay.rest.responses import spec_json
+
+
+def render_health(r: HealthReport) -> dict[str, Any]:
+    return {
+        "status": r.status,
+        "uptime": format_duration(r.uptime),
+        "timestamp": to_rfc3339(r.timestamp),
+        "rpcHealthy": r.rpc_healthy,
+        "routePrefix": r.route_prefix,
+        "network": r.network,
+        "features": r.features,
+        "walletHealth": {
+            name: {"address": truncate_wallet(w.address), "balance": w.balance_sol,
+                   "status": w.status}
+            for name, w in r.wallet_health.items()
+        },
+    }
+
+
+async def health(request: Request) -> Response:
+    report = await services(request).health.report()
+    # Orchestrators only read the status code: 503 when the database is gone.
+    return spec_json(render_health(report), status=503 if report.status == "error" else 200)
