@@ -1,0 +1,96 @@
+"""Typed, frozen configuration: YAML file, then environment overrides (spec 09), then
+defaults, validated at startup (spec 17).
+
+    cfg = load_config("configs/local.yaml")   # raises ConfigError(problems=[...])
+    cfg.storage.backend, cfg.x402.token_mint, cfg.paywall.resources["demo"], ...
+"""
+
+from cedros_pay.config.durations import format_duration, parse_duration
+from cedros_pay.config.fields import FrozenDict, check_table_name, parse_wallet_secret
+from cedros_pay.config.loader import ConfigError, load_config, validate_config
+from cedros_pay.config.models import (
+    TABLE_DEFAULTS,
+    AdminConfig,
+    APIKeyConfig,
+    ArchivalConfig,
+    BreakerConfig,
+    CallbacksConfig,
+    CircuitBreakerConfig,
+    Config,
+    CouponConfig,
+    CouponsConfig,
+    LoggingConfig,
+    MonitoringConfig,
+    PaywallConfig,
+    PostgresPoolConfig,
+    RateLimitConfig,
+    RateLimitRule,
+    ResourceConfig,
+    ResourceSubscriptionConfig,
+    RetryConfig,
+    SchemaMappingConfig,
+    ServerConfig,
+    StorageBackend,
+    StorageConfig,
+    StripeConfig,
+    SubscriptionsConfig,
+    TableMappingConfig,
+    TenancyConfig,
+    X402Config,
+    derive_ws_url,
+)
+from cedros_pay.config.tokens import (
+    DEVNET_USDC_MINT,
+    STABLECOINS,
+    Stablecoin,
+    is_solana_address,
+    stablecoin_for_mint,
+)
+from cedros_pay.config.validate import find_problems, find_warnings
+
+__all__ = [
+    "DEVNET_USDC_MINT",
+    "STABLECOINS",
+    "TABLE_DEFAULTS",
+    "APIKeyConfig",
+    "AdminConfig",
+    "ArchivalConfig",
+    "BreakerConfig",
+    "CallbacksConfig",
+    "CircuitBreakerConfig",
+    "Config",
+    "ConfigError",
+    "CouponConfig",
+    "CouponsConfig",
+    "FrozenDict",
+    "LoggingConfig",
+    "MonitoringConfig",
+    "PaywallConfig",
+    "PostgresPoolConfig",
+    "RateLimitConfig",
+    "RateLimitRule",
+    "ResourceConfig",
+    "ResourceSubscriptionConfig",
+    "RetryConfig",
+    "SchemaMappingConfig",
+    "ServerConfig",
+    "Stablecoin",
+    "StorageBackend",
+    "StorageConfig",
+    "StripeConfig",
+    "SubscriptionsConfig",
+    "TableMappingConfig",
+    "TenancyConfig",
+    "X402Config",
+    "check_table_name",
+    "derive_ws_url",
+    "find_problems",
+    "find_warnings",
+    "format_duration",
+    "is_solana_address",
+    "load_config",
+    "parse_duration",
+    "parse_wallet_secret",
+    "stablecoin_for_mint",
+    "validate_config",
+]
