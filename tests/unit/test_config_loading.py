@@ -575,3 +575,16 @@ def test_config_error_lists_problems_in_its_message() -> None:
     err = ConfigError(["a is required", "b: bad"])
     assert str(err) == "invalid configuration (2 problems):\n  - a is required\n  - b: bad"
     assert isinstance(err, ValueError)
+
+
+def test_validate_false_skips_startup_rules_but_not_types(tmp_path: Path) -> None:
+    path = tmp_path / "storage-only.yaml"
+    path.write_text("storage:\n  backend: file\n  file_path: ./db/cedros.db\n")
+    with pytest.raises(ConfigError):
+        load_config(path, environ={})
+    cfg = load_config(path, environ={}, validate=False)
+    assert (cfg.storage.backend, cfg.storage.file_path) == ("sqlite", "./db/cedros.db")
+    path.write_text("storage:\n  cart_quote_ttl: soon\n")
+    with pytest.raises(ConfigError) as info:
+        load_config(path, environ={}, validate=False)
+    assert info.value.problems == ["storage.cart_quote_ttl: invalid duration 'soon'"]
