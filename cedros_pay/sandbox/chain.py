@@ -119,7 +119,8 @@ class SandboxChain:
         first = Block(slot, slot - slot // 16, self._hash_after(self.genesis_hash, slot),
                       self._unix_time(0))
         self._append(first)
-        self._epoch_start = first.unix_time - self._schedule.get_epoch_and_slot_index(slot)[1] * 2 // 5
+        slot_index = self._schedule.get_epoch_and_slot_index(slot)[1]
+        self._epoch_start = first.unix_time - slot_index * 2 // 5  # 400 ms slots
         self._set_clock(first)
 
     # --- blocks and time -------------------------------------------------------------

@@ -84,7 +84,8 @@ def read_mint(address: Pubkey, account: Account | None) -> MintInfo | None:
     if account is None or account.owner not in TOKEN_PROGRAMS or len(account.data) < MINT_LEN:
         return None
     data = bytes(account.data)
-    if len(data) > MINT_LEN and (len(data) <= ACCOUNT_LEN or data[ACCOUNT_LEN] != _ACCOUNT_TYPE_MINT):
+    extended = len(data) > MINT_LEN
+    if extended and (len(data) <= ACCOUNT_LEN or data[ACCOUNT_LEN] != _ACCOUNT_TYPE_MINT):
         return None  # a token account (165 bytes) or something else
     if not data[45]:
         return None
