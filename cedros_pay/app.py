@@ -80,7 +80,7 @@ class CedrosApp:
         prefix = config.server.route_prefix
         self.starlette = Starlette(
             routes=build_routes(prefix),
-            exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
+            exception_handlers=EXCEPTION_HANDLERS,
             lifespan=self._lifespan,
         )
         self.asgi: ASGIApp = RequestContextMiddleware(self.starlette)

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import logging
 import os
+import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from importlib import metadata
 
 from cedros_pay.config import Config, ConfigError, load_config
@@ -38,9 +40,10 @@ def split_address(address: str) -> tuple[str, int]:
     return (host.strip("[]") or "0.0.0.0"), int(port)
 
 
-def _load(path: str | None) -> Config:
+def _load(path: str | None, *, validate: bool = True) -> Config:
+    """`migrate` needs only the storage section, so it skips the payment rules."""
     try:
-        return load_config(path)
+        return load_config(path, validate=validate)
     except ConfigError as exc:
         for problem in exc.problems:
             print(f"config error: {problem}", file=sys.stderr)
@@ -52,13 +55,30 @@ async def _serve(config: Config, host: str, port: int) -> None:
 
     from cedros_pay.app import create_app
 
+    class _Server(uvicorn.Server):
+        # uvicorn re-raises the caught signal after shutting down, so a clean SIGTERM
+        # would end the process as "killed"; we handle the signals ourselves instead.
+        @contextlib.contextmanager
+        def capture_signals(self) -> Iterator[None]:
+            yield
+
     app = create_app(config)
-    server = uvicorn.Server(uvicorn.Config(
+    server = _Server(uvicorn.Config(
         app, host=host, port=port, lifespan="on", log_config=None, access_log=False,
         timeout_graceful_shutdown=SHUTDOWN_BUDGET_SECONDS, server_header=False,
     ))
+
+    def stop(sig: signal.Signals) -> None:
+        log.info("shutting down", extra={"signal": sig.name})
+        if server.should_exit:  # a second signal: stop waiting for in-flight requests
+            server.force_exit = True
+        server.should_exit = True
+
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop, sig)
     await server.serve()
-    if server.started is False:
+    if not server.started:
         raise SystemExit(1)
 
 
@@ -105,7 +125,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command not in ("serve", "migrate"):
         build_parser().print_help()
         return 2
-    config = _load(args.config)
+    config = _load(args.config, validate=args.command == "serve")
     configure_logging(config.logging.level, config.logging.format)
     try:
         if args.command == "migrate":

@@ -73,3 +73,6 @@ def configure_logging(level: str = "info", fmt: str = "json") -> None:
         logging.getLogger(name).propagate = True
     # Our middleware writes the access log; uvicorn's would duplicate it without the id.
     logging.getLogger("uvicorn.access").disabled = True
+    # Library chatter (every SQLite call, Alembic plugin set-up) drowns our own debug lines.
+    for name in ("aiosqlite", "asyncio", "alembic", "sqlalchemy", "httpx", "httpcore"):
+        logging.getLogger(name).setLevel(max(root.level, logging.WARNING))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from starlette.requests import Request
@@ -17,7 +18,7 @@ from cedros_pay.rest.responses import spec_json
 def render_health(r: HealthReport) -> dict[str, Any]:
     return {
         "status": r.status,
-        "uptime": format_duration(r.uptime),
+        "uptime": format_duration(timedelta(seconds=int(r.uptime.total_seconds()))),
         "timestamp": to_rfc3339(r.timestamp),
         "rpcHealthy": r.rpc_healthy,
         "routePrefix": r.route_prefix,

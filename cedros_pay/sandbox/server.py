@@ -26,6 +26,15 @@ class _Server(uvicorn.Server):
         yield
 
 
+async def _serve(server: _Server, host: str, port: int) -> None:
+    # uvicorn answers a bind failure with sys.exit(1); SystemExit escaping a task would take
+    # down the caller's whole event loop, so it becomes an ordinary error here.
+    try:
+        await server.serve()
+    except SystemExit:
+        raise OSError(f"sandbox server could not listen on {host}:{port}") from None
+
+
 class SandboxServer:
     """`async with SandboxServer(chain) as url:` or `url = server.start_in_thread()`."""
 
@@ -56,7 +65,7 @@ class SandboxServer:
                                 port=self.port, log_level=self._log_level, log_config=None,
                                 access_log=False, lifespan="off", timeout_graceful_shutdown=1)
         server = self._server = _Server(config)
-        self._task = asyncio.create_task(server.serve(), name="sandbox-rpc")
+        self._task = asyncio.create_task(_serve(server, self.host, self.port), name="sandbox-rpc")
         while not server.started:
             if self._task.done():
                 self._server = None

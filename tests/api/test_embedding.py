@@ -6,17 +6,17 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import httpx
+from api.conftest import config_from
 from starlette.applications import Starlette
 from starlette.responses import PlainTextResponse
 from starlette.routing import Mount, Route
 
-from api.conftest import config_from
 from cedros_pay.app import create_app
 from cedros_pay.storage.store import memory_store
 
 
-async def test_mounted_under_a_prefix_with_the_parents_lifespan() -> None:
-    cedros = create_app(config_from(), store=memory_store())
+async def test_mounted_under_a_prefix_with_the_parents_lifespan(rpc_node: str) -> None:
+    cedros = create_app(config_from({"CEDROS_X402_RPC_URL": rpc_node}), store=memory_store())
 
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:

@@ -5,12 +5,8 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime, timedelta
 
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import JSONResponse
-from starlette.routing import Route
+from api.conftest import client_for, config_from
 
-from api.conftest import client_for, config_from, serve_in_background
 from cedros_pay.app import create_app
 from cedros_pay.core.clock import ManualClock
 from cedros_pay.storage.store import memory_store
@@ -19,9 +15,10 @@ HEALTH_KEYS = {"status", "uptime", "timestamp", "rpcHealthy", "routePrefix", "ne
                "features", "walletHealth"}
 
 
-async def test_health_has_the_exact_spec_shape() -> None:
+async def test_health_has_the_exact_spec_shape(rpc_node: str) -> None:
     clock = ManualClock(datetime(2026, 1, 1, tzinfo=UTC))
-    app = create_app(config_from(), store=memory_store(), clock=clock)
+    cfg = config_from({"CEDROS_X402_RPC_URL": rpc_node})
+    app = create_app(cfg, store=memory_store(), clock=clock)
     async with client_for(app) as client:
         clock.advance(timedelta(hours=12, minutes=30, seconds=45))
         resp = await client.get("/cedros-health")
@@ -33,36 +30,20 @@ async def test_health_has_the_exact_spec_shape() -> None:
     assert body["timestamp"] == "2026-01-01T12:30:45Z"
     assert body["network"] == "devnet"
     assert body["routePrefix"] == ""
-    assert body["rpcHealthy"] is False
-    assert isinstance(body["features"], list)
+    assert body["rpcHealthy"] is True
+    assert body["features"] == ["x402"]
     assert body["walletHealth"] == {}
 
 
 async def test_features_follow_the_configuration() -> None:
-    cfg = config_from({"CEDROS_STRIPE_SECRET_KEY": "sk_test_x",
-                       "CEDROS_X402_PAYMENT_ADDRESS": "7cVfgArCheMR6Cs4t6vz5rfnqd3CUjpTQZ5Np1jVcpXQ",
-                       "CEDROS_X402_TOKEN_MINT": "4zMMC9srt5Ri5X14GAgXhaHii3GnPAEERYPJgZJDncDU"})
+    cfg = config_from({"CEDROS_STRIPE_SECRET_KEY": "sk_test_x"})
     async with client_for(create_app(cfg, store=memory_store())) as client:
         body = (await client.get("/cedros-health")).json()
     assert body["features"] == ["stripe", "x402"]
 
 
-async def test_health_reports_a_reachable_rpc_node() -> None:
-    async def rpc(request: Request) -> JSONResponse:
-        payload = await request.json()
-        return JSONResponse({"jsonrpc": "2.0", "id": payload["id"], "result": "ok"})
-
-    node = Starlette(routes=[Route("/", rpc, methods=["POST"])])
-    async with serve_in_background(node) as url:
-        cfg = config_from({"CEDROS_X402_RPC_URL": url + "/"})
-        async with client_for(create_app(cfg, store=memory_store())) as client:
-            body = (await client.get("/cedros-health")).json()
-    assert (body["status"], body["rpcHealthy"]) == ("ok", True)
-
-
 async def test_unreachable_rpc_makes_the_server_degraded() -> None:
-    cfg = config_from({"CEDROS_X402_RPC_URL": "http://127.0.0.1:9/"})
-    async with client_for(create_app(cfg, store=memory_store())) as client:
+    async with client_for(create_app(config_from(), store=memory_store())) as client:
         resp = await client.get("/cedros-health")
     assert resp.status_code == 200
     assert (resp.json()["status"], resp.json()["rpcHealthy"]) == ("degraded", False)
@@ -82,7 +63,7 @@ async def test_database_down_is_an_error_with_503() -> None:
 
 
 async def test_route_prefix_moves_the_endpoint() -> None:
-    cfg = config_from({"CEDROS_ROUTE_PREFIX": "api/"})
+    cfg = config_from({"CEDROS_ROUTE_PREFIX": "/api"})
     async with client_for(create_app(cfg, store=memory_store())) as client:
         moved = await client.get("/api/cedros-health")
         gone = await client.get("/cedros-health")

@@ -6,11 +6,11 @@ import asyncio
 from decimal import Decimal
 
 import pytest
+from contract.conftest import T0
 
 from cedros_pay.core.models import Coupon, Product, SubscriptionConfig
 from cedros_pay.storage.repos import AlreadyExists, NotFound
 from cedros_pay.storage.store import Store
-from contract.conftest import T0
 
 
 def product(pid: str = "p1", tenant: str = "default") -> Product:

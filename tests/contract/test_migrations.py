@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
+from contract.conftest import T0
 from sqlalchemy import inspect
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -15,7 +16,6 @@ from cedros_pay.storage.sql.engine import create_postgres_engine, create_sqlite_
 from cedros_pay.storage.sql.migrate import current_revision, upgrade
 from cedros_pay.storage.sql.schema import TableNames, check_table_name, define_tables
 from cedros_pay.storage.sql.store import sql_store
-from contract.conftest import T0
 
 
 def _engine(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> AsyncEngine:

@@ -5,9 +5,10 @@ from __future__ import annotations
 import asyncio
 from datetime import timedelta
 
+from contract.conftest import T0
+
 from cedros_pay.core.models import AdminNonce, NonceOutcome
 from cedros_pay.storage.store import Store
-from contract.conftest import T0
 
 
 def nonce(nid: str = "n" * 32, purpose: str = "approve-refund", tenant: str = "default",

@@ -5,9 +5,10 @@ from __future__ import annotations
 import asyncio
 from datetime import timedelta
 
+from contract.conftest import T0
+
 from cedros_pay.core.models import PaymentTransaction
 from cedros_pay.storage.store import Store
-from contract.conftest import T0
 
 
 def tx(sig: str, tenant: str = "default", resource: str = "r1", at: int = 0,

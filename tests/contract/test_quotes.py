@@ -5,9 +5,10 @@ from __future__ import annotations
 import asyncio
 from datetime import timedelta
 
+from contract.conftest import T0
+
 from cedros_pay.core.models import CartItem, CartQuote, RefundQuote
 from cedros_pay.storage.store import Store
-from contract.conftest import T0
 
 
 def cart(cid: str, tenant: str = "default", ttl_min: int = 15) -> CartQuote:

@@ -5,9 +5,10 @@ from __future__ import annotations
 import asyncio
 from datetime import timedelta
 
+from contract.conftest import T0
+
 from cedros_pay.core.models import StoredResponse, StripeSession, StripeSessionStatus
 from cedros_pay.storage.store import Store
-from contract.conftest import T0
 
 
 def session(sid: str = "cs_test_1", tenant: str = "default") -> StripeSession:

@@ -5,11 +5,11 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from contract.conftest import T0
 
 from cedros_pay.core.models import Subscription, SubscriptionStatus
 from cedros_pay.storage.repos import AlreadyExists
 from cedros_pay.storage.store import Store
-from contract.conftest import T0
 
 
 def sub(sid: str, *, tenant: str = "default", wallet: str = "W", product: str = "p1",

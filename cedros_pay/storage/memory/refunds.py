@@ -58,7 +58,8 @@ class MemoryRefundQuotes:
         return True
 
     async def delete_expired_pending(self, before: datetime) -> int:
-        gone = [k for k, q in self._rows.items() if q.processed_at is None and q.expires_at < before]
+        gone = [k for k, q in self._rows.items()
+                if q.processed_at is None and q.expires_at < before]
         for k in gone:
             del self._rows[k]
         return len(gone)
