@@ -101,7 +101,7 @@ def create_rpc_app(chain: SandboxChain, faults: Faults | None = None) -> Starlet
     app = Starlette(routes=[
         Route("/", rpc, methods=["POST"]),
         Route("/health", health, methods=["GET"]),
-        WebSocketRoute("/", SubscriptionServer(chain)),
+        WebSocketRoute("/", SubscriptionServer(chain).serve),
     ])
     app.state.chain = chain
     app.state.faults = faults

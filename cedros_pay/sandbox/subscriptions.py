@@ -39,7 +39,8 @@ class SubscriptionServer:
     def next_id(self) -> int:
         return next(self._ids)
 
-    async def __call__(self, websocket: WebSocket) -> None:
+    async def serve(self, websocket: WebSocket) -> None:
+        """The WebSocket endpoint: one connection, until the client leaves."""
         await _Connection(self, websocket).run()
 
 
