@@ -265,19 +265,25 @@ async def test_gasless_transfer_paid_by_the_server_wallet(sandbox: RunningSandbo
 
 async def test_token_2022_mint_works_too() -> None:
     async with running_devnet_sandbox(token_program=TOKEN_2022_PROGRAM_ID) as sandbox:
-        async with AsyncClient(sandbox.url) as client:
-            blockhash = (await client.get_latest_blockhash()).value.blockhash
-            payer = sandbox.wallets.payer
-            message = Message.new_with_blockhash(
-                _payment_instructions(sandbox, 7_000_000, "t22", TOKEN_2022_PROGRAM_ID),
-                payer.pubkey(), blockhash)
-            signature = (await client.send_raw_transaction(
-                bytes(Transaction([payer], message, blockhash)))).value
-            assert (await _status(client, signature)).err is None
-            assert await _token_amount(client, sandbox.devnet.merchant_usdc) == 7_000_000
-            parsed = (await client.get_account_info_json_parsed(sandbox.devnet.merchant_usdc)
-                      ).value
-            assert parsed is not None and parsed.data.program == "spl-token-2022"  # type: ignore[union-attr]
+        await _pay_with_token_2022(sandbox)
+
+
+async def _pay_with_token_2022(sandbox: RunningSandbox) -> None:
+    async with AsyncClient(sandbox.url) as client:
+        blockhash = (await client.get_latest_blockhash()).value.blockhash
+        payer = sandbox.wallets.payer
+        message = Message.new_with_blockhash(
+            _payment_instructions(sandbox, 7_000_000, "t22", TOKEN_2022_PROGRAM_ID),
+            payer.pubkey(), blockhash)
+        signature = (await client.send_raw_transaction(
+            bytes(Transaction([payer], message, blockhash)))).value
+        assert (await _status(client, signature)).err is None
+        assert await _token_amount(client, sandbox.devnet.merchant_usdc) == 7_000_000
+        parsed = (await client.get_account_info_json_parsed(sandbox.devnet.merchant_usdc)).value
+        assert parsed is not None
+        assert parsed.data.program == "spl-token-2022"  # type: ignore[union-attr]
+        info = parsed.data.parsed["info"]  # type: ignore[union-attr]
+        assert info["extensions"] == [{"extension": "immutableOwner"}]
 
 
 async def test_payment_round_trip_time(sandbox: RunningSandbox, client: AsyncClient) -> None:
