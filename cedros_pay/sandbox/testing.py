@@ -15,6 +15,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
+import httpx
 from solders.compute_budget import set_compute_unit_limit, set_compute_unit_price
 from solders.hash import Hash
 from solders.instruction import Instruction
@@ -62,6 +63,28 @@ async def running_devnet_sandbox(**build: Any) -> AsyncIterator[RunningSandbox]:
     server = SandboxServer(devnet.chain)
     async with server:
         yield RunningSandbox(devnet, server)
+
+
+class RawRpc:
+    """Plain JSON-RPC over HTTP, for asserting exact wire shapes and calling sandbox_* methods.
+
+    Give it a shared httpx client: building one costs ~30 ms (it loads the CA bundle).
+    """
+
+    def __init__(self, url: str, http: httpx.AsyncClient) -> None:
+        self.url = url
+        self.http = http
+
+    async def post(self, body: Any) -> httpx.Response:
+        return await self.http.post(self.url, json=body)
+
+    async def call(self, method: str, params: list[Any] | None = None) -> dict[str, Any]:
+        """The whole reply document (`result` or `error`) of one request."""
+        reply = await self.post({"jsonrpc": "2.0", "id": 1, "method": method,
+                                 "params": params or []})
+        reply.raise_for_status()
+        body: dict[str, Any] = reply.json()
+        return body
 
 
 def usdc_transfer(

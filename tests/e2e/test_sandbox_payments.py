@@ -27,7 +27,12 @@ from spl.token.instructions import transfer_checked
 from spl.token.models import TransferCheckedParams
 
 from cedros_pay.sandbox.network import DEVNET_USDC_MINT
-from cedros_pay.sandbox.testing import RunningSandbox, running_devnet_sandbox, usdc_transfer
+from cedros_pay.sandbox.testing import (
+    RawRpc,
+    RunningSandbox,
+    running_devnet_sandbox,
+    usdc_transfer,
+)
 
 SKIP_PREFLIGHT = TxOpts(skip_preflight=True)
 
@@ -42,6 +47,12 @@ async def sandbox() -> AsyncIterator[RunningSandbox]:
 async def client(sandbox: RunningSandbox) -> AsyncIterator[AsyncClient]:
     async with AsyncClient(sandbox.url) as rpc:
         yield rpc
+
+
+@pytest.fixture
+async def raw(sandbox: RunningSandbox) -> AsyncIterator[RawRpc]:
+    async with httpx.AsyncClient() as http:
+        yield RawRpc(sandbox.url, http)
 
 
 def _payment_instructions(sandbox: RunningSandbox, amount: int, memo: str,
@@ -70,14 +81,10 @@ async def _token_amount(client: AsyncClient, account: Any) -> int:
     return int((await client.get_token_account_balance(account)).value.amount)
 
 
-async def _raw_send(url: str, tx: Transaction | VersionedTransaction,
+async def _raw_send(raw: RawRpc, tx: Transaction | VersionedTransaction,
                     **config: Any) -> dict[str, Any]:
-    params = [base64.b64encode(bytes(tx)).decode(), {"encoding": "base64", **config}]
-    async with httpx.AsyncClient() as http:
-        reply = await http.post(url, json={"jsonrpc": "2.0", "id": 1, "method": "sendTransaction",
-                                           "params": params})
-    body: dict[str, Any] = reply.json()
-    return body
+    return await raw.call("sendTransaction", [base64.b64encode(bytes(tx)).decode(),
+                                              {"encoding": "base64", **config}])
 
 
 async def _status(client: AsyncClient, signature: Signature) -> Any:
@@ -117,7 +124,7 @@ async def test_transfer_checked_with_memo_moves_exactly_the_amount(
 
 
 async def test_v0_transaction_lands_and_reports_its_version(
-        sandbox: RunningSandbox, client: AsyncClient) -> None:
+        sandbox: RunningSandbox, client: AsyncClient, raw: RawRpc) -> None:
     payer = sandbox.wallets.payer
     blockhash = (await client.get_latest_blockhash()).value.blockhash
     message = MessageV0.try_compile(payer.pubkey(), _payment_instructions(sandbox, 2_000_000,
@@ -134,19 +141,16 @@ async def test_v0_transaction_lands_and_reports_its_version(
     assert as_base64 is not None
     assert bytes(as_base64.transaction.transaction) == bytes(tx)  # type: ignore[arg-type]
     # Without maxSupportedTransactionVersion a validator refuses to return a v0 transaction.
-    async with httpx.AsyncClient() as http:
-        reply = (await http.post(sandbox.url, json={
-            "jsonrpc": "2.0", "id": 1, "method": "getTransaction",
-            "params": [str(signature), {"encoding": "json"}]})).json()
+    reply = await raw.call("getTransaction", [str(signature), {"encoding": "json"}])
     assert reply["error"]["code"] == -32015
 
 
 async def test_overdraft_fails_preflight_with_custom_error_0x1_and_logs(
-        sandbox: RunningSandbox, client: AsyncClient) -> None:
+        sandbox: RunningSandbox, client: AsyncClient, raw: RawRpc) -> None:
     blockhash = (await client.get_latest_blockhash()).value.blockhash
     tx = _legacy_payment(sandbox, 5_000 * 10**6, blockhash)
 
-    reply = await _raw_send(sandbox.url, tx)
+    reply = await _raw_send(raw, tx)
     error = reply["error"]
     assert error["code"] == -32002
     assert error["message"] == ("Transaction simulation failed: Error processing Instruction 0: "
@@ -175,24 +179,24 @@ async def test_overdraft_without_preflight_lands_as_failed_and_pays_the_fee(
     assert await _token_amount(client, sandbox.devnet.payer_usdc) == 1_000 * 10**6
 
 
-async def test_duplicate_send_is_already_processed(sandbox: RunningSandbox,
-                                                   client: AsyncClient) -> None:
+async def test_duplicate_send_is_already_processed(
+        sandbox: RunningSandbox, client: AsyncClient, raw: RawRpc) -> None:
     blockhash = (await client.get_latest_blockhash()).value.blockhash
     tx = _legacy_payment(sandbox, 1_000_000, blockhash)
     await client.send_raw_transaction(bytes(tx))
 
-    reply = await _raw_send(sandbox.url, tx)
+    reply = await _raw_send(raw, tx)
     assert reply["error"]["code"] == -32002
     assert reply["error"]["data"]["err"] == "AlreadyProcessed"
     assert "already been processed" in reply["error"]["message"]
     # Without preflight the node just answers with the signature again; nothing moves twice.
-    again = await _raw_send(sandbox.url, tx, skipPreflight=True)
+    again = await _raw_send(raw, tx, skipPreflight=True)
     assert again["result"] == str(tx.signatures[0])
     assert await _token_amount(client, sandbox.devnet.merchant_usdc) == 1_000_000
 
 
 async def test_blockhash_stays_valid_for_150_blocks_then_expires(
-        sandbox: RunningSandbox, client: AsyncClient) -> None:
+        sandbox: RunningSandbox, client: AsyncClient, raw: RawRpc) -> None:
     old = (await client.get_latest_blockhash()).value.blockhash
     sandbox.chain.produce_blocks(120)
     young_enough = _legacy_payment(sandbox, 1, old, memo="aged 120 blocks")
@@ -201,26 +205,26 @@ async def test_blockhash_stays_valid_for_150_blocks_then_expires(
 
     sandbox.chain.produce_blocks(30)  # now 151 blocks old
     too_old = _legacy_payment(sandbox, 1, old, memo="aged 151 blocks")
-    reply = await _raw_send(sandbox.url, too_old)
+    reply = await _raw_send(raw, too_old)
     assert reply["error"]["code"] == -32002
     assert reply["error"]["message"] == "Transaction simulation failed: Blockhash not found"
     assert reply["error"]["data"]["err"] == "BlockhashNotFound"
 
     unknown = _legacy_payment(sandbox, 1, Hash.new_unique())
-    assert "Blockhash not found" in (await _raw_send(sandbox.url, unknown))["error"]["message"]
+    assert "Blockhash not found" in (await _raw_send(raw, unknown))["error"]["message"]
     # skipPreflight: accepted, then silently dropped, as on a real cluster.
-    dropped = await _raw_send(sandbox.url, unknown, skipPreflight=True)
+    dropped = await _raw_send(raw, unknown, skipPreflight=True)
     assert dropped["result"] == str(unknown.signatures[0])
     assert await _status(client, unknown.signatures[0]) is None
 
 
-async def test_bad_signature_is_refused_with_32003(sandbox: RunningSandbox,
-                                                   client: AsyncClient) -> None:
+async def test_bad_signature_is_refused_with_32003(
+        sandbox: RunningSandbox, client: AsyncClient, raw: RawRpc) -> None:
     blockhash = (await client.get_latest_blockhash()).value.blockhash
     tx = _legacy_payment(sandbox, 1, blockhash)
     forged = Transaction.populate(tx.message, [Keypair().sign_message(b"someone else")])
     for config in ({}, {"skipPreflight": True}):
-        reply = await _raw_send(sandbox.url, forged, **config)
+        reply = await _raw_send(raw, forged, **config)
         assert reply["error"] == {"code": -32003,
                                   "message": "Transaction signature verification failure"}
 

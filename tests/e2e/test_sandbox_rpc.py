@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import time
 from collections.abc import AsyncIterator
-from typing import Any
 
 import httpx
 import pytest
@@ -20,7 +19,7 @@ from solders.pubkey import Pubkey
 from solders.system_program import TransferParams, transfer
 
 from cedros_pay.sandbox.network import DEVNET_GENESIS_HASH, DEVNET_USDC_MINT
-from cedros_pay.sandbox.testing import RunningSandbox, running_devnet_sandbox
+from cedros_pay.sandbox.testing import RawRpc, RunningSandbox, running_devnet_sandbox
 
 CLOCK_SYSVAR = Pubkey.from_string("SysvarC1ock11111111111111111111111111111111")
 
@@ -37,20 +36,13 @@ async def client(sandbox: RunningSandbox) -> AsyncIterator[AsyncClient]:
         yield rpc
 
 
-async def _raw(url: str, body: Any) -> httpx.Response:
+@pytest.fixture
+async def raw(sandbox: RunningSandbox) -> AsyncIterator[RawRpc]:
     async with httpx.AsyncClient() as http:
-        return await http.post(url, json=body)
+        yield RawRpc(sandbox.url, http)
 
 
-async def _call(url: str, method: str, params: list[Any] | None = None) -> dict[str, Any]:
-    reply = await _raw(url, {"jsonrpc": "2.0", "id": 1, "method": method, "params": params or []})
-    assert reply.status_code == 200
-    body: dict[str, Any] = reply.json()
-    return body
-
-
-async def test_sandbox_presents_itself_as_devnet(sandbox: RunningSandbox,
-                                                 client: AsyncClient) -> None:
+async def test_sandbox_presents_itself_as_devnet(raw: RawRpc, client: AsyncClient) -> None:
     assert (await client.get_genesis_hash()).value == DEVNET_GENESIS_HASH
     version = (await client.get_version()).value
     assert version.solana_core.startswith("2.")
@@ -58,11 +50,11 @@ async def test_sandbox_presents_itself_as_devnet(sandbox: RunningSandbox,
     height = (await client.get_block_height()).value
     assert latest.value.last_valid_block_height == height + 150
     assert latest.context.slot == (await client.get_slot()).value
-    valid = await _call(sandbox.url, "isBlockhashValid", [str(latest.value.blockhash)])
+    valid = await raw.call("isBlockhashValid", [str(latest.value.blockhash)])
     assert valid["result"]["value"] is True
     epoch = (await client.get_epoch_info()).value
     assert epoch.absolute_slot == latest.context.slot and epoch.block_height == height
-    assert (await _call(sandbox.url, "getHealth"))["result"] == "ok"
+    assert (await raw.call("getHealth"))["result"] == "ok"
 
 
 async def test_clock_sysvar_follows_wall_time(client: AsyncClient) -> None:
@@ -72,8 +64,8 @@ async def test_clock_sysvar_follows_wall_time(client: AsyncClient) -> None:
     assert abs(unix_timestamp - time.time()) < 5
 
 
-async def test_batch_answers_each_request_in_order(sandbox: RunningSandbox) -> None:
-    reply = await _raw(sandbox.url, [
+async def test_batch_answers_each_request_in_order(raw: RawRpc) -> None:
+    reply = await raw.post([
         {"jsonrpc": "2.0", "id": 1, "method": "getSlot"},
         {"jsonrpc": "2.0", "id": "two", "method": "getGenesisHash"},
         {"jsonrpc": "2.0", "id": 3, "method": "noSuchMethod"},
@@ -86,49 +78,48 @@ async def test_batch_answers_each_request_in_order(sandbox: RunningSandbox) -> N
     assert body[2]["error"] == {"code": -32601, "message": "Method not found"}
 
 
-async def test_protocol_errors_use_jsonrpc_codes(sandbox: RunningSandbox) -> None:
-    assert (await _call(sandbox.url, "getBogus"))["error"]["code"] == -32601
-    async with httpx.AsyncClient() as http:
-        parse = (await http.post(sandbox.url, content=b"{not json")).json()
+async def test_protocol_errors_use_jsonrpc_codes(raw: RawRpc) -> None:
+    assert (await raw.call("getBogus"))["error"]["code"] == -32601
+    parse = (await raw.http.post(raw.url, content=b"{not json")).json()
     assert parse == {"jsonrpc": "2.0", "error": {"code": -32700, "message": "Parse error"},
                      "id": None}
-    invalid = (await _raw(sandbox.url, {"id": 4, "method": "getSlot"})).json()
+    invalid = (await raw.post({"id": 4, "method": "getSlot"})).json()
     assert invalid["error"]["code"] == -32600 and invalid["id"] == 4
-    assert (await _raw(sandbox.url, [])).json()["error"]["code"] == -32600
-    bad_key = await _call(sandbox.url, "getBalance", ["not-a-key"])
+    assert (await raw.post([])).json()["error"]["code"] == -32600
+    bad_key = await raw.call("getBalance", ["not-a-key"])
     assert bad_key["error"]["code"] == -32602
     assert bad_key["error"]["message"].startswith("Invalid param")
-    missing = await _call(sandbox.url, "getBalance", [])
+    missing = await raw.call("getBalance", [])
     assert missing["error"]["code"] == -32602
 
 
-async def test_fault_switch_answers_429_then_recovers(sandbox: RunningSandbox,
-                                                      client: AsyncClient) -> None:
+async def test_fault_switch_answers_429_then_recovers(
+        raw: RawRpc, sandbox: RunningSandbox, client: AsyncClient) -> None:
     sandbox.server.faults.fail_next(2)
-    first = await _raw(sandbox.url, {"jsonrpc": "2.0", "id": 1, "method": "getSlot"})
+    first = await raw.post({"jsonrpc": "2.0", "id": 1, "method": "getSlot"})
     assert first.status_code == 429 and first.headers["retry-after"] == "1"
     assert first.json()["error"]["code"] == 429
     with pytest.raises(SolanaRpcException):
         await client.get_slot()  # solana-py surfaces the 429 (it does not retry)
     assert (await client.get_slot()).value > 0
     # The same switch over RPC, for a sandbox running in another process.
-    assert (await _call(sandbox.url, "sandbox_failNext", [1, 503]))["result"] == 1
-    assert (await _raw(sandbox.url, {"jsonrpc": "2.0", "id": 1, "method": "getSlot"})
+    assert (await raw.call("sandbox_failNext", [1, 503]))["result"] == 1
+    assert (await raw.post({"jsonrpc": "2.0", "id": 1, "method": "getSlot"})
             ).status_code == 503
     assert (await client.get_slot()).value > 0
 
 
-async def test_accounts_balances_and_token_accounts(sandbox: RunningSandbox,
-                                                    client: AsyncClient) -> None:
+async def test_accounts_balances_and_token_accounts(
+        raw: RawRpc, sandbox: RunningSandbox, client: AsyncClient) -> None:
     devnet = sandbox.devnet
     payer = devnet.wallets.payer.pubkey()
     assert (await client.get_balance(payer)).value == 5_000_000_000
     balance = (await client.get_token_account_balance(devnet.payer_usdc)).value
     assert (balance.amount, balance.decimals, balance.ui_amount_string) == ("1000000000", 6, "1000")
 
-    raw = (await client.get_account_info(devnet.payer_usdc)).value
-    assert raw is not None and len(raw.data) == 165 and raw.owner == devnet.chain.get_account(
-        devnet.payer_usdc).owner  # type: ignore[union-attr]
+    plain = (await client.get_account_info(devnet.payer_usdc)).value
+    assert plain is not None and len(plain.data) == 165
+    assert str(plain.owner) == "TokenkegQfeZyiNwAJbNbGKPFXCWuBvf9Ss623VQ5DA"
     parsed = (await client.get_account_info_json_parsed(devnet.payer_usdc)).value
     assert parsed is not None
     info = parsed.data.parsed["info"]  # type: ignore[union-attr]
@@ -147,7 +138,7 @@ async def test_accounts_balances_and_token_accounts(sandbox: RunningSandbox,
     owned = (await client.get_token_accounts_by_owner(payer, TokenAccountOpts(
         mint=DEVNET_USDC_MINT))).value
     assert [a.pubkey for a in owned] == [devnet.payer_usdc]
-    not_token = await _call(sandbox.url, "getTokenAccountBalance", [str(payer)])
+    not_token = await raw.call("getTokenAccountBalance", [str(payer)])
     assert not_token["error"] == {"code": -32602, "message": "Invalid param: not a Token account"}
 
 
@@ -158,8 +149,8 @@ async def test_request_airdrop_lands_as_a_transaction(client: AsyncClient) -> No
     assert (await client.get_balance(wallet)).value == 2_000_000_000
 
 
-async def test_fee_for_message_counts_signatures_and_priority(sandbox: RunningSandbox,
-                                                              client: AsyncClient) -> None:
+async def test_fee_for_message_counts_signatures_and_priority(
+        raw: RawRpc, sandbox: RunningSandbox, client: AsyncClient) -> None:
     payer = sandbox.wallets.payer.pubkey()
     blockhash = (await client.get_latest_blockhash()).value.blockhash
     ixs = [set_compute_unit_limit(200_000), set_compute_unit_price(10_000),
@@ -168,6 +159,6 @@ async def test_fee_for_message_counts_signatures_and_priority(sandbox: RunningSa
     message = Message.new_with_blockhash(ixs, payer, blockhash)
     assert (await client.get_fee_for_message(message)).value == 5_000 + 2_000
     stale = Message.new_with_blockhash(ixs, payer, Hash.new_unique())
-    reply = await _call(sandbox.url, "getFeeForMessage",
+    reply = await raw.call("getFeeForMessage",
                         [base64.b64encode(to_bytes_versioned(stale)).decode()])
     assert reply["result"]["value"] is None
