@@ -19,6 +19,7 @@ from solders.transaction import VersionedTransaction
 from cedros_pay.sandbox import spl
 from cedros_pay.sandbox.errors import invalid_param, invalid_params, transaction_error_json
 from cedros_pay.sandbox.ledger import Execution, LandedTransaction, TokenBalance
+from cedros_pay.sandbox.parsed import parsed_inner_instructions, parsed_transaction_json
 
 _BASE58_LIMIT = 128  # the validator refuses base58 for larger account data
 
@@ -109,7 +110,7 @@ def _key(key: Pubkey | None) -> str | None:
 def transaction_json(tx: VersionedTransaction, encoding: str) -> Any:
     if encoding in ("base64", "base58"):
         return binary_transaction(bytes(tx), encoding)
-    if encoding not in ("json", "jsonParsed"):
+    if encoding != "json":
         raise invalid_params(f"unsupported encoding: {encoding}")
     message = tx.message
     if not isinstance(message, Message | MessageV0):
@@ -173,7 +174,9 @@ def return_data_json(execution: Execution) -> dict[str, Any] | None:
     return {"programId": str(program), "data": [base64.b64encode(data).decode(), "base64"]}
 
 
-def meta_json(record: LandedTransaction) -> dict[str, Any]:
+def meta_json(record: LandedTransaction, parsed: bool = False) -> dict[str, Any]:
+    """Transaction meta; `parsed` gives the jsonParsed flavour (inner instructions decoded,
+    no loadedAddresses since the account keys already say where each came from)."""
     execution = record.execution
     err = transaction_error_json(execution.err)
     meta: dict[str, Any] = {
@@ -182,7 +185,9 @@ def meta_json(record: LandedTransaction) -> dict[str, Any]:
         "fee": execution.fee,
         "preBalances": record.pre.lamports,
         "postBalances": record.post.lamports,
-        "innerInstructions": inner_instructions_json(execution),
+        "innerInstructions": (
+            parsed_inner_instructions(execution.inner_instructions, record.keys) if parsed
+            else inner_instructions_json(execution)),
         "logMessages": execution.logs,
         "preTokenBalances": [token_balance_json(b) for b in record.pre.tokens],
         "postTokenBalances": [token_balance_json(b) for b in record.post.tokens],
@@ -191,6 +196,8 @@ def meta_json(record: LandedTransaction) -> dict[str, Any]:
                             "readonly": [str(k) for k in record.keys.readonly]},
         "computeUnitsConsumed": execution.units_consumed,
     }
+    if parsed:
+        del meta["loadedAddresses"]
     returned = return_data_json(execution)
     if returned is not None:
         meta["returnData"] = returned
@@ -199,10 +206,12 @@ def meta_json(record: LandedTransaction) -> dict[str, Any]:
 
 def confirmed_transaction_json(record: LandedTransaction, encoding: str,
                                with_version: bool) -> dict[str, Any]:
+    parsed = encoding == "jsonParsed"
     body: dict[str, Any] = {
         "slot": record.slot,
-        "transaction": transaction_json(record.transaction, encoding),
-        "meta": meta_json(record),
+        "transaction": (parsed_transaction_json(record.transaction, record.keys) if parsed
+                        else transaction_json(record.transaction, encoding)),
+        "meta": meta_json(record, parsed),
         "blockTime": record.block.unix_time,
     }
     if with_version:

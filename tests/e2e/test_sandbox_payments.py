@@ -8,6 +8,7 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any
 
+import base58
 import httpx
 import pytest
 from solana.rpc.async_api import AsyncClient
@@ -303,3 +304,45 @@ async def test_payment_round_trip_time(sandbox: RunningSandbox, client: AsyncCli
     print(f"\n30 payments, blockhash+send+status: median {statistics.median(samples):.2f} ms, "
           f"max {max(samples):.2f} ms")
     assert await _token_amount(client, sandbox.devnet.merchant_usdc) == 30_000
+
+
+async def test_json_parsed_transaction_decodes_the_payment(
+        sandbox: RunningSandbox, client: AsyncClient) -> None:
+    blockhash = (await client.get_latest_blockhash()).value.blockhash
+    tx = usdc_transfer(sandbox.devnet, 1_500_000, blockhash=blockhash, memo="order-42",
+                       compute_unit_limit=40_000)
+    signature = (await client.send_raw_transaction(bytes(tx))).value
+    found = (await client.get_transaction(signature, encoding="jsonParsed",
+                                          max_supported_transaction_version=0)).value
+    assert found is not None
+    instructions = found.transaction.transaction.message.instructions  # type: ignore[union-attr]
+    budget, payment, memo = instructions
+    assert str(budget.program_id) == "ComputeBudget111111111111111111111111111111"
+    assert payment.parsed["type"] == "transferChecked"  # type: ignore[union-attr]
+    info = payment.parsed["info"]  # type: ignore[union-attr]
+    assert info["tokenAmount"]["amount"] == "1500000"
+    assert info["destination"] == str(sandbox.devnet.merchant_usdc)
+    assert info["authority"] == str(sandbox.wallets.payer.pubkey())
+    assert memo.parsed == "order-42"  # type: ignore[union-attr]
+
+
+async def test_base58_is_the_default_send_encoding(
+        sandbox: RunningSandbox, client: AsyncClient, raw: RawRpc) -> None:
+    blockhash = (await client.get_latest_blockhash()).value.blockhash
+    tx = usdc_transfer(sandbox.devnet, 1, blockhash=blockhash)
+    reply = await raw.call("sendTransaction", [base58.b58encode(bytes(tx)).decode()])
+    assert reply["result"] == str(tx.signatures[0])
+    garbage = await raw.call("sendTransaction", ["AAAA", {"encoding": "base64"}])
+    assert garbage["error"]["code"] == -32602
+
+
+async def test_status_cache_forgets_after_300_slots_unless_history_is_searched(
+        sandbox: RunningSandbox, client: AsyncClient) -> None:
+    blockhash = (await client.get_latest_blockhash()).value.blockhash
+    signature = (await client.send_raw_transaction(bytes(
+        usdc_transfer(sandbox.devnet, 1, blockhash=blockhash)))).value
+    sandbox.chain.produce_blocks(301)
+    assert (await client.get_signature_statuses([signature])).value == [None]
+    found = (await client.get_signature_statuses([signature], search_transaction_history=True)
+             ).value[0]
+    assert found is not None and found.err is None
