@@ -37,7 +37,7 @@ from solders.pubkey import Pubkey
 from solders.signature import Signature
 from solders.system_program import ID as SYSTEM_PROGRAM_ID
 from solders.system_program import TransferParams, transfer
-from solders.transaction import SanitizeError, Transaction, VersionedTransaction
+from solders.transaction import Transaction, VersionedTransaction
 from solders.transaction_status import TransactionErrorType
 
 from cedros_pay.sandbox import spl
@@ -51,6 +51,13 @@ from cedros_pay.sandbox.ledger import (
     Snapshot,
     token_balances,
 )
+from cedros_pay.sandbox.transactions import (
+    AnyTransaction,
+    as_versioned,
+    check_well_formed,
+    verify_signatures,
+    with_blockhash,
+)
 
 LAMPORTS_PER_SOL = 1_000_000_000
 BLOCKHASH_WINDOW = 150  # blocks a blockhash stays usable (MAX_PROCESSING_AGE)
@@ -59,16 +66,7 @@ RENT_EPOCH_EXEMPT = 2**64 - 1  # what the validator reports for rent-exempt acco
 _FAUCET_LAMPORTS = 500_000_000 * LAMPORTS_PER_SOL
 _ALT_HEADER = 56  # address lookup table metadata before its 32-byte addresses
 
-AnyTransaction = Transaction | VersionedTransaction
 Listener = Callable[[LandedTransaction], None]
-
-
-class MalformedTransaction(ValueError):
-    """The bytes are not a sane transaction (the validator's -32602 "invalid transaction")."""
-
-
-class SignatureVerificationFailed(ValueError):
-    """A signature does not match its key (the validator's -32003)."""
 
 
 class TransactionRejected(Exception):
@@ -204,9 +202,9 @@ class SandboxChain:
         With `skip_preflight` a transaction that cannot land (unknown blockhash, duplicate,
         unpayable fee) is dropped silently, as a validator would, and its signature returned.
         """
-        vtx = _versioned(tx)
-        _check_well_formed(vtx)
-        _verify_signatures(vtx)
+        vtx = as_versioned(tx)
+        check_well_formed(vtx)
+        verify_signatures(vtx)
         with self._lock:
             if not skip_preflight:
                 execution = self._simulate(vtx)
@@ -221,15 +219,15 @@ class SandboxChain:
 
     def simulate_transaction(self, tx: AnyTransaction, *, sig_verify: bool = False,
                              replace_blockhash: bool = False) -> Simulation:
-        vtx = _versioned(tx)
-        _check_well_formed(vtx)
+        vtx = as_versioned(tx)
+        check_well_formed(vtx)
         if sig_verify:
-            _verify_signatures(vtx)
+            verify_signatures(vtx)
         with self._lock:
             replacement = None
             if replace_blockhash:
                 replacement = self._blocks[-1]
-                vtx = _with_blockhash(vtx, replacement.blockhash)
+                vtx = with_blockhash(vtx, replacement.blockhash)
             return Simulation(self._simulate(vtx), self._account_keys(vtx), replacement)
 
     def fee_for_message(self, message: Message | MessageV0) -> int | None:
@@ -411,40 +409,3 @@ class SandboxChain:
                                              self.latest_block.blockhash)
         return self.send_transaction(Transaction([self.faucet], message,
                                                  message.recent_blockhash))
-
-
-def _versioned(tx: AnyTransaction) -> VersionedTransaction:
-    return VersionedTransaction.from_legacy(tx) if isinstance(tx, Transaction) else tx
-
-
-def _check_well_formed(tx: VersionedTransaction) -> None:
-    if not isinstance(tx.message, Message | MessageV0):
-        raise MalformedTransaction("Transaction version is unsupported")
-    try:
-        tx.sanitize()
-    except SanitizeError:
-        raise MalformedTransaction(
-            "Transaction failed to sanitize accounts offsets correctly") from None
-    if not tx.signatures:
-        raise MalformedTransaction("Transaction requires a fee but has no signature present")
-
-
-def _verify_signatures(tx: VersionedTransaction) -> None:
-    if not all(tx.verify_with_results()):
-        raise SignatureVerificationFailed("Transaction signature verification failure")
-
-
-def _with_blockhash(tx: VersionedTransaction, blockhash: Hash) -> VersionedTransaction:
-    """The same transaction under another blockhash (signatures no longer match)."""
-    m = tx.message
-    message: Message | MessageV0
-    if isinstance(m, MessageV0):
-        message = MessageV0(m.header, m.account_keys, blockhash, m.instructions,
-                            m.address_table_lookups)
-    else:
-        assert isinstance(m, Message)
-        h = m.header
-        message = Message.new_with_compiled_instructions(
-            h.num_required_signatures, h.num_readonly_signed_accounts,
-            h.num_readonly_unsigned_accounts, m.account_keys, blockhash, m.instructions)
-    return VersionedTransaction.populate(message, tx.signatures)

@@ -17,13 +17,9 @@ from solders.signature import Signature
 
 from cedros_pay.sandbox import encoding as enc
 from cedros_pay.sandbox import spl
-from cedros_pay.sandbox.chain import (
-    MalformedTransaction,
-    SandboxChain,
-    SignatureVerificationFailed,
-    TransactionRejected,
-)
+from cedros_pay.sandbox.chain import SandboxChain, TransactionRejected
 from cedros_pay.sandbox.errors import (
+    INTERNAL_ERROR,
     INVALID_PARAMS,
     SEND_TRANSACTION_PREFLIGHT_FAILURE,
     TRANSACTION_SIGNATURE_VERIFICATION_FAILURE,
@@ -36,6 +32,7 @@ from cedros_pay.sandbox.errors import (
 )
 from cedros_pay.sandbox.faults import Faults
 from cedros_pay.sandbox.ledger import Execution, LandedTransaction
+from cedros_pay.sandbox.transactions import MalformedTransaction, SignatureVerificationFailed
 
 SOLANA_CORE_VERSION = "2.2.20"
 FEATURE_SET = 3294202862
@@ -68,9 +65,11 @@ def _config(value: Any) -> dict[str, Any]:
 
 def _signature(value: Any) -> Signature:
     try:
-        return Signature.from_string(value) if isinstance(value, str) else Signature.default()
+        if isinstance(value, str):
+            return Signature.from_string(value)
     except ValueError:
-        raise invalid_param("Invalid") from None
+        pass
+    raise invalid_param("Invalid")
 
 
 def _hash(value: Any) -> Hash:
@@ -234,8 +233,9 @@ class RpcMethods:
             raise invalid_params("expected a filter object with mint or programId")
         mint = enc.parse_pubkey(filter_["mint"]) if "mint" in filter_ else None
         if mint is not None:
-            programs = [self.chain.get_account(mint)]
-            program_ids = [a.owner for a in programs if a and a.owner in spl.TOKEN_PROGRAMS]
+            mint_account = self.chain.get_account(mint)
+            program_ids = ([mint_account.owner] if mint_account
+                           and mint_account.owner in spl.TOKEN_PROGRAMS else [])
         else:
             program = enc.parse_pubkey(filter_.get("programId"))
             if program not in spl.TOKEN_PROGRAMS:
@@ -258,7 +258,7 @@ class RpcMethods:
             return str(self.chain.airdrop(enc.parse_pubkey(key),
                                           _non_negative(lamports, "lamports")))
         except TransactionRejected as exc:
-            raise RpcError(-32600, f"airdrop request failed: {exc}") from None
+            raise RpcError(INTERNAL_ERROR, f"airdrop request failed: {exc}") from None
 
     # --- transactions -----------------------------------------------------------------
 
