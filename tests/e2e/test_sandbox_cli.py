@@ -64,26 +64,28 @@ def test_thread_mode_serves_synchronous_callers() -> None:
 
 def test_cli_serves_until_sigterm(tmp_path: Path) -> None:
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "cedros_pay.sandbox", "--port", "0", "--state-dir",
-         str(tmp_path)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
-        cwd=tmp_path)
-    try:
-        assert proc.stdout is not None
-        url = None
-        deadline = time.monotonic() + 30
-        while url is None and time.monotonic() < deadline:
-            line = proc.stdout.readline()
-            assert line, "sandbox exited before printing its URL"
-            if line.strip().startswith("RPC"):
-                url = line.split()[-1]
-        assert url is not None
-        reply = httpx.post(url, json={"jsonrpc": "2.0", "id": 1, "method": "getGenesisHash"})
-        assert reply.json()["result"] == "EtWTRABZaYq6iMfeYKouRu166VU2xqa1wcaWoxPkrZBG"
-        assert f"CEDROS_X402_RPC_URL={url}" in (tmp_path / "sandbox.env").read_text()
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(timeout=10) == 0
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+    command = [sys.executable, "-m", "cedros_pay.sandbox", "--port", "0", "--state-dir",
+               str(tmp_path)]
+    with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                          env=env, cwd=tmp_path) as proc:
+        try:
+            url = _printed_rpc_url(proc)
+            reply = httpx.post(url, json={"jsonrpc": "2.0", "id": 1, "method": "getGenesisHash"})
+            assert reply.json()["result"] == "EtWTRABZaYq6iMfeYKouRu166VU2xqa1wcaWoxPkrZBG"
+            assert f"CEDROS_X402_RPC_URL={url}" in (tmp_path / "sandbox.env").read_text()
+            proc.send_signal(signal.SIGTERM)
+            assert proc.wait(timeout=10) == 0
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+
+
+def _printed_rpc_url(proc: subprocess.Popen[str]) -> str:
+    assert proc.stdout is not None
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        assert line, "sandbox exited before printing its URL"
+        if line.strip().startswith("RPC"):
+            return line.split()[-1]
+    raise AssertionError("sandbox did not print its URL in time")
