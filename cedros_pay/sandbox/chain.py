@@ -114,8 +114,9 @@ class SandboxChain:
         self._svm.set_account(self.faucet.pubkey(), Account(
             _FAUCET_LAMPORTS, b"", SYSTEM_PROGRAM_ID, False, RENT_EPOCH_EXEMPT))
         slot = self._svm.get_clock().slot
-        first = Block(slot, slot - slot // 16, self._hash_after(self.genesis_hash, slot),
-                      self._unix_time(0))
+        # A random first blockhash: LiteSVM's own are the same in every instance, and two
+        # sandboxes (both "devnet") should not accept each other's transactions.
+        first = Block(slot, slot - slot // 16, Hash(os.urandom(32)), self._unix_time(0))
         self._append(first)
         slot_index = self._schedule.get_epoch_and_slot_index(slot)[1]
         self._epoch_start = first.unix_time - slot_index * 2 // 5  # 400 ms slots
