@@ -86,7 +86,10 @@ class NonceRepo(Protocol):
     async def consume(
         self, tenant: str, nonce_id: str, purpose: str, now: datetime
     ) -> NonceOutcome:
-        """Mark used at most once, only for its purpose and before expiry (atomic)."""
+        """Mark used at most once, before expiry and only for its purpose (atomic).
+
+        A nonce created with an empty purpose is a wildcard (spec 04, kept for older clients).
+        """
 
     async def delete_expired(self, now: datetime) -> int: ...
 

@@ -62,3 +62,11 @@ async def test_delete_expired_nonces(store: Store) -> None:
     assert await store.nonces.delete_expired(T0 + timedelta(seconds=120)) == 1
     assert await store.nonces.consume("default", "b" * 32, "approve-refund", T0) == \
         NonceOutcome.CONSUMED
+
+
+async def test_nonce_without_purpose_serves_any_operation_once(store: Store) -> None:
+    await store.nonces.create(nonce(purpose=""))
+    assert await store.nonces.consume("default", "n" * 32, "refund_deny", T0) == \
+        NonceOutcome.CONSUMED
+    assert await store.nonces.consume("default", "n" * 32, "refund_list", T0) == \
+        NonceOutcome.ALREADY_USED

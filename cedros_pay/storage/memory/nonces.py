@@ -25,7 +25,7 @@ class MemoryNonces:
             return NonceOutcome.NOT_FOUND
         if n.consumed_at is not None:
             return NonceOutcome.ALREADY_USED
-        if n.purpose != purpose:
+        if n.purpose not in (purpose, ""):
             return NonceOutcome.WRONG_PURPOSE
         if now >= n.expires_at:
             return NonceOutcome.EXPIRED

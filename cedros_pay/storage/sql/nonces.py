@@ -26,7 +26,8 @@ class SqlNonces(SqlRepo):
         # One conditional UPDATE decides; the SELECT afterwards only explains a refusal.
         stmt = (
             update(t)
-            .where(t.c.tenant_id == tenant, t.c.id == nonce_id, t.c.purpose == purpose,
+            .where(t.c.tenant_id == tenant, t.c.id == nonce_id,
+                   (t.c.purpose == purpose) | (t.c.purpose == ""),
                    t.c.consumed_at.is_(None), t.c.expires_at > now)
             .values(consumed_at=now)
         )
@@ -39,7 +40,7 @@ class SqlNonces(SqlRepo):
             return NonceOutcome.NOT_FOUND
         if row.consumed_at is not None:
             return NonceOutcome.ALREADY_USED
-        if row.purpose != purpose:
+        if row.purpose not in (purpose, ""):
             return NonceOutcome.WRONG_PURPOSE
         return NonceOutcome.EXPIRED
 

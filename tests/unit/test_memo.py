@@ -1,0 +1,31 @@
+"""Memo interpolation rules of spec 16."""
+
+from __future__ import annotations
+
+import pytest
+
+from cedros_pay.core.memo import MAX_MEMO_BYTES, interpolate_memo
+
+VALUES = {"resource": "product-123", "nonce": "aBc1DeFg", "wallet": "W1", "amount": "1.5"}
+
+
+@pytest.mark.parametrize(("template", "expected"), [
+    ("cedros:{resource}:{nonce}", "cedros:product-123:aBc1DeFg"),
+    ("Article:{{resource}}", "Article:product-123"),
+    ("{{ resource }}/{wallet}/{amount}", "product-123/W1/1.5"),
+    ("keep {unknown} and {{other}}", "keep {unknown} and {{other}}"),
+    ("", "Payment for product-123"),
+    ("no placeholders", "no placeholders"),
+])
+def test_placeholders_are_filled_and_unknown_ones_kept(template: str, expected: str) -> None:
+    assert interpolate_memo(template, VALUES) == expected
+
+
+def test_missing_value_leaves_the_placeholder() -> None:
+    assert interpolate_memo("{resource}:{nonce}", {"resource": "r"}) == "r:{nonce}"
+
+
+def test_overlong_memo_is_cut_to_566_bytes_on_a_character_boundary() -> None:
+    memo = interpolate_memo("é" * 400, {})
+    assert len(memo.encode()) <= MAX_MEMO_BYTES
+    assert memo == "é" * 283
