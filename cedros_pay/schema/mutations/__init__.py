@@ -1,0 +1,33 @@
+"""Mutation fields, one module each (saleor's habit); admin ones behind `IsAdmin`."""
+
+from __future__ import annotations
+
+import strawberry
+
+from cedros_pay.schema.mutations.create_cart_quote import create_cart_quote
+from cedros_pay.schema.mutations.create_coupon import create_coupon
+from cedros_pay.schema.mutations.create_product import create_product
+from cedros_pay.schema.mutations.delete_coupon import delete_coupon
+from cedros_pay.schema.mutations.delete_product import delete_product
+from cedros_pay.schema.mutations.update_coupon import update_coupon
+from cedros_pay.schema.mutations.update_product import update_product
+from cedros_pay.schema.permissions import ADMIN
+
+
+@strawberry.type
+class Mutation:
+    create_cart_quote = strawberry.mutation(
+        resolver=create_cart_quote,
+        description="Price and store a cart for one x402 payment (spec 02 /cart/quote).")
+    create_product = strawberry.mutation(
+        resolver=create_product, permission_classes=ADMIN, description="Admin.")
+    update_product = strawberry.mutation(
+        resolver=update_product, permission_classes=ADMIN, description="Admin.")
+    delete_product = strawberry.mutation(
+        resolver=delete_product, permission_classes=ADMIN, description="Admin: soft delete.")
+    create_coupon = strawberry.mutation(
+        resolver=create_coupon, permission_classes=ADMIN, description="Admin.")
+    update_coupon = strawberry.mutation(
+        resolver=update_coupon, permission_classes=ADMIN, description="Admin.")
+    delete_coupon = strawberry.mutation(
+        resolver=delete_coupon, permission_classes=ADMIN, description="Admin: soft delete.")

@@ -1,0 +1,1 @@
+"""GraphQL object types: fields plus a `from_domain` builder per type (STYLE.md)."""
