@@ -11,21 +11,34 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import fields
+from importlib import metadata
 from typing import Any
 
 import httpx
 from starlette.applications import Starlette
+from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from cedros_pay.config import Config
+from cedros_pay.core.assets import stablecoin_for_mint
 from cedros_pay.core.clock import Clock, SystemClock
+from cedros_pay.core.money import RoundingMode
 from cedros_pay.integrations.solana.rpc_health import RpcHealthProbe
 from cedros_pay.lifecycle import Lifecycle
+from cedros_pay.resolvers.admin_auth import AdminAuth
+from cedros_pay.resolvers.carts import Carts
+from cedros_pay.resolvers.catalog import Catalog
+from cedros_pay.resolvers.coupon_check import CouponChecker
 from cedros_pay.resolvers.health import Health
+from cedros_pay.resolvers.nonces import Nonces
+from cedros_pay.resolvers.pricing import Pricing
+from cedros_pay.resolvers.quotes import PaymentTerms, Quotes
 from cedros_pay.resolvers.services import Services
 from cedros_pay.rest.errors import EXCEPTION_HANDLERS
 from cedros_pay.rest.middleware import RequestContextMiddleware
 from cedros_pay.rest.routes import build_routes
+from cedros_pay.schema.app import create_graphql_app
+from cedros_pay.storage.catalog import catalog_repos
 from cedros_pay.storage.open import open_store
 from cedros_pay.storage.sql.engine import PoolSettings
 from cedros_pay.storage.sql.schema import TableNames
@@ -59,6 +72,47 @@ async def open_configured_store(config: Config) -> Store:
                             names=table_names(config), pool=pool)
 
 
+def payment_terms(config: Config) -> PaymentTerms:
+    x = config.x402
+    coin = stablecoin_for_mint(x.token_mint, x.network)
+    return PaymentTerms(
+        network=x.network, payment_address=x.payment_address, token_mint=x.token_mint,
+        token_symbol=coin.code if coin else (x.allowed_tokens[0] if x.allowed_tokens else ""),
+        token_decimals=x.token_decimals, quote_ttl=config.paywall.quote_ttl,
+        cart_ttl=config.storage.cart_quote_ttl, memo_prefix=x.memo_prefix,
+    )
+
+
+def build_services(config: Config, store: Store, clock: Clock, *, health: Health,
+                   features: list[str]) -> Services:
+    """Every resolver, wired from the configuration; REST and GraphQL share these."""
+    products, coupons = catalog_repos(config, store, clock)
+    pricing = Pricing(coupons, clock, RoundingMode.parse(config.x402.rounding_mode))
+    quotes = Quotes(products, pricing, payment_terms(config), clock)
+    nonces = Nonces(store.nonces, clock)
+    return Services(
+        config=config, clock=clock, store=store, health=health, pricing=pricing,
+        catalog=Catalog(products, coupons, pricing, clock),
+        coupons=CouponChecker(coupons, clock),
+        quotes=quotes,
+        carts=Carts(store.carts, quotes, pricing, clock),
+        nonces=nonces,
+        admin_auth=AdminAuth(
+            api_keys=config.admin.api_keys,
+            signers=[config.x402.payment_address, *config.admin.public_keys],
+            nonces=nonces),
+        version=version(),
+        features=features,
+    )
+
+
+def version() -> str:
+    try:
+        return metadata.version("cedros-pay")
+    except metadata.PackageNotFoundError:
+        return "0.0.0+unknown"
+
+
 class CedrosApp:
     """The ASGI app `create_app` returns: a Starlette app plus the lifecycle it owns.
 
@@ -79,7 +133,8 @@ class CedrosApp:
         self.services: Services | None = None
         prefix = config.server.route_prefix
         self.starlette = Starlette(
-            routes=build_routes(prefix),
+            routes=[*build_routes(prefix),
+                    Route(f"{prefix}/graphql", create_graphql_app(), methods=["GET", "POST"])],
             exception_handlers=EXCEPTION_HANDLERS,
             lifespan=self._lifespan,
         )
@@ -105,15 +160,17 @@ class CedrosApp:
         http = httpx.AsyncClient()
         self._lifecycle.push("http_client", http.aclose)
         rpc = RpcHealthProbe(cfg.x402.rpc_url, http) if cfg.x402.rpc_url else None
+        features = enabled_features(cfg)
         health = Health(
             clock=self._clock, database=store.ping, rpc=rpc, network=cfg.x402.network,
-            route_prefix=cfg.server.route_prefix, features=enabled_features(cfg),
+            route_prefix=cfg.server.route_prefix, features=features,
         )
+        services = build_services(cfg, store, self._clock, health=health, features=features)
         log.info("cedros pay started", extra={
             "storage_backend": store.backend, "network": cfg.x402.network,
             "route_prefix": cfg.server.route_prefix or "/",
         })
-        return Services(config=cfg, clock=self._clock, store=store, health=health)
+        return services
 
     async def aclose(self) -> None:
         await self._lifecycle.close(budget=15.0)

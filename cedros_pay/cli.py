@@ -1,4 +1,4 @@
-"""`cedros-pay serve | migrate | keygen | version`.
+"""`cedros-pay serve | migrate | sandbox | keygen | version`.
 
 Start-up follows spec 01: .env, flags, configuration, logger, then the app. A bad
 configuration prints one line per problem and exits 1 — never a traceback.
@@ -15,7 +15,6 @@ import os
 import signal
 import sys
 from collections.abc import Iterator, Sequence
-from importlib import metadata
 
 from cedros_pay.config import Config, ConfigError, load_config
 from cedros_pay.logs import configure_logging
@@ -27,11 +26,9 @@ SHUTDOWN_BUDGET_SECONDS = 15
 
 def version_info() -> dict[str, str]:
     """Version from the installed package; build time stamped by the image build."""
-    try:
-        version = metadata.version("cedros-pay")
-    except metadata.PackageNotFoundError:
-        version = "0.0.0+unknown"
-    return {"version": version, "buildTime": os.environ.get("CEDROS_BUILD_TIME", "unknown")}
+    from cedros_pay.app import version
+
+    return {"version": version(), "buildTime": os.environ.get("CEDROS_BUILD_TIME", "unknown")}
 
 
 def split_address(address: str) -> tuple[str, int]:
@@ -108,13 +105,20 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, help="override server.address's port")
     migrate = sub.add_parser("migrate", help="create or upgrade the database schema")
     migrate.add_argument("--config", "-c", help="YAML configuration file")
+    sub.add_parser("sandbox", help="run a local Solana chain (devnet look-alike) for demos",
+                   add_help=False)
     sub.add_parser("keygen", help="print a new Solana keypair (base58) as JSON")
     sub.add_parser("version", help="print version and build time")
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    raw = list(sys.argv[1:] if argv is None else argv)
+    if raw[:1] == ["sandbox"]:  # its own flags; see `cedros-pay sandbox --help`
+        from cedros_pay.sandbox.cli import main as sandbox_main
+
+        return sandbox_main(raw[1:])
+    args = build_parser().parse_args(raw)
     if args.version or args.command == "version":
         info = version_info()
         print(f"cedros-pay {info['version']} (built {info['buildTime']})")

@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from cedros_pay.config import Config
 from cedros_pay.core.clock import Clock
+from cedros_pay.resolvers.admin_auth import AdminAuth
+from cedros_pay.resolvers.carts import Carts
+from cedros_pay.resolvers.catalog import Catalog
+from cedros_pay.resolvers.coupon_check import CouponChecker
 from cedros_pay.resolvers.health import Health
+from cedros_pay.resolvers.nonces import Nonces
+from cedros_pay.resolvers.pricing import Pricing
+from cedros_pay.resolvers.quotes import Quotes
 from cedros_pay.storage.store import Store
 
 
@@ -16,3 +23,12 @@ class Services:
     clock: Clock
     store: Store
     health: Health
+    pricing: Pricing
+    catalog: Catalog
+    coupons: CouponChecker
+    quotes: Quotes
+    carts: Carts
+    nonces: Nonces
+    admin_auth: AdminAuth
+    version: str = "0.0.0"
+    features: list[str] = field(default_factory=list)

@@ -12,6 +12,8 @@ from cedros_pay.core.clock import format_duration, to_rfc3339
 from cedros_pay.logs import truncate_wallet
 from cedros_pay.resolvers.health import HealthReport
 from cedros_pay.rest.context import services
+from cedros_pay.rest.endpoint import endpoint
+from cedros_pay.rest.models import HealthResponse
 from cedros_pay.rest.responses import spec_json
 
 
@@ -32,6 +34,7 @@ def render_health(r: HealthReport) -> dict[str, Any]:
     }
 
 
+@endpoint("Server health", tag="health", responses={200: HealthResponse, 503: HealthResponse})
 async def health(request: Request) -> Response:
     report = await services(request).health.report()
     # Orchestrators only read the status code: 503 when the database is gone.

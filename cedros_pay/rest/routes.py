@@ -1,13 +1,25 @@
-"""The REST route table, under the configured prefix (spec 02)."""
+"""The REST route table (spec 02): paywall routes under the configured prefix."""
 
 from __future__ import annotations
 
 from starlette.routing import BaseRoute, Route
 
+from cedros_pay.rest import admin, catalog, discovery, paywall
 from cedros_pay.rest.health import health
 
 
 def build_routes(prefix: str) -> list[BaseRoute]:
+    v1 = f"{prefix}/paywall/v1"
     return [
-        Route(f"{prefix}/cedros-health", health, methods=["GET"], name="health"),
+        Route(f"{prefix}/cedros-health", health, methods=["GET"]),
+        Route(f"{prefix}/.well-known/payment-options", discovery.payment_options,
+              methods=["GET"]),
+        Route(f"{prefix}/.well-known/agent.json", discovery.agent_card, methods=["GET"]),
+        Route(f"{prefix}/resources/list", discovery.mcp_resources, methods=["POST"]),
+        Route(f"{prefix}/openapi.json", discovery.openapi, methods=["GET"]),
+        Route(f"{v1}/products", catalog.list_products, methods=["GET"]),
+        Route(f"{v1}/coupons/validate", catalog.validate_coupon, methods=["POST"]),
+        Route(f"{v1}/quote", paywall.quote, methods=["POST"]),
+        Route(f"{v1}/cart/quote", paywall.cart_quote, methods=["POST"]),
+        Route(f"{v1}/nonce", admin.create_nonce, methods=["POST"]),
     ]

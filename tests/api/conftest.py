@@ -6,6 +6,7 @@ import asyncio
 import socket
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 import httpx
 import pytest
@@ -15,8 +16,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from cedros_pay.app import CedrosApp
+from cedros_pay.app import CedrosApp, create_app
 from cedros_pay.config import Config, load_config
+from cedros_pay.storage.store import memory_store
 
 MERCHANT = "7cVfgArCheMR6Cs4t6vz5rfnqd3CUjpTQZ5Np1jVcpXQ"
 DEVNET_USDC = "4zMMC9srt5Ri5X14GAgXhaHii3GnPAEERYPJgZJDncDU"
@@ -79,3 +81,68 @@ async def serve_in_background(app: Starlette) -> AsyncIterator[str]:
     finally:
         server.should_exit = True
         await task
+
+
+CATALOG_YAML = """
+paywall:
+  product_source: yaml
+  resources:
+    p-article:
+      description: Premium article
+      fiat_amount_cents: 500
+      fiat_currency: usd
+      crypto_atomic_amount: 5000000
+      crypto_token: USDC
+      memo_template: "article:{resource}:{nonce}"
+      metadata: {name: "Premium Article"}
+    p-video:
+      description: Video course
+      crypto_atomic_amount: 2500000
+      crypto_token: USDC
+    p-stripe-only:
+      description: Card only
+      fiat_amount_cents: 1000
+      fiat_currency: usd
+      stripe_price_id: price_card_only
+coupons:
+  coupon_source: yaml
+  coupons:
+    SAVE10:
+      discount_type: percentage
+      discount_value: 10
+      scope: specific
+      product_ids: [p-article]
+      auto_apply: true
+      applies_at: catalog
+    CHECKOUT5:
+      discount_type: percentage
+      discount_value: 5
+      auto_apply: true
+      applies_at: checkout
+    FIXED1:
+      discount_type: fixed
+      discount_value: 1
+      currency: usd
+      payment_method: x402
+      applies_at: checkout
+    OLD:
+      discount_type: percentage
+      discount_value: 50
+      expires_at: "2020-01-01T00:00:00Z"
+"""
+
+
+@pytest.fixture
+def catalog_yaml(tmp_path: Path) -> str:
+    path = tmp_path / "catalog.yaml"
+    path.write_text(CATALOG_YAML)
+    return str(path)
+
+
+@pytest.fixture
+async def catalog_client(catalog_yaml: str) -> AsyncIterator[httpx.AsyncClient]:
+    """The app with the catalog above on the memory store."""
+    cfg = config_from({"CEDROS_PAYWALL_PRODUCT_SOURCE": "yaml", "COUPON_SOURCE": "yaml"},
+                      yaml_path=catalog_yaml)
+    async with client_for(create_app(cfg, store=memory_store())) as client:
+        yield client

@@ -1,0 +1,127 @@
+"""The product catalog with effective prices, and its admin writes (spec 04, spec 23)."""
+
+from __future__ import annotations
+
+import asyncio
+import builtins
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import TypeVar
+
+from cedros_pay.core.clock import Clock
+from cedros_pay.core.errors import CedrosError, ErrorCode
+from cedros_pay.core.models import Coupon, Product
+from cedros_pay.resolvers.pricing import PaymentMethod, Priced, Pricing
+from cedros_pay.storage.repos import (
+    AlreadyExists,
+    CouponRepo,
+    NotFound,
+    ProductRepo,
+    StorageError,
+)
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class ProductView:
+    """A product with its catalog-phase prices on each rail (what GET /products shows)."""
+
+    product: Product
+    fiat: Priced | None
+    crypto: Priced | None
+
+
+@dataclass(frozen=True, slots=True)
+class CatalogView:
+    products: list[ProductView]
+    checkout_stripe_coupons: list[Coupon]
+    checkout_crypto_coupons: list[Coupon]
+
+
+async def _write(action: Callable[[], Awaitable[T]], what: str) -> T:
+    """Storage outcomes of an admin write, in spec codes."""
+    try:
+        return await action()
+    except AlreadyExists as exc:
+        raise CedrosError(ErrorCode.INVALID_FIELD, f"{what} already exists") from exc
+    except NotFound as exc:
+        code = ErrorCode.COUPON_NOT_FOUND if what.startswith("coupon") else \
+            ErrorCode.PRODUCT_NOT_FOUND
+        raise CedrosError(code, f"{what} not found") from exc
+    except StorageError as exc:  # e.g. the YAML source is read-only
+        raise CedrosError(ErrorCode.CONFIG_ERROR, str(exc)) from exc
+
+
+class Catalog:
+    def __init__(self, products: ProductRepo, coupons: CouponRepo, pricing: Pricing,
+                 clock: Clock) -> None:
+        self._products = products
+        self._coupons = coupons
+        self._pricing = pricing
+        self._clock = clock
+
+    async def _view(self, tenant: str, product: Product) -> ProductView:
+        fiat, crypto = await asyncio.gather(
+            self._pricing.catalog_fiat_unit(tenant, product),
+            self._pricing.catalog_crypto_unit(tenant, product),
+        )
+        return ProductView(product=product, fiat=fiat, crypto=crypto)
+
+    async def list(self, tenant: str) -> CatalogView:
+        """Active products with auto-applied catalog coupons, plus the checkout coupons."""
+        products = await self._products.list(tenant)
+        views = [await self._view(tenant, p) for p in products]
+        stripe, crypto = await asyncio.gather(
+            self._pricing.checkout_coupons(tenant, PaymentMethod.STRIPE),
+            self._pricing.checkout_coupons(tenant, PaymentMethod.X402),
+        )
+        return CatalogView(products=views, checkout_stripe_coupons=stripe,
+                           checkout_crypto_coupons=crypto)
+
+    async def get(self, tenant: str, product_id: str) -> ProductView:
+        product = await self._products.get(tenant, product_id)
+        if product is None or not product.active:
+            raise CedrosError(ErrorCode.PRODUCT_NOT_FOUND, f"product {product_id!r} not found",
+                              {"productId": product_id})
+        return await self._view(tenant, product)
+
+    # Admin writes (GraphQL); validation of the input happens in the adapter's input types.
+
+    async def create_product(self, product: Product) -> Product:
+        now = self._clock.now()
+        product.created_at = product.updated_at = now
+        await _write(lambda: self._products.create(product), f"product {product.id!r}")
+        return product
+
+    async def update_product(self, product: Product) -> Product:
+        product.updated_at = self._clock.now()
+        await _write(lambda: self._products.update(product), f"product {product.id!r}")
+        return product
+
+    async def delete_product(self, tenant: str, product_id: str) -> bool:
+        """Soft delete (spec 23): the product stops being sold but stays on record."""
+        if not await _write(lambda: self._products.delete(tenant, product_id),
+                            f"product {product_id!r}"):
+            raise CedrosError(ErrorCode.PRODUCT_NOT_FOUND, f"product {product_id!r} not found")
+        return True
+
+    async def list_coupons(self, tenant: str,
+                           include_inactive: bool = False) -> builtins.list[Coupon]:
+        return await self._coupons.list(tenant, include_inactive)
+
+    async def create_coupon(self, coupon: Coupon) -> Coupon:
+        now = self._clock.now()
+        coupon.created_at = coupon.updated_at = now
+        await _write(lambda: self._coupons.create(coupon), f"coupon {coupon.code!r}")
+        return coupon
+
+    async def update_coupon(self, coupon: Coupon) -> Coupon:
+        coupon.updated_at = self._clock.now()
+        await _write(lambda: self._coupons.update(coupon), f"coupon {coupon.code!r}")
+        return coupon
+
+    async def delete_coupon(self, tenant: str, code: str) -> bool:
+        if not await _write(lambda: self._coupons.delete(tenant, code), f"coupon {code!r}"):
+            raise CedrosError(ErrorCode.COUPON_NOT_FOUND, f"coupon {code!r} not found")
+        return True

@@ -1,0 +1,40 @@
+"""GET /paywall/v1/products and POST /paywall/v1/coupons/validate (spec 04)."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from cedros_pay.core.errors import CedrosError, ErrorCode
+from cedros_pay.resolvers.pricing import PaymentMethod
+from cedros_pay.rest import render
+from cedros_pay.rest.context import services, tenant
+from cedros_pay.rest.endpoint import endpoint
+from cedros_pay.rest.models import (
+    CouponValidateRequest,
+    CouponValidationResponse,
+    ErrorEnvelope,
+    ProductsResponse,
+)
+from cedros_pay.rest.parsing import parse_body
+from cedros_pay.rest.responses import spec_json
+
+
+@endpoint("List active products with effective prices", tag="catalog",
+          responses={200: ProductsResponse})
+async def list_products(request: Request) -> Response:
+    view = await services(request).catalog.list(tenant(request))
+    return spec_json(render.catalog(view))
+
+
+@endpoint("Validate a coupon code", tag="catalog", request=CouponValidateRequest,
+          responses={200: CouponValidationResponse, 400: ErrorEnvelope},
+          description="A coupon that cannot be used is 200 with valid=false (DESIGN §7).")
+async def validate_coupon(request: Request) -> Response:
+    body = await parse_body(request, CouponValidateRequest)
+    if not body.code.strip():
+        raise CedrosError(ErrorCode.MISSING_FIELD, "code is required", {"field": "code"})
+    method = PaymentMethod(body.payment_method) if body.payment_method else None
+    result = await services(request).coupons.validate(
+        tenant(request), body.code.strip(), body.product_ids, method)
+    return spec_json(render.coupon_validation(result))

@@ -1,0 +1,71 @@
+"""Turning request bodies into typed inputs; every failure is a spec-coded 4xx."""
+
+from __future__ import annotations
+
+from typing import Any, TypeVar
+
+import orjson
+from pydantic import BaseModel, ValidationError
+from starlette.requests import Request
+
+from cedros_pay.core.errors import CedrosError, ErrorCode
+
+M = TypeVar("M", bound=BaseModel)
+
+MAX_BODY_BYTES = 64 * 1024  # the largest legitimate body (a 100-item cart) is a few KiB
+
+
+class BodyTooLarge(CedrosError):
+    """Rendered with HTTP 413 instead of the code's 400."""
+
+    @property
+    def http_status(self) -> int:
+        return 413
+
+
+async def read_body(request: Request, limit: int = MAX_BODY_BYTES) -> bytes:
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise BodyTooLarge(ErrorCode.INVALID_FIELD, f"request body exceeds {limit} bytes")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise BodyTooLarge(ErrorCode.INVALID_FIELD, f"request body exceeds {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _field(loc: tuple[int | str, ...]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "body"
+
+
+def validation_error(exc: ValidationError) -> CedrosError:
+    first = exc.errors()[0]
+    field = _field(first["loc"])
+    if first["type"] == "missing":
+        return CedrosError(ErrorCode.MISSING_FIELD, f"{field} is required", {"field": field})
+    return CedrosError(ErrorCode.INVALID_FIELD, f"{field}: {first['msg']}",
+                       {"field": field, "problems": len(exc.errors())})
+
+
+def parse_json(raw: bytes) -> Any:
+    try:
+        return orjson.loads(raw) if raw.strip() else {}
+    except orjson.JSONDecodeError as exc:
+        raise CedrosError(ErrorCode.INVALID_FIELD, "request body is not valid JSON") from exc
+
+
+async def parse_body(request: Request, model: type[M]) -> M:
+    """The body as `model`: size-limited JSON object, spec codes on any problem."""
+    data = parse_json(await read_body(request))
+    if not isinstance(data, dict):
+        raise CedrosError(ErrorCode.INVALID_FIELD, "request body must be a JSON object")
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise validation_error(exc) from None
