@@ -129,6 +129,7 @@ async def mcp_resources(request: Request) -> Response:
         for v in view.products]}})
 
 
+@endpoint("This OpenAPI document", tag="discovery", responses={200: None})
 async def openapi(request: Request) -> Response:
     doc = request.app.state.__dict__.get("_openapi")
     if doc is None:
