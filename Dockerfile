@@ -17,6 +17,9 @@ RUN pip install .
 # --- runtime: the venv and an unprivileged user, nothing else ---
 FROM python:3.11-slim
 
+# `cedros-pay version` prints it: docker build --build-arg BUILD_TIME="$(date -u +%FT%TZ)" .
+ARG BUILD_TIME=unknown
+
 RUN groupadd --system cedros \
  && useradd --system --gid cedros --home-dir /app --shell /usr/sbin/nologin cedros \
  && mkdir -p /app/data \
@@ -27,7 +30,8 @@ COPY --from=builder /opt/venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \
-    CEDROS_SERVER_ADDRESS=0.0.0.0:8080
+    CEDROS_SERVER_ADDRESS=0.0.0.0:8080 \
+    CEDROS_BUILD_TIME=$BUILD_TIME
 
 WORKDIR /app
 USER cedros

@@ -26,3 +26,33 @@ def interpolate_memo(template: str, values: Mapping[str, str]) -> str:
         return memo
     # Cut on a character boundary so the memo stays valid UTF-8.
     return encoded[:MAX_MEMO_BYTES].decode(errors="ignore")
+
+
+_VALUE_PATTERNS = {
+    "nonce": r"[A-Za-z0-9_-]{8}",
+    "wallet": r"[1-9A-HJ-NP-Za-km-z]{32,44}",
+    "amount": r"[0-9]+(?:\.[0-9]+)?",
+}
+
+
+def memo_matcher(template: str, values: Mapping[str, str]) -> re.Pattern[str]:
+    """A pattern accepting exactly the memos `interpolate_memo` can produce for `template`
+    with the given fixed values; per-quote parts (`{nonce}`, …) match their format.
+
+    Quotes are not stored, so verification checks a memo's shape instead of its nonce.
+    """
+    out: list[str] = []
+    pos = 0
+    source = template or DEFAULT_TEMPLATE
+    for match in _PLACEHOLDER.finditer(source):
+        out.append(re.escape(source[pos:match.start()]))
+        name = match.group(1) or match.group(2)
+        if name in values:
+            out.append(re.escape(values[name]))
+        elif name in _VALUE_PATTERNS:
+            out.append(_VALUE_PATTERNS[name])
+        else:
+            out.append(re.escape(match.group(0)))
+        pos = match.end()
+    out.append(re.escape(source[pos:]))
+    return re.compile("".join(out))

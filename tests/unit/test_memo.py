@@ -29,3 +29,17 @@ def test_overlong_memo_is_cut_to_566_bytes_on_a_character_boundary() -> None:
     memo = interpolate_memo("é" * 400, {})
     assert len(memo.encode()) <= MAX_MEMO_BYTES
     assert memo == "é" * 283
+
+
+def test_memo_matcher_accepts_what_interpolation_produces() -> None:
+    from cedros_pay.core.memo import memo_matcher
+
+    template = "article:{resource}:{nonce}"
+    produced = interpolate_memo(template, {"resource": "p-1", "nonce": "aBc1De_-"})
+    matcher = memo_matcher(template, {"resource": "p-1"})
+    assert matcher.fullmatch(produced)
+    assert not matcher.fullmatch("article:p-2:aBc1De_-")
+    assert not matcher.fullmatch("article:p-1:short")
+    assert not matcher.fullmatch("article:p-1:aBc1De_-extra")
+    assert memo_matcher("", {"resource": "p.1"}).fullmatch("Payment for p.1")
+    assert not memo_matcher("", {"resource": "p.1"}).fullmatch("Payment for pX1")
