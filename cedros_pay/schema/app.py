@@ -15,7 +15,7 @@ from strawberry.asgi import GraphQL
 from strawberry.schema.config import StrawberryConfig
 
 from cedros_pay.schema.context import Context, get_context
-from cedros_pay.schema.errors import CedrosSchema, SpecErrors
+from cedros_pay.schema.errors import CedrosSchema
 from cedros_pay.schema.limits import limit_extensions
 from cedros_pay.schema.mutations import Mutation
 from cedros_pay.schema.queries import Query
@@ -23,11 +23,8 @@ from cedros_pay.schema.scalars import SCALAR_MAP
 
 
 def build_schema() -> strawberry.Schema:
-    # SpecErrors first: extensions unwind in reverse, so it sees the final errors,
-    # including those of the limits.
     return CedrosSchema(
-        query=Query, mutation=Mutation,
-        extensions=[SpecErrors, *limit_extensions()],
+        query=Query, mutation=Mutation, extensions=limit_extensions(),
         config=StrawberryConfig(scalar_map=SCALAR_MAP),
     )
 

@@ -9,13 +9,11 @@ traceback is logged here and the client sees only `internal_error`.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
 from typing import Any
 
 import strawberry
 from graphql import GraphQLError
-from strawberry.extensions import SchemaExtension
-from strawberry.types.execution import ExecutionContext
+from strawberry.types.execution import ExecutionContext, ExecutionResult
 
 from cedros_pay.core.errors import CedrosError, ErrorCode
 
@@ -55,21 +53,22 @@ def shape_error(error: GraphQLError) -> GraphQLError:
     return _replace(error, internal.message, spec_extensions(internal.code))
 
 
-class SpecErrors(SchemaExtension):
-    """Rewrite the operation's errors once it has finished (after execution or refusal)."""
-
-    def on_operation(self) -> Iterator[None]:
-        yield
-        result = self.execution_context.result
-        errors = getattr(result, "errors", None)
-        if result is not None and errors:
-            result.errors = [shape_error(e) for e in errors]
-
-
 class CedrosSchema(strawberry.Schema):
-    """Strawberry logs every error with its traceback, expected ones included;
-    `SpecErrors` logs only the ones that are bugs."""
+    """A schema whose every answer carries spec codes.
+
+    The errors are rewritten around `execute` rather than in an extension's
+    `on_operation`: a parse failure inside `ParserCache` (syntax, the token limit)
+    escapes the operation hook and would otherwise reach the client unshaped.
+    """
+
+    async def execute(self, *args: Any, **kwargs: Any) -> ExecutionResult:
+        result = await super().execute(*args, **kwargs)
+        if result.errors:
+            result.errors = [shape_error(e) for e in result.errors]
+        return result
 
     def process_errors(self, errors: list[GraphQLError],
                        execution_context: ExecutionContext | None = None) -> None:
+        """Strawberry would log every error with a traceback, expected ones included;
+        `shape_error` logs only the ones that are bugs."""
         return None

@@ -16,9 +16,8 @@ class ProductByIdLoader(DataLoader[str, ProductView]):
     """Active products with catalog prices, by id, in key order.
 
     A missing or inactive product comes back as its `product_not_found` error, which
-    `load` raises for that key only. Keys are deduplicated and fetched concurrently, and
-    the connection primes this loader, so a query naming a product twice (aliases, cart
-    lines, coupon scopes) prices it once.
+    `load` raises for that key only. Keys are deduplicated and fetched concurrently, so a
+    query naming a product many times (aliases, cart lines, coupon scopes) prices it once.
     """
 
     def __init__(self, catalog: Catalog, tenant: str) -> None:

@@ -35,10 +35,7 @@ def _coupon_key(coupon: CouponModel) -> str:
 
 async def products(info: strawberry.Info[Context], first: int | None = None,
                    after: str | None = None) -> Connection[Product] | None:
-    ctx = info.context
-    catalog = await ctx.services.catalog.list(ctx.tenant)
-    # Later `product(id)` fields in this request reuse these views.
-    ctx.loaders.product.prime_many({v.product.id: v for v in catalog.products})
+    catalog = await info.context.services.catalog.list(info.context.tenant)
     return paginate(catalog.products, kind="product", key=_product_key, first=first,
                     after=after, node=Product.from_domain)
 

@@ -11,7 +11,7 @@ from cedros_pay.schema.types.product import Product
 async def priced_product(ctx: Context, product: ProductModel) -> Product:
     """The written product with its current prices; an inactive one is not sold, so it
     has none."""
-    ctx.loaders.product.clear(product.id)
+    ctx.loaders.product.clear_all()  # a write may change what this request loaded
     if not product.active:
         return Product.from_domain(ProductView(product=product, fiat=None, crypto=None))
     return Product.from_domain(await ctx.loaders.product.load(product.id))
