@@ -24,6 +24,7 @@ from cedros_pay.core.assets import stablecoin_for_mint
 from cedros_pay.core.clock import Clock, SystemClock
 from cedros_pay.core.money import RoundingMode
 from cedros_pay.integrations.solana.rpc_health import RpcHealthProbe
+from cedros_pay.infra import build_infra, start_workers, wrap
 from cedros_pay.lifecycle import Lifecycle
 from cedros_pay.resolvers.admin_auth import AdminAuth
 from cedros_pay.resolvers.carts import Carts
@@ -35,7 +36,6 @@ from cedros_pay.resolvers.pricing import Pricing
 from cedros_pay.resolvers.quotes import PaymentTerms, Quotes
 from cedros_pay.resolvers.services import Services
 from cedros_pay.rest.errors import EXCEPTION_HANDLERS
-from cedros_pay.rest.middleware import RequestContextMiddleware
 from cedros_pay.rest.routes import build_routes
 from cedros_pay.schema.app import create_graphql_app
 from cedros_pay.storage.catalog import catalog_repos
@@ -138,7 +138,9 @@ class CedrosApp:
             exception_handlers=EXCEPTION_HANDLERS,
             lifespan=self._lifespan,
         )
-        self.asgi: ASGIApp = RequestContextMiddleware(self.starlette)
+        # Middleware chain, hooks, breakers, shared-state backends (infra.py).
+        self.infra = build_infra(config)
+        self.asgi: ASGIApp = wrap(self.starlette, config, self.infra)
 
     @property
     def state(self) -> Any:
@@ -166,6 +168,8 @@ class CedrosApp:
             route_prefix=cfg.server.route_prefix, features=features,
         )
         services = build_services(cfg, store, self._clock, health=health, features=features)
+        await start_workers(self.infra, self._lifecycle, config=cfg, store=store,
+                            clock=self._clock)
         log.info("cedros pay started", extra={
             "storage_backend": store.backend, "network": cfg.x402.network,
             "route_prefix": cfg.server.route_prefix or "/",

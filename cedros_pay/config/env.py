@@ -101,6 +101,12 @@ _SIMPLE: dict[str, tuple[tuple[str, ...], Callable[[str], Any]]] = {
     "MONITORING_LOW_BALANCE_THRESHOLD": (("monitoring", "low_balance_threshold"), _float),
     "MONITORING_CHECK_INTERVAL": (("monitoring", "check_interval"), _duration),
     "MONITORING_TIMEOUT": (("monitoring", "timeout"), _duration),
+    # Shared state for several instances (issue 6): not in spec 09, named in its style.
+    "CEDROS_REDIS_URL": (("redis", "url"), _str),
+    "CEDROS_RATE_LIMIT_BACKEND": (("rate_limit", "backend"), _str),
+    "CEDROS_IDEMPOTENCY_BACKEND": (("idempotency", "backend"), _str),
+    "CEDROS_TRUSTED_PROXIES": (("server", "trusted_proxies"), _str),
+    "CEDROS_TENANCY_JWT_SECRET": (("tenancy", "jwt_secret"), _str),
 }
 
 # Variables whose value must not appear in a problem line.
@@ -108,6 +114,7 @@ _SECRET_VARS = {
     "CEDROS_ADMIN_METRICS_API_KEY", "CEDROS_STRIPE_SECRET_KEY", "CEDROS_STRIPE_WEBHOOK_SECRET",
     "POSTGRES_URL", "MONGODB_URL", "CEDROS_PAYWALL_POSTGRES_URL", "CEDROS_PAYWALL_MONGODB_URL",
     "COUPON_POSTGRES_URL", "COUPON_MONGODB_URL", "MONITORING_LOW_BALANCE_ALERT_URL",
+    "CEDROS_REDIS_URL", "CEDROS_TENANCY_JWT_SECRET",
 }
 
 _API_KEY_PREFIX = "CEDROS_API_KEY_"

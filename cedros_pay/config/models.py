@@ -48,6 +48,7 @@ from cedros_pay.config.tokens import stablecoin_for_mint
 __all__ = [
     "TABLE_DEFAULTS",
     "APIKeyConfig",
+    "APIVersionConfig",
     "AdminConfig",
     "ArchivalConfig",
     "BreakerConfig",
@@ -56,23 +57,27 @@ __all__ = [
     "Config",
     "CouponConfig",
     "CouponsConfig",
+    "IdempotencyConfig",
     "LoggingConfig",
     "MonitoringConfig",
     "PaywallConfig",
     "PostgresPoolConfig",
     "RateLimitConfig",
     "RateLimitRule",
+    "RedisConfig",
     "ResourceConfig",
     "ResourceSubscriptionConfig",
     "RetryConfig",
     "SchemaMappingConfig",
     "ServerConfig",
+    "SharedStateBackend",
     "StorageBackend",
     "StorageConfig",
     "StripeConfig",
     "SubscriptionsConfig",
     "TableMappingConfig",
     "TenancyConfig",
+    "VersionDeprecation",
     "X402Config",
     "derive_ws_url",
 ]
@@ -173,6 +178,9 @@ class ServerConfig(_Model):
     admin_metrics_api_key: str = secret()
     # Forwarding headers count only from these addresses; none by default (DESIGN §7).
     trusted_proxies: tuple[IpOrCidr, ...] = ()
+    # Per-route deadlines (spec 10): health/discovery/metrics, and everything else.
+    discovery_timeout: PositiveDuration = timedelta(seconds=5)
+    request_timeout: PositiveDuration = timedelta(seconds=60)
 
     @field_validator("cors_allowed_origins", "trusted_proxies", mode="before")
     @classmethod
@@ -604,6 +612,8 @@ class RateLimitRule(_Model):
     window: PositiveDuration = timedelta(minutes=1)
 
 
+SharedStateBackend = Literal["memory", "redis"]
+
 _RATE_DEFAULTS: dict[str, dict[str, Any]] = {
     "global": {"limit": 1000},
     "per_wallet": {"limit": 60},
@@ -640,6 +650,11 @@ class RateLimitConfig(_Model):
     global_: RateLimitRule = Field(RateLimitRule(limit=1000), alias="global")
     per_wallet: RateLimitRule = RateLimitRule(limit=60)
     per_ip: RateLimitRule = RateLimitRule(limit=120)
+    # Where buckets live: this process, or Redis (shared by every instance). Defaults to
+    # redis when redis.url is set.
+    backend: Annotated[SharedStateBackend, _LOWER] = "memory"
+    max_entries: int = Field(10_000, ge=1)  # memory backend: LRU beyond this many buckets
+    cleanup_interval: PositiveDuration = timedelta(minutes=5)  # memory backend sweep
 
     @model_validator(mode="before")
     @classmethod
@@ -717,9 +732,67 @@ class AdminConfig(_Model):
 
 
 class TenancyConfig(_Model):
-    """Tenant used when a request names none (spec 13: single-tenant mode)."""
+    """Where a request's tenant comes from (spec 13), in priority order: the X-Tenant-ID
+    header, a JWT claim, the subdomain, then `default_tenant` (single-tenant mode)."""
 
     default_tenant: Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")] = "default"
+    header_enabled: bool = True
+    # HS256 secret for `Authorization: Bearer <jwt>`; the claim is read only when set.
+    jwt_secret: str = secret()
+    jwt_claim: str = "tenant_id"
+    # "pay.example.com": a request to acme.pay.example.com is tenant "acme".
+    subdomain_base: Annotated[str, _LOWER] = ""
+
+    @field_validator("subdomain_base", mode="after")
+    @classmethod
+    def _base(cls, value: str) -> str:
+        return value.strip(".")
+
+
+class RedisConfig(_Model):
+    """The Redis server that rate limits and idempotency share across instances."""
+
+    url: str = secret("", "url")
+    key_prefix: str = "cedros:"
+
+    @field_validator("url", mode="before")
+    @classmethod
+    def _strip(cls, value: object) -> object:
+        return value.strip() if isinstance(value, str) else value
+
+
+class IdempotencyConfig(_Model):
+    """Idempotency-Key replay on the spec's idempotent POST endpoints (spec 10)."""
+
+    enabled: bool = True
+    backend: Annotated[SharedStateBackend, _LOWER] = "memory"  # redis when redis.url is set
+    ttl: PositiveDuration = timedelta(hours=24)
+    max_entries: int = Field(10_000, ge=1)  # memory backend: LRU beyond this many
+    cleanup_interval: PositiveDuration = timedelta(minutes=5)
+    # How long a request waits for an earlier one with the same key before a 409.
+    wait: Duration = timedelta(seconds=10)
+
+
+class VersionDeprecation(_Model):
+    since: AwareDatetime | None = None  # Deprecation: @<unix seconds> (RFC 9745)
+    sunset: AwareDatetime | None = None  # Sunset: <HTTP-date> (RFC 8594)
+    link: str = ""  # Link: <url>; rel="deprecation"
+
+
+class APIVersionConfig(_Model):
+    """API version negotiation (spec 10): versions served, and which are deprecated."""
+
+    current: int = Field(1, ge=1)  # used when a request asks for none
+    supported: tuple[int, ...] = (1,)
+    deprecated: Annotated[Mapping[int, VersionDeprecation], AfterValidator(freeze)] = (
+        FrozenDict())
+
+    @field_validator("supported", mode="before")
+    @classmethod
+    def _split(cls, value: object) -> object:
+        if isinstance(value, int):
+            return (value,)
+        return split_commas(value)
 
 
 # --- the root ----------------------------------------------------------------------
@@ -741,6 +814,9 @@ class Config(_Model):
     circuit_breaker: CircuitBreakerConfig = CircuitBreakerConfig()
     admin: AdminConfig = AdminConfig()
     tenancy: TenancyConfig = TenancyConfig()
+    redis: RedisConfig = RedisConfig()
+    idempotency: IdempotencyConfig = IdempotencyConfig()
+    api_version: APIVersionConfig = APIVersionConfig()
 
     @model_validator(mode="before")
     @classmethod
@@ -757,6 +833,7 @@ class Config(_Model):
         if backend not in _BACKENDS:
             backend = None  # invalid: reported once, under storage.backend
         _derive_catalog(out, storage, backend)
+        _derive_shared_state(out)
         for name in ("subscriptions", "callbacks"):
             section = _plain(out.get(name, {}))
             if section is not None and backend is not None:
@@ -806,6 +883,18 @@ def _derive_catalog(out: dict[str, Any], storage: Mapping[str, Any], backend: st
             section.setdefault("postgres_table_name", table)
             section.setdefault("mongodb_collection", table)
         out[name] = section
+
+
+def _derive_shared_state(out: dict[str, Any]) -> None:
+    """With a Redis URL, rate limits and idempotency default to it (several instances)."""
+    redis = _plain(out.get("redis")) or {}
+    url = redis.get("url")
+    default = "redis" if isinstance(url, str) and url.strip() else "memory"
+    for name in ("rate_limit", "idempotency"):
+        section = _plain(out.get(name, {}))
+        if section is not None and not section.get("backend"):
+            section["backend"] = default
+            out[name] = section
 
 
 def _default_crypto_token(out: dict[str, Any]) -> None:

@@ -252,6 +252,26 @@ def _callbacks_and_monitoring(cfg: Config) -> list[str]:
     return out
 
 
+def _shared_state(cfg: Config) -> list[str]:
+    """A Redis backend needs a Redis URL; versions must name one that is served."""
+    out = []
+    url = cfg.redis.url
+    for key, backend in (("rate_limit.backend", cfg.rate_limit.backend),
+                         ("idempotency.backend", cfg.idempotency.backend)):
+        if backend == "redis" and not url:
+            out.append(f"{key} is 'redis' but redis.url is not set (CEDROS_REDIS_URL)")
+    if url and not _url_scheme_ok(url, ("redis", "rediss", "unix")):
+        out.append("redis.url: must be a redis://, rediss:// or unix:// URL")
+    v = cfg.api_version
+    if v.current not in v.supported:
+        out.append(f"api_version.current: {v.current} is not in api_version.supported")
+    unknown = sorted(set(v.deprecated) - set(v.supported))
+    if unknown:
+        out.append(f"api_version.deprecated: version(s) {', '.join(map(str, unknown))} "
+                   "are not in api_version.supported")
+    return out
+
+
 _RULES: tuple[Callable[[Config], list[str]], ...] = (
     _stripe,
     _x402_address_and_mint,
@@ -261,6 +281,7 @@ _RULES: tuple[Callable[[Config], list[str]], ...] = (
     _databases,
     _rate_limits,
     _callbacks_and_monitoring,
+    _shared_state,
 )
 
 

@@ -1,0 +1,57 @@
+"""Token buckets in this process's memory, bounded by LRU (spec 10's 10,000 entries)."""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+
+from cedros_pay.core.ratelimit import Bucket, BucketState, Verdict, draw, refill
+
+
+class MemoryRateLimiter:
+    """Buckets keyed by name; the least recently used is evicted beyond `max_entries`.
+
+    Everything runs on the event loop without awaiting, so a draw is atomic without a lock.
+    An evicted bucket comes back full, which only ever errs towards letting a request in;
+    the global bucket is touched by every request, so it is never the one evicted.
+    """
+
+    def __init__(self, max_entries: int = 10_000,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self._max = max_entries
+        self._clock = clock
+        self._buckets: OrderedDict[str, BucketState] = OrderedDict()
+        self._windows: dict[str, float] = {}
+
+    def __len__(self) -> int:
+        return len(self._buckets)
+
+    async def acquire(self, buckets: Sequence[Bucket]) -> Verdict:
+        now = self._clock()
+        levels = [refill(self._buckets.get(b.name), b, now) for b in buckets]
+        after, verdict = draw(levels, buckets)
+        for bucket, level in zip(buckets, after, strict=True):
+            self._store(bucket, BucketState(tokens=level, updated=now))
+        return verdict
+
+    def _store(self, bucket: Bucket, state: BucketState) -> None:
+        name = bucket.name
+        if name in self._buckets:
+            self._buckets.move_to_end(name)
+        else:
+            while len(self._buckets) >= self._max:  # evict before adding (spec 10)
+                old, _ = self._buckets.popitem(last=False)
+                self._windows.pop(old, None)
+        self._buckets[name] = state
+        self._windows[name] = bucket.window
+
+    async def sweep(self) -> int:
+        """Drop buckets idle long enough to be full again: they hold no information."""
+        now = self._clock()
+        idle = [name for name, state in self._buckets.items()
+                if now - state.updated >= self._windows.get(name, 0.0)]
+        for name in idle:
+            del self._buckets[name]
+            self._windows.pop(name, None)
+        return len(idle)

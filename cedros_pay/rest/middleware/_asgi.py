@@ -1,0 +1,111 @@
+"""Small ASGI helpers the middleware share: headers, per-request state, error responses.
+
+The middleware are plain ASGI classes (no Request objects) because they run on every
+request; these helpers keep them short without hiding what they do.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from typing import Any
+from urllib.parse import parse_qsl
+
+from starlette.types import Message, Receive, Scope, Send
+
+from cedros_pay.core.errors import CedrosError
+from cedros_pay.rest.errors import render_error
+
+Headers = list[tuple[bytes, bytes]]
+
+# A Solana address as a wallet header may carry it; anything else is not a wallet.
+_WALLET = re.compile(r"[1-9A-HJ-NP-Za-km-z]{32,44}")
+_WALLET_HEADERS = (b"x-wallet", b"x-signer")
+_WALLET_PARAMS = ("wallet", "userWallet", "user_wallet")
+
+
+def header(scope: Scope, name: bytes) -> str | None:
+    """The first value of a request header (`name` in lower case), or None."""
+    for key, value in scope.get("headers", ()):
+        if key == name:
+            text: str = value.decode("latin-1")
+            return text
+    return None
+
+
+def header_values(scope: Scope, name: bytes) -> list[str]:
+    return [v.decode("latin-1") for k, v in scope.get("headers", ()) if k == name]
+
+
+def state(scope: Scope) -> dict[str, Any]:
+    """The request's state dict (`request.state` in handlers), created if missing."""
+    st: dict[str, Any] = scope.setdefault("state", {})
+    return st
+
+
+def route_path(scope: Scope) -> str:
+    """The path the app's router sees: without the root path of a parent mount."""
+    path: str = scope.get("path", "")
+    root: str = scope.get("root_path", "")
+    if root and path.startswith(root):
+        return path[len(root):] or "/"
+    return path
+
+
+def request_wallet(scope: Scope) -> str | None:
+    """The wallet a request names: X-Wallet, X-Signer, or a `wallet` query parameter.
+
+    Only a well-formed address counts, so junk cannot mint endless rate-limit buckets.
+    """
+    for name in _WALLET_HEADERS:
+        value = header(scope, name)
+        if value and _WALLET.fullmatch(value.strip()):
+            return value.strip()
+    query: bytes = scope.get("query_string", b"")
+    if query:
+        for key, param in parse_qsl(query.decode("latin-1")):
+            if key in _WALLET_PARAMS and _WALLET.fullmatch(param.strip()):
+                return param.strip()
+    return None
+
+
+def set_headers(message: Message, extra: Iterable[tuple[bytes, bytes]],
+                *, replace: bool = False) -> None:
+    """Add headers to an `http.response.start` message; existing names win unless
+    `replace`."""
+    headers: Headers = list(message.get("headers", ()))
+    present = {k.lower() for k, _ in headers}
+    for name, value in extra:
+        if name in present:
+            if not replace:
+                continue
+            headers = [(k, v) for k, v in headers if k.lower() != name]
+        headers.append((name, value))
+        present.add(name)
+    message["headers"] = headers
+
+
+async def send_error(scope: Scope, receive: Receive, send: Send, err: CedrosError, *,
+                     status: int | None = None,
+                     headers: Iterable[tuple[str, str]] = ()) -> None:
+    """Answer with spec 15's error envelope (the same renderer the handlers use)."""
+    response = render_error(err, status)
+    for name, value in headers:
+        response.headers[name] = value
+    await response(scope, receive, send)
+
+
+def add_vary(message: Message, names: Iterable[str]) -> None:
+    """Extend the response's Vary header with `names` (case-insensitive, no repeats)."""
+    headers = list(message.get("headers", ()))
+    current = [v.decode("latin-1") for k, v in headers if k.lower() == b"vary"]
+    tokens = [t.strip() for v in current for t in v.split(",") if t.strip()]
+    seen = {t.lower() for t in tokens}
+    for name in names:
+        name = name.strip()
+        if name and name.lower() not in seen:
+            tokens.append(name)
+            seen.add(name.lower())
+    headers = [(k, v) for k, v in headers if k.lower() != b"vary"]
+    headers.append((b"vary", ", ".join(tokens).encode("latin-1")))
+    message["headers"] = headers

@@ -1,0 +1,73 @@
+"""JSON access log (spec 14's fields) and the HTTP metrics, one line per request.
+
+Runs inside the request-id layer (so the line carries the id) and outside everything that
+can refuse a request (so 429s, timeouts and CORS preflights are logged and counted too).
+The metrics label is the matched route's template, never the raw path.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from cedros_pay.core.observability import HTTPHook, HTTPRequestEvent
+from cedros_pay.logs import truncate_wallet
+from cedros_pay.rest.middleware._asgi import header, request_wallet, state
+
+access_log = logging.getLogger("cedros_pay.access")
+
+UNMATCHED = "unmatched"
+
+
+def route_template(scope: Scope) -> str:
+    """The template of the route that served the request (`/paywall/v1/cart/{cartId}`)."""
+    explicit = state(scope).get("route_template")
+    if isinstance(explicit, str):
+        return explicit
+    route = scope.get("route")
+    path = getattr(route, "path", None)
+    return path if isinstance(path, str) and path else UNMATCHED
+
+
+class AccessLogMiddleware:
+    def __init__(self, app: ASGIApp, hooks: HTTPHook | None = None,
+                 logger: logging.Logger = access_log) -> None:
+        self.app = app
+        self.hooks = hooks
+        self.log = logger
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500  # what the client gets if the app raises before answering
+
+        async def send_observed(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        if self.hooks is not None:
+            self.hooks.on_request_started()
+        try:
+            await self.app(scope, receive, send_observed)
+        finally:
+            duration = time.perf_counter() - started
+            client = scope.get("client")
+            fields: dict[str, object] = {
+                "method": scope["method"], "path": scope["path"], "status": status,
+                "duration_ms": round(duration * 1000, 3),
+                "remote_ip": state(scope).get("client_ip") or (client[0] if client else ""),
+                "user_agent": header(scope, b"user-agent") or "",
+            }
+            wallet = request_wallet(scope)
+            if wallet:
+                fields["wallet"] = truncate_wallet(wallet)
+            self.log.info("request", extra=fields)
+            if self.hooks is not None:
+                self.hooks.on_request_finished(HTTPRequestEvent(
+                    scope["method"], route_template(scope), status, duration))

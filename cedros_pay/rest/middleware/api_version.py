@@ -1,0 +1,125 @@
+"""API version negotiation (spec 10).
+
+A request asks for a version with `X-API-Version: 1`, `Accept:
+application/vnd.cedros.v1+json` or `Accept: application/json; version=1` (the header
+wins over Accept); one that asks for none gets the current version. The response says
+which version served it (`X-API-Version`), that the answer varies with those headers
+(`Vary`), and, for a deprecated version, `Deprecation` (RFC 9745) and `Sunset` (RFC 8594).
+A version the server does not serve is a 400: answering in another shape than the one a
+client asked for would fail later and more confusingly.
+
+Only the `application/json` media range's `version` parameter counts: Prometheus, for
+one, sends `text/plain;version=0.0.4`, which is not a request for API version 0.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from email.utils import format_datetime
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from cedros_pay.core.errors import CedrosError, ErrorCode
+from cedros_pay.rest.middleware._asgi import (
+    Headers,
+    add_vary,
+    header,
+    send_error,
+    set_headers,
+    state,
+)
+
+_VENDOR = re.compile(r"application/vnd\.cedros\.v(\d{1,4})\+json", re.IGNORECASE)
+_HEADER_VALUE = re.compile(r"v?(\d{1,4})", re.IGNORECASE)
+VARY = ("Accept", "X-API-Version")
+
+
+@dataclass(frozen=True, slots=True)
+class Deprecation:
+    since: datetime | None = None
+    sunset: datetime | None = None
+    link: str = ""
+
+
+class UnreadableVersion(ValueError):
+    pass
+
+
+def requested_version(scope: Scope) -> int | None:
+    """The version a request asks for, None if it asks for none."""
+    explicit = header(scope, b"x-api-version")
+    if explicit is not None and explicit.strip():
+        m = _HEADER_VALUE.fullmatch(explicit.strip())
+        if m is None:
+            raise UnreadableVersion(explicit)
+        return int(m.group(1))
+    accept = header(scope, b"accept") or ""
+    m = _VENDOR.search(accept)
+    if m:
+        return int(m.group(1))
+    for media_range in accept.split(","):
+        media, *params = (p.strip() for p in media_range.split(";"))
+        if media.lower() != "application/json":
+            continue
+        for param in params:
+            name, _, value = param.partition("=")
+            if name.strip().lower() == "version":
+                value = value.strip().strip('"')
+                if not value.isdigit():
+                    raise UnreadableVersion(value)
+                return int(value)
+    return None
+
+
+class APIVersionMiddleware:
+    def __init__(self, app: ASGIApp, *, current: int = 1, supported: Sequence[int] = (1,),
+                 deprecated: Mapping[int, Deprecation] | None = None) -> None:
+        self.app = app
+        self.current = current
+        self.supported = tuple(sorted(set(supported)))
+        self.deprecated = dict(deprecated or {})
+        self._headers = {v: self._response_headers(v) for v in self.supported}
+
+    def _response_headers(self, version: int) -> Headers:
+        out: Headers = [(b"x-api-version", str(version).encode())]
+        dep = self.deprecated.get(version)
+        if dep is not None:
+            since = f"@{int(dep.since.timestamp())}" if dep.since else "true"
+            out.append((b"deprecation", since.encode()))
+            if dep.sunset:
+                out.append((b"sunset", format_datetime(dep.sunset, usegmt=True).encode()))
+            if dep.link:
+                out.append((b"link", f'<{dep.link}>; rel="deprecation"'.encode("latin-1")))
+        return out
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        try:
+            asked = requested_version(scope)
+        except UnreadableVersion as exc:
+            await self._refuse(scope, receive, send, f"unreadable API version {str(exc)!r}")
+            return
+        version = self.current if asked is None else asked
+        if version not in self._headers:
+            await self._refuse(scope, receive, send, f"API version {version} is not supported")
+            return
+        state(scope)["api_version"] = version
+        extra = self._headers[version]
+
+        async def send_versioned(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                set_headers(message, extra, replace=True)
+                add_vary(message, VARY)
+            await send(message)
+
+        await self.app(scope, receive, send_versioned)
+
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send, why: str) -> None:
+        err = CedrosError(ErrorCode.INVALID_FIELD, why, {
+            "field": "X-API-Version", "supported": list(self.supported)})
+        await send_error(scope, receive, send, err, headers=[("Vary", ", ".join(VARY))])

@@ -1,0 +1,124 @@
+"""The middleware chain in spec 10's order, outermost first.
+
+     1. recovery          exception -> 500 envelope, traceback logged
+     2. request id        X-Request-ID; in every log line
+     3. real IP           forwarding headers from trusted proxies only
+     4. access log        one JSON line + HTTP metrics per request
+     5. CORS              configured origins; answers preflights
+     6. security headers  on every response; HSTS over HTTPS
+     7. API version       X-API-Version, Vary, Deprecation/Sunset
+        tenant            X-Tenant-ID / JWT / subdomain / default (spec 10 lists it apart;
+                          it runs before anything keyed by tenant)
+     8. API key           X-API-Key -> tier
+     9. rate limit        token buckets; 429
+    10. timeout           5 s discovery, 60 s the rest
+    11. idempotency       Idempotency-Key replay on the idempotent POSTs
+        /metrics          the Prometheus endpoint
+    12. the app (REST routes and GraphQL alike)
+
+Being outside the refusing layers (CORS, version, tenant, rate limit, timeout), the
+request id, access log and security headers apply to refusals too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from starlette.types import ASGIApp
+
+from cedros_pay.core.idempotency import IdempotencyStore
+from cedros_pay.core.observability import HTTPHook, RateLimitHook
+from cedros_pay.core.ratelimit import RateLimiter
+from cedros_pay.rest.metrics import Exposition, MetricsEndpoint
+from cedros_pay.rest.middleware.access_log import AccessLogMiddleware
+from cedros_pay.rest.middleware.api_key import APIKeyMiddleware
+from cedros_pay.rest.middleware.api_version import APIVersionMiddleware, Deprecation
+from cedros_pay.rest.middleware.cors import CORSMiddleware
+from cedros_pay.rest.middleware.idempotency import IdempotencyMiddleware, IdempotencyOptions
+from cedros_pay.rest.middleware.rate_limit import RateLimitMiddleware, RateLimitRules
+from cedros_pay.rest.middleware.real_ip import RealIPMiddleware
+from cedros_pay.rest.middleware.recovery import RecoveryMiddleware
+from cedros_pay.rest.middleware.request_id import RequestIdMiddleware
+from cedros_pay.rest.middleware.security_headers import SecurityHeadersMiddleware
+from cedros_pay.rest.middleware.tenant import TenantMiddleware
+from cedros_pay.rest.middleware.timeout import TimeoutMiddleware, discovery_paths
+
+
+@dataclass(frozen=True, slots=True)
+class TenancyOptions:
+    default: str = "default"
+    header_enabled: bool = True
+    jwt_secret: str = ""
+    jwt_claim: str = "tenant_id"
+    subdomain_base: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ChainOptions:
+    """Everything the chain needs from the configuration, and nothing else."""
+
+    route_prefix: str = ""
+    trusted_proxies: Sequence[str] = ()
+    cors_origins: Sequence[str] = ()
+    api_current: int = 1
+    api_supported: Sequence[int] = (1,)
+    api_deprecated: Mapping[int, Deprecation] = field(default_factory=dict)
+    tenancy: TenancyOptions = field(default_factory=TenancyOptions)
+    api_keys_enabled: bool = False
+    api_keys: Mapping[str, str] = field(default_factory=dict)
+    rate_limits: RateLimitRules = field(default_factory=RateLimitRules)
+    discovery_timeout: float = 5.0
+    request_timeout: float = 60.0
+    idempotency: IdempotencyOptions | None = None  # None: no idempotent replay
+    metrics_api_key: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ChainDeps:
+    """The stateful collaborators: chosen by the composition root (memory or Redis)."""
+
+    rate_limiter: RateLimiter | None = None  # None: no rate limiting
+    idempotency: IdempotencyStore | None = None
+    http_hooks: HTTPHook | None = None
+    rate_limit_hooks: RateLimitHook | None = None
+    exposition: Exposition | None = None  # None: no /metrics
+
+
+def build_chain(app: ASGIApp, options: ChainOptions, deps: ChainDeps) -> ASGIApp:
+    """Wrap `app` in the whole chain; built inside out, so read it bottom-up."""
+    prefix = options.route_prefix
+    layers: list[Callable[[ASGIApp], ASGIApp]] = []
+    add = layers.append
+    add(RecoveryMiddleware)
+    add(RequestIdMiddleware)
+    add(lambda a: RealIPMiddleware(a, options.trusted_proxies))
+    add(lambda a: AccessLogMiddleware(a, deps.http_hooks))
+    if options.cors_origins:
+        add(lambda a: CORSMiddleware(a, options.cors_origins))
+    add(SecurityHeadersMiddleware)
+    add(lambda a: APIVersionMiddleware(a, current=options.api_current,
+                                       supported=options.api_supported,
+                                       deprecated=options.api_deprecated))
+    t = options.tenancy
+    add(lambda a: TenantMiddleware(a, default=t.default, header_enabled=t.header_enabled,
+                                   jwt_secret=t.jwt_secret, jwt_claim=t.jwt_claim,
+                                   subdomain_base=t.subdomain_base))
+    add(lambda a: APIKeyMiddleware(a, enabled=options.api_keys_enabled, keys=options.api_keys))
+    if deps.rate_limiter is not None:
+        limiter = deps.rate_limiter
+        add(lambda a: RateLimitMiddleware(a, limiter=limiter, rules=options.rate_limits,
+                                          hooks=deps.rate_limit_hooks))
+    add(lambda a: TimeoutMiddleware(a, default=options.request_timeout,
+                                    short=options.discovery_timeout,
+                                    is_short=discovery_paths(prefix)))
+    if deps.idempotency is not None and options.idempotency is not None:
+        store, idem = deps.idempotency, options.idempotency
+        add(lambda a: IdempotencyMiddleware(a, store=store, options=idem))
+    if deps.exposition is not None:
+        exposition = deps.exposition
+        add(lambda a: MetricsEndpoint(a, path=f"{prefix}/metrics", exposition=exposition,
+                                      api_key=options.metrics_api_key))
+    for layer in reversed(layers):
+        app = layer(app)
+    return app

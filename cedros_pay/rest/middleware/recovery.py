@@ -1,0 +1,64 @@
+"""Panic recovery (spec 10), the outermost layer: an exception becomes a 500 envelope.
+
+The traceback goes to the log, never to the client. The 500 carries the request id and
+the security headers itself, since the layers that add them sit inside this one.
+
+Starlette's own error handler (rest/errors.py) answers most handler exceptions and then
+re-raises them; by then the response is complete and already logged with its traceback,
+so here it is only noted. An exception after the response began but before it ended
+cannot be turned into an envelope any more; it is logged and the connection is left to
+the server to close.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from cedros_pay.core.errors import CedrosError, ErrorCode
+from cedros_pay.logs import request_id_var
+from cedros_pay.rest.middleware._asgi import send_error
+from cedros_pay.rest.middleware.request_id import request_id_of
+from cedros_pay.rest.middleware.security_headers import security_headers
+
+log = logging.getLogger("cedros_pay.recovery")
+
+
+class RecoveryMiddleware:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = finished = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started, finished
+            if message["type"] == "http.response.start":
+                started = True
+            elif message["type"] == "http.response.body" and not message.get("more_body"):
+                finished = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except Exception as exc:
+            rid = request_id_of(scope)
+            token = request_id_var.set(rid)
+            try:
+                if finished:
+                    log.warning("request raised after its response was sent",
+                                extra={"error_type": type(exc).__name__})
+                    return
+                log.error("request failed with an unhandled exception", exc_info=exc,
+                          extra={"method": scope.get("method"), "path": scope.get("path")})
+                if started:
+                    return
+                headers = [(k.decode(), v.decode()) for k, v in security_headers(scope)]
+                await send_error(scope, receive, send, CedrosError(ErrorCode.INTERNAL_ERROR),
+                                 headers=[*headers, ("X-Request-ID", rid)])
+            finally:
+                request_id_var.reset(token)

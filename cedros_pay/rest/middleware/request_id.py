@@ -1,0 +1,45 @@
+"""Request id (spec 10, DESIGN §7): propagate a sane X-Request-ID, else `req_` + 32 hex.
+
+The id goes into the request state, the logging context variable (so every log line made
+while serving the request carries it) and the response's X-Request-ID header.
+"""
+
+from __future__ import annotations
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from cedros_pay.core.ids import is_sane_request_id, new_request_id
+from cedros_pay.logs import request_id_var
+from cedros_pay.rest.middleware._asgi import header, set_headers, state
+
+
+def request_id_of(scope: Scope) -> str:
+    """The id the request-id middleware chose, or a fresh one when it did not run."""
+    rid = state(scope).get("request_id")
+    return rid if isinstance(rid, str) else new_request_id()
+
+
+class RequestIdMiddleware:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+        incoming = header(scope, b"x-request-id") or ""
+        # Only a sane incoming id is kept: it ends up in our logs.
+        rid = incoming if is_sane_request_id(incoming) else new_request_id()
+        state(scope)["request_id"] = rid
+        raw = rid.encode("latin-1")
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] in ("http.response.start", "websocket.accept"):
+                set_headers(message, [(b"x-request-id", raw)], replace=True)
+            await send(message)
+
+        token = request_id_var.set(rid)
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            request_id_var.reset(token)

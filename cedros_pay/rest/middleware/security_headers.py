@@ -1,0 +1,45 @@
+"""Security headers on every response (spec 10); HSTS only when the request came over HTTPS.
+
+HTTPS is the connection's scheme, or `X-Forwarded-Proto: https` from a trusted proxy (the
+real-IP middleware records it): HSTS over plain HTTP would be ignored by browsers at best.
+"""
+
+from __future__ import annotations
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from cedros_pay.rest.middleware._asgi import Headers, set_headers, state
+
+BASE_HEADERS: Headers = [
+    (b"x-content-type-options", b"nosniff"),
+    (b"x-frame-options", b"DENY"),
+    (b"x-xss-protection", b"1; mode=block"),
+    (b"referrer-policy", b"strict-origin-when-cross-origin"),
+]
+HSTS = (b"strict-transport-security", b"max-age=31536000; includeSubDomains")
+
+
+def is_https(scope: Scope) -> bool:
+    return scope.get("scheme") in ("https", "wss") or state(scope).get(
+        "forwarded_proto") == "https"
+
+
+def security_headers(scope: Scope) -> Headers:
+    return [*BASE_HEADERS, HSTS] if is_https(scope) else list(BASE_HEADERS)
+
+
+class SecurityHeadersMiddleware:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_secured(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                set_headers(message, security_headers(scope))
+            await send(message)
+
+        await self.app(scope, receive, send_secured)
