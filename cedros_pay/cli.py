@@ -63,6 +63,9 @@ async def _serve(config: Config, host: str, port: int) -> None:
     server = _Server(uvicorn.Config(
         app, host=host, port=port, lifespan="on", log_config=None, access_log=False,
         timeout_graceful_shutdown=SHUTDOWN_BUDGET_SECONDS, server_header=False,
+        # Forwarding headers are judged by our real-IP middleware against
+        # server.trusted_proxies; uvicorn's own rewrite would trust loopback blindly.
+        proxy_headers=False,
     ))
 
     def stop(sig: signal.Signals) -> None:
