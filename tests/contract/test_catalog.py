@@ -100,3 +100,16 @@ async def test_coupon_soft_delete_update_and_tenants(store: Store) -> None:
     assert gone.discount_value == Decimal("25") and not gone.active
     with pytest.raises(NotFound):
         await store.coupons.update(coupon("MISSING"))
+
+
+async def test_coupon_update_never_rewinds_the_usage_count(store: Store) -> None:
+    await store.coupons.create(coupon(limit=10))
+    stale = await store.coupons.get("default", "SAVE10")
+    assert stale is not None
+    await store.coupons.increment_usage("default", "SAVE10")
+    await store.coupons.increment_usage("default", "SAVE10")
+    stale.discount_value = Decimal("15")
+    await store.coupons.update(stale)  # based on a read from before the redemptions
+    got = await store.coupons.get("default", "SAVE10")
+    assert got is not None
+    assert (got.usage_count, got.discount_value) == (2, Decimal("15"))

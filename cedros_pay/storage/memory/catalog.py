@@ -71,7 +71,9 @@ class MemoryCoupons:
         key = (coupon.tenant_id, coupon.code)
         if key not in self._rows:
             raise NotFound(f"coupon {coupon.code!r} not found")
-        self._rows[key] = replace(copy.deepcopy(coupon), created_at=self._rows[key].created_at)
+        old = self._rows[key]  # usage_count moves only through increment_usage
+        self._rows[key] = replace(copy.deepcopy(coupon), created_at=old.created_at,
+                                  usage_count=old.usage_count)
 
     async def increment_usage(self, tenant: str, code: str) -> bool:
         c = self._rows.get((tenant, code))

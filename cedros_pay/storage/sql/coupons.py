@@ -12,8 +12,10 @@ from cedros_pay.core.models import Coupon
 from cedros_pay.storage.repos import AlreadyExists, NotFound
 from cedros_pay.storage.sql.base import SqlRepo, meta_out
 
+# `usage_count` is absent on purpose: only `increment_usage` moves it, atomically, so an
+# admin edit based on an older read can never undo concurrent redemptions.
 _COLUMNS = ("discount_type", "discount_value", "currency", "scope", "product_ids",
-            "payment_method", "auto_apply", "applies_at", "usage_limit", "usage_count",
+            "payment_method", "auto_apply", "applies_at", "usage_limit",
             "starts_at", "expires_at", "active", "metadata", "updated_at")
 
 
