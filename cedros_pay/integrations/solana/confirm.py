@@ -1,0 +1,326 @@
+"""Waiting for a payment to land (spec 22 "Confirmation Strategy").
+
+Fast path: one long-lived WebSocket, shared by all payments, with a `signatureSubscribe`
+made *before* the transaction is sent, so the notification cannot be missed. While it
+waits, a status check every `ws_backstop_interval` covers a node that never notifies
+(some do not for signatures that landed before the subscription) and a transaction that
+was dropped. Fallback: when the WebSocket cannot connect or breaks, `getSignatureStatuses`
+polling every `poll_interval` (spec 07: 2 s). After a WebSocket failure the watcher rests
+for `ws_retry_after` seconds, so an outage costs one failed connect, not one per payment.
+
+Expiry: a signature that is nowhere to be seen is checked against its blockhash with
+`isBlockhashValid`; once the blockhash is too old the transaction can never land, so the
+wait ends at once with `transaction_expired` (the slot-based approach spec 07 mentions,
+one call per check). When that call itself fails, spec 07's time-based window
+(`blockhash_window`, 90 s) decides. `timeout` (spec 22: 120 s) bounds the whole wait; then
+one final check, and `transaction_not_confirmed` (retryable) if still undecided.
+
+RPC faults during the wait are logged and the wait goes on: the payment may well have
+landed, and giving up on a status hiccup would lose it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import json
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import WebSocketException
+
+from cedros_pay.core.errors import CedrosError, ErrorCode
+from cedros_pay.integrations.solana.reasons import Reason
+from cedros_pay.integrations.solana.rpc import RpcCallError, SolanaRpc, commitment_rank
+
+log = logging.getLogger("cedros_pay.solana.confirm")
+
+
+@dataclass(frozen=True, slots=True)
+class ConfirmationSettings:
+    timeout: float = 120.0  # spec 22 DefaultConfirmationTimeout
+    poll_interval: float = 2.0  # spec 07 RPCPollInterval (fallback only)
+    ws_backstop_interval: float = 5.0  # status check while waiting on the WebSocket
+    blockhash_window: float = 90.0  # spec 07 BlockhashValidityWindow (when RPC can't say)
+    ws_connect_timeout: float = 5.0
+    ws_retry_after: float = 30.0
+
+
+@dataclass(frozen=True, slots=True)
+class Confirmation:
+    signature: str
+    slot: int | None
+    err: Any  # the TransactionError, None on success
+    status: str | None  # commitment the node reported (None from a notification)
+    via: Literal["websocket", "polling"]
+
+
+class SignatureWatcher:
+    """One WebSocket connection multiplexing `signatureSubscribe` for every payment."""
+
+    def __init__(self, url: str, *, connect_timeout: float = 5.0, retry_after: float = 30.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.url = url
+        self._connect_timeout = connect_timeout
+        self._retry_after = retry_after
+        self._clock = clock
+        self._conn: ClientConnection | None = None
+        self._reader: asyncio.Task[None] | None = None
+        self._lock = asyncio.Lock()
+        self._ids = itertools.count(1)
+        # request id -> (ack future, notification future); the reader links the
+        # notification to its subscription id itself, so none can slip in between.
+        self._acks: dict[int, tuple[asyncio.Future[int | None],
+                                    asyncio.Future[dict[str, Any] | None]]] = {}
+        self._subs: dict[int, asyncio.Future[dict[str, Any] | None]] = {}
+        self._unavailable_until = float("-inf")
+        self.connects = 0
+
+    @property
+    def available(self) -> bool:
+        return self._conn is not None or self._clock() >= self._unavailable_until
+
+    async def subscribe(self, signature: str, commitment: str) -> Subscription | None:
+        """A live subscription, or None when the WebSocket is unavailable (then poll)."""
+        conn = await self._connection()
+        if conn is None:
+            return None
+        loop = asyncio.get_running_loop()
+        ack: asyncio.Future[int | None] = loop.create_future()
+        note: asyncio.Future[dict[str, Any] | None] = loop.create_future()
+        request_id = next(self._ids)
+        self._acks[request_id] = (ack, note)
+        try:
+            await conn.send(json.dumps({"jsonrpc": "2.0", "id": request_id,
+                                        "method": "signatureSubscribe",
+                                        "params": [signature, {"commitment": commitment}]}))
+            subscription = await asyncio.wait_for(ack, self._connect_timeout)
+        except (TimeoutError, WebSocketException, OSError) as exc:
+            log.warning("signatureSubscribe failed (%s); polling instead", type(exc).__name__)
+            subscription = None
+        finally:
+            self._acks.pop(request_id, None)
+        if subscription is None:
+            self._rest()
+            return None
+        return Subscription(self, subscription, note)
+
+    async def aclose(self) -> None:
+        conn, reader = self._conn, self._reader
+        self._conn = self._reader = None
+        if reader is not None:
+            reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await reader
+        if conn is not None:
+            with contextlib.suppress(Exception):
+                await conn.close()
+        self._release_all()
+
+    async def _connection(self) -> ClientConnection | None:
+        if self._conn is not None:
+            return self._conn
+        if self._clock() < self._unavailable_until:
+            return None
+        async with self._lock:
+            if self._conn is not None:
+                return self._conn
+            try:
+                conn = await connect(self.url, open_timeout=self._connect_timeout,
+                                     max_size=2**20, compression=None, proxy=None)
+            except (OSError, TimeoutError, WebSocketException) as exc:
+                log.warning("Solana WebSocket %s unavailable (%s); polling for %.0fs",
+                            self.url, exc, self._retry_after)
+                self._rest()
+                return None
+            self.connects += 1
+            self._conn = conn
+            self._reader = asyncio.create_task(self._read(conn), name="solana-ws-reader")
+            return conn
+
+    def _rest(self) -> None:
+        self._unavailable_until = self._clock() + self._retry_after
+
+    async def _read(self, conn: ClientConnection) -> None:
+        try:
+            async for message in conn:
+                self._dispatch(message)
+        except WebSocketException as exc:
+            log.warning("Solana WebSocket closed: %s", exc)
+        finally:
+            if self._conn is conn:
+                self._conn = None
+            self._release_all()
+
+    def _dispatch(self, message: str | bytes) -> None:
+        try:
+            doc = json.loads(message)
+        except ValueError:
+            return
+        if not isinstance(doc, dict):
+            return
+        pending = self._acks.pop(doc["id"], None) if isinstance(doc.get("id"), int) else None
+        if pending is not None:
+            ack, note = pending
+            result = doc.get("result")
+            if isinstance(result, int) and not isinstance(result, bool):
+                self._subs[result] = note
+                _settle(ack, result)
+            else:
+                _settle(ack, None)  # the node refused the subscription
+            return
+        if doc.get("method") != "signatureNotification":
+            return
+        params = doc.get("params")
+        if not isinstance(params, dict):
+            return
+        result = params.get("result")
+        if not isinstance(result, dict) or not isinstance(result.get("value"), dict):
+            return  # e.g. "receivedSignature": not a decision
+        future = self._subs.pop(params.get("subscription"), None)  # type: ignore[arg-type]
+        if future is not None:
+            _settle(future, result)
+
+    async def _unsubscribe(self, subscription: int) -> None:
+        if self._subs.pop(subscription, None) is None:
+            return  # notified already: the node dropped the subscription itself
+        conn = self._conn
+        if conn is None:
+            return
+        with contextlib.suppress(WebSocketException, OSError):
+            await conn.send(json.dumps({"jsonrpc": "2.0", "id": next(self._ids),
+                                        "method": "signatureUnsubscribe",
+                                        "params": [subscription]}))
+
+    def _release_all(self) -> None:
+        """Wake every waiter with None ("WebSocket gone"): they fall back to polling."""
+        for ack, note in self._acks.values():
+            _settle(ack, None)
+            _settle(note, None)
+        self._acks.clear()
+        for future in self._subs.values():
+            _settle(future, None)
+        self._subs.clear()
+
+
+class Subscription:
+    def __init__(self, watcher: SignatureWatcher, subscription: int,
+                 notification: asyncio.Future[dict[str, Any] | None]) -> None:
+        self._watcher = watcher
+        self.id = subscription
+        self.notification = notification
+
+    async def cancel(self) -> None:
+        await self._watcher._unsubscribe(self.id)
+
+
+class Confirmer:
+    """Waits for one signature to reach `commitment`; see the module doc for the strategy."""
+
+    def __init__(self, rpc: SolanaRpc, watcher: SignatureWatcher | None, commitment: str,
+                 settings: ConfirmationSettings) -> None:
+        self.rpc = rpc
+        self.watcher = watcher
+        self.commitment = commitment
+        self.settings = settings
+
+    async def subscribe(self, signature: str) -> Subscription | None:
+        if self.watcher is None:
+            return None
+        return await self.watcher.subscribe(signature, self.commitment)
+
+    async def wait(self, signature: str, blockhash: str | None,
+                   subscription: Subscription | None) -> Confirmation:
+        """The landed result (success or on-chain error); raises `transaction_expired` or
+        `transaction_not_confirmed`."""
+        started = time.monotonic()
+        deadline = started + self.settings.timeout
+        if subscription is not None:
+            try:
+                found = await self._wait_ws(signature, blockhash, subscription, started,
+                                            deadline)
+            finally:
+                await subscription.cancel()
+            if found is not None:
+                return found
+        while (remaining := deadline - time.monotonic()) > 0:
+            found = await self._check(signature, blockhash, started)
+            if found is not None:
+                return found
+            await asyncio.sleep(min(self.settings.poll_interval, max(remaining, 0.0)))
+        found = await self._check(signature, blockhash, started)
+        if found is not None:
+            return found
+        raise CedrosError(ErrorCode.TRANSACTION_NOT_CONFIRMED,
+                          f"the transaction did not reach {self.commitment} within "
+                          f"{self.settings.timeout:g}s",
+                          {"reason": Reason.NOT_CONFIRMED.value, "signature": signature})
+
+    async def _wait_ws(self, signature: str, blockhash: str | None, sub: Subscription,
+                       started: float, deadline: float) -> Confirmation | None:
+        while (remaining := deadline - time.monotonic()) > 0:
+            try:
+                note = await asyncio.wait_for(
+                    asyncio.shield(sub.notification),
+                    min(self.settings.ws_backstop_interval, remaining))
+            except TimeoutError:
+                found = await self._check(signature, blockhash, started)
+                if found is not None:
+                    return found
+                continue
+            if note is None:
+                log.info("WebSocket lost while confirming; polling")
+                return None
+            context = note.get("context")
+            slot = context.get("slot") if isinstance(context, dict) else None
+            return Confirmation(signature, slot if isinstance(slot, int) else None,
+                                note["value"].get("err"), None, "websocket")
+        return None
+
+    async def _check(self, signature: str, blockhash: str | None,
+                     started: float) -> Confirmation | None:
+        """One status look-up; None while undecided (RPC faults included). Raises
+        transaction_expired once the blockhash can no longer land."""
+        try:
+            status = (await self.rpc.signature_statuses([signature]))[0]
+            if status is not None:
+                return self._decided(signature, status)
+            if blockhash is None or not await self._expired(blockhash, started):
+                return None
+            # One last look: it may have landed between the two calls.
+            status = (await self.rpc.signature_statuses([signature]))[0]
+        except (CedrosError, RpcCallError) as exc:
+            log.warning("status check for %s... failed: %s", signature[:8], exc)
+            return None
+        if status is not None:
+            return self._decided(signature, status)
+        raise CedrosError(ErrorCode.TRANSACTION_EXPIRED, None,
+                          {"reason": Reason.BLOCKHASH_EXPIRED.value, "signature": signature})
+
+    def _decided(self, signature: str, status: dict[str, Any]) -> Confirmation | None:
+        slot = status.get("slot")
+        reached = status.get("confirmationStatus")
+        confirmation = Confirmation(signature, slot if isinstance(slot, int) else None,
+                                    status.get("err"), reached if isinstance(reached, str)
+                                    else None, "polling")
+        if confirmation.err is not None:
+            return confirmation  # failed is final whatever the commitment
+        if commitment_rank(confirmation.status) >= commitment_rank(self.commitment):
+            return confirmation
+        return None
+
+    async def _expired(self, blockhash: str, started: float) -> bool:
+        try:
+            return not await self.rpc.is_blockhash_valid(blockhash, commitment="processed")
+        except (CedrosError, RpcCallError):
+            return time.monotonic() - started > self.settings.blockhash_window
+
+
+def _settle(future: asyncio.Future[Any], value: Any) -> None:
+    if not future.done():
+        future.set_result(value)

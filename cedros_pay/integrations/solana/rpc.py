@@ -1,0 +1,289 @@
+"""Solana JSON-RPC over httpx, with spec 12's retry policy behind a circuit breaker.
+
+Why not solana-py's `AsyncClient`: it runs on its own HTTP stack (httpx2), so it cannot
+share the app's `httpx.AsyncClient`; it folds HTTP statuses into one exception type, which
+hides the 429 / 5xx / timeout split the retry policy needs; and it parses JSON-RPC errors
+into typed objects that drop the simulation logs the error mapping reads. Plain JSON-RPC is
+~100 lines and keeps every field.
+
+Retry policy (spec 12 "RPC Retry Logic", spec 22 "Complete Transaction Retry Policy"):
+HTTP 429, HTTP 5xx and a JSON-RPC "too many requests" / "node is behind" answer are retried
+up to `max_retries` times, timeouts and connection failures up to `max_transport_retries`
+times, with exponential backoff from `base_delay` capped at `max_delay`, and never past
+`max_total` seconds from the first attempt. Everything else (a JSON-RPC error such as a
+failed simulation, another 4xx) is an answer, not a fault, and is returned at once.
+Re-sending a signed transaction is safe: the same bytes can land at most once.
+
+Each HTTP attempt passes through the breaker; only transport faults count as failures,
+so a stream of refused payments never trips it, and an open breaker fails at once
+(`rpc_error`) without touching the network.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import httpx
+
+from cedros_pay.core.errors import CedrosError, ErrorCode, is_rate_limit_error
+from cedros_pay.core.observability import RPCCallEvent
+from cedros_pay.integrations.solana.reasons import Reason
+
+log = logging.getLogger("cedros_pay.solana.rpc")
+
+# JSON-RPC codes a validator uses (agave rpc/custom_error.rs).
+SEND_TRANSACTION_PREFLIGHT_FAILURE = -32002
+SIGNATURE_VERIFICATION_FAILURE = -32003
+NODE_UNHEALTHY = -32005
+INVALID_PARAMS = -32602
+
+COMMITMENTS = ("processed", "confirmed", "finalized")
+
+
+def commitment_rank(value: str | None) -> int:
+    """processed < confirmed < finalized; a missing status means rooted (finalized)."""
+    if value is None:
+        return 2
+    try:
+        return COMMITMENTS.index(value)
+    except ValueError:
+        return 2
+
+
+class Breaker(Protocol):
+    """The two halves of `circuit_breaker.CircuitBreaker.call` this client needs."""
+
+    def before(self) -> int: ...
+
+    def after(self, generation: int, *, success: bool) -> None: ...
+
+
+class RpcHook(Protocol):
+    def on_rpc_call(self, event: RPCCallEvent) -> None: ...
+
+
+class RpcCallError(Exception):
+    """The node answered with a JSON-RPC error object (not a transport fault)."""
+
+    def __init__(self, method: str, code: int, message: str, data: Any = None) -> None:
+        super().__init__(f"{method}: {code} {message}")
+        self.method = method
+        self.code = code
+        self.message = message
+        self.data = data
+
+    @property
+    def err(self) -> Any:
+        """The TransactionError of a failed simulation (`data.err`), if any."""
+        return self.data.get("err") if isinstance(self.data, dict) else None
+
+    @property
+    def logs(self) -> list[str]:
+        logs = self.data.get("logs") if isinstance(self.data, dict) else None
+        return [str(line) for line in logs] if isinstance(logs, list) else []
+
+    @property
+    def text(self) -> str:
+        """Everything a text classifier may match on: message, error, logs."""
+        err = self.err
+        parts = [self.message]
+        if err is not None:
+            parts.append(err if isinstance(err, str) else json.dumps(err))
+        parts.extend(self.logs)
+        return "\n".join(parts)
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    max_retries: int = 3  # 429, 5xx, "node behind"
+    max_transport_retries: int = 2  # timeouts, refused connections
+    base_delay: float = 0.1  # seconds; doubles per retry (spec 12)
+    max_delay: float = 2.0
+    max_total: float = 120.0  # spec 22 "Retry Timeout"
+
+    def delay(self, retry: int) -> float:
+        return float(min(self.max_delay, self.base_delay * 2 ** (retry - 1)))
+
+
+class _Transient(Exception):
+    """One failed attempt worth retrying; becomes a CedrosError when retries run out."""
+
+    def __init__(self, code: ErrorCode, message: str, *, transport: bool,
+                 retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.transport = transport
+        self.retry_after = retry_after
+
+
+class SolanaRpc:
+    """JSON-RPC calls against one endpoint; `aclose()` closes the HTTP client if it owns it."""
+
+    def __init__(self, url: str, *, http: httpx.AsyncClient | None = None,
+                 retry: RetryPolicy | None = None, breaker: Breaker | None = None,
+                 request_timeout: float = 15.0, hook: RpcHook | None = None) -> None:
+        if not url:
+            raise CedrosError(ErrorCode.CONFIG_ERROR, "x402 rpc_url is required")
+        self.url = url
+        self.retry = retry or RetryPolicy()
+        self._owns_http = http is None
+        self._http = http or httpx.AsyncClient(timeout=request_timeout)
+        self._timeout = request_timeout
+        self._breaker = breaker
+        self._hook = hook
+        self._ids = 0
+        self.attempts = 0  # HTTP attempts made, retries included (for tests and metrics)
+
+    async def aclose(self) -> None:
+        if self._owns_http:
+            await self._http.aclose()
+
+    # --- typed calls --------------------------------------------------------------------
+
+    async def send_transaction(self, raw: bytes, *, skip_preflight: bool,
+                               preflight_commitment: str = "confirmed") -> str:
+        """The signature the node reports; a JSON-RPC refusal raises RpcCallError."""
+        config = {"encoding": "base64", "skipPreflight": skip_preflight,
+                  "preflightCommitment": preflight_commitment}
+        result = await self.call("sendTransaction", [base64.b64encode(raw).decode(), config])
+        return str(result)
+
+    async def signature_statuses(self, signatures: Sequence[str], *,
+                                 search_history: bool = False) -> list[dict[str, Any] | None]:
+        result = await self.call("getSignatureStatuses", [
+            list(signatures), {"searchTransactionHistory": search_history}])
+        values = result.get("value") if isinstance(result, dict) else None
+        if not isinstance(values, list) or len(values) != len(signatures):
+            raise CedrosError(ErrorCode.RPC_ERROR, "getSignatureStatuses returned a bad shape",
+                              {"reason": Reason.RPC_UNAVAILABLE.value})
+        return [v if isinstance(v, dict) else None for v in values]
+
+    async def is_blockhash_valid(self, blockhash: str, *, commitment: str = "processed") -> bool:
+        result = await self.call("isBlockhashValid", [blockhash, {"commitment": commitment}])
+        return bool(result.get("value")) if isinstance(result, dict) else False
+
+    async def latest_blockhash(self, *, commitment: str = "confirmed") -> tuple[str, int]:
+        """(blockhash, lastValidBlockHeight), for transaction builders."""
+        result = await self.call("getLatestBlockhash", [{"commitment": commitment}])
+        value = result["value"]
+        return str(value["blockhash"]), int(value["lastValidBlockHeight"])
+
+    async def health(self) -> bool:
+        """One `getHealth` attempt, no retries: a probe must answer fast."""
+        try:
+            return bool(await self._attempt("getHealth", []) == "ok")
+        except (CedrosError, _Transient, RpcCallError):
+            return False
+
+    # --- the retry loop -----------------------------------------------------------------
+
+    async def call(self, method: str, params: list[Any]) -> Any:
+        """`result` of one JSON-RPC request, retrying transient faults (module doc)."""
+        started = time.monotonic()
+        retries = transport_retries = 0
+        while True:
+            try:
+                return await self._attempt(method, params)
+            except _Transient as fault:
+                if fault.transport:
+                    transport_retries += 1
+                    allowed = transport_retries <= self.retry.max_transport_retries
+                    retry_number = transport_retries
+                else:
+                    retries += 1
+                    allowed = retries <= self.retry.max_retries
+                    retry_number = retries
+                delay = self.retry.delay(retry_number)
+                if fault.retry_after is not None:
+                    delay = min(max(delay, fault.retry_after), self.retry.max_delay)
+                out_of_time = time.monotonic() - started + delay > self.retry.max_total
+                if not allowed or out_of_time:
+                    raise CedrosError(fault.code, f"Solana RPC {method} failed: {fault.message}",
+                                      {"reason": Reason.RPC_UNAVAILABLE.value,
+                                       "attempts": retries + transport_retries}) from None
+                log.info("retrying Solana RPC %s in %.2fs after: %s", method, delay,
+                         fault.message)
+                await asyncio.sleep(delay)
+
+    async def _attempt(self, method: str, params: list[Any]) -> Any:
+        generation = self._breaker.before() if self._breaker is not None else -1
+        self.attempts += 1
+        self._ids += 1
+        body = {"jsonrpc": "2.0", "id": self._ids, "method": method, "params": params}
+        started = time.perf_counter()
+        fault: _Transient | None = None
+        try:
+            return self._result(method, await self._post(body))
+        except _Transient as exc:
+            fault = exc
+            raise
+        finally:
+            if self._breaker is not None:
+                self._breaker.after(generation, success=fault is None)
+            self._observe(method, time.perf_counter() - started, fault)
+
+    async def _post(self, body: dict[str, Any]) -> httpx.Response:
+        try:
+            response = await self._http.post(self.url, json=body, timeout=self._timeout)
+        except httpx.TimeoutException as exc:
+            raise _Transient(ErrorCode.NETWORK_ERROR, f"timeout ({type(exc).__name__})",
+                             transport=True) from None
+        except httpx.TransportError as exc:
+            raise _Transient(ErrorCode.NETWORK_ERROR, f"connection failed ({exc})",
+                             transport=True) from None
+        status = response.status_code
+        if status == 429 or status >= 500:
+            raise _Transient(ErrorCode.RPC_ERROR, f"HTTP {status}", transport=False,
+                             retry_after=_retry_after(response))
+        return response
+
+    def _result(self, method: str, response: httpx.Response) -> Any:
+        if response.status_code >= 400:
+            raise CedrosError(ErrorCode.RPC_ERROR,
+                              f"Solana RPC {method} answered HTTP {response.status_code}",
+                              {"reason": Reason.RPC_UNAVAILABLE.value})
+        try:
+            doc = response.json()
+        except ValueError:
+            raise _Transient(ErrorCode.RPC_ERROR, "the reply is not JSON",
+                             transport=False) from None
+        if not isinstance(doc, dict):
+            raise _Transient(ErrorCode.RPC_ERROR, "the reply is not a JSON-RPC object",
+                             transport=False)
+        error = doc.get("error")
+        if isinstance(error, dict):
+            code = error.get("code")
+            message = str(error.get("message", ""))
+            if code == NODE_UNHEALTHY or is_rate_limit_error(message):
+                raise _Transient(ErrorCode.RPC_ERROR, message or "node unhealthy",
+                                 transport=False)
+            raise RpcCallError(method, int(code) if isinstance(code, int) else 0, message,
+                               error.get("data"))
+        if "result" not in doc:
+            raise _Transient(ErrorCode.RPC_ERROR, "the reply has no result", transport=False)
+        return doc["result"]
+
+    def _observe(self, method: str, duration: float, fault: _Transient | None) -> None:
+        if self._hook is None:
+            return
+        try:
+            self._hook.on_rpc_call(RPCCallEvent(method, duration, fault is None,
+                                                fault.code.value if fault else ""))
+        except Exception:  # observability must never change an outcome (spec 15)
+            log.exception("RPC hook failed")
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    value = response.headers.get("retry-after")
+    try:
+        return max(0.0, float(value)) if value else None
+    except ValueError:
+        return None
