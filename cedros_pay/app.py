@@ -23,8 +23,8 @@ from cedros_pay.config import Config
 from cedros_pay.core.assets import stablecoin_for_mint
 from cedros_pay.core.clock import Clock, SystemClock
 from cedros_pay.core.money import RoundingMode
-from cedros_pay.integrations.solana.rpc_health import RpcHealthProbe
 from cedros_pay.infra import build_infra, start_workers, wrap
+from cedros_pay.integrations.solana.rpc_health import RpcHealthProbe
 from cedros_pay.lifecycle import Lifecycle
 from cedros_pay.resolvers.admin_auth import AdminAuth
 from cedros_pay.resolvers.carts import Carts

@@ -6,11 +6,11 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
+from api.conftest import client_for, config_from
 from openapi_spec_validator import validate
 from pydantic import BaseModel
 from starlette.routing import Route
 
-from api.conftest import client_for, config_from
 from cedros_pay.app import create_app
 from cedros_pay.rest.endpoint import doc_of
 from cedros_pay.storage.store import memory_store
