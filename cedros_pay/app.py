@@ -25,13 +25,21 @@ from cedros_pay.core.clock import Clock, SystemClock
 from cedros_pay.core.money import RoundingMode
 from cedros_pay.infra import build_infra, start_workers, wrap
 from cedros_pay.integrations.solana.rpc_health import RpcHealthProbe
+from cedros_pay.integrations.solana.verifier import SolanaVerifier
 from cedros_pay.lifecycle import Lifecycle
 from cedros_pay.resolvers.admin_auth import AdminAuth
 from cedros_pay.resolvers.carts import Carts
 from cedros_pay.resolvers.catalog import Catalog
 from cedros_pay.resolvers.coupon_check import CouponChecker
+from cedros_pay.resolvers.events import (
+    NoopNotifier,
+    Notifier,
+    PaymentEventHub,
+    PublishingNotifier,
+)
 from cedros_pay.resolvers.health import Health
 from cedros_pay.resolvers.nonces import Nonces
+from cedros_pay.resolvers.payments import Payments, PaymentVerifier
 from cedros_pay.resolvers.pricing import Pricing
 from cedros_pay.resolvers.quotes import PaymentTerms, Quotes
 from cedros_pay.resolvers.services import Services
@@ -84,18 +92,24 @@ def payment_terms(config: Config) -> PaymentTerms:
 
 
 def build_services(config: Config, store: Store, clock: Clock, *, health: Health,
-                   features: list[str]) -> Services:
+                   features: list[str], verifier: PaymentVerifier,
+                   notifier: Notifier) -> Services:
     """Every resolver, wired from the configuration; REST and GraphQL share these."""
     products, coupons = catalog_repos(config, store, clock)
     pricing = Pricing(coupons, clock, RoundingMode.parse(config.x402.rounding_mode))
     quotes = Quotes(products, pricing, payment_terms(config), clock)
     nonces = Nonces(store.nonces, clock)
+    hub = PaymentEventHub()
     return Services(
         config=config, clock=clock, store=store, health=health, pricing=pricing,
         catalog=Catalog(products, coupons, pricing, clock),
         coupons=CouponChecker(coupons, clock),
         quotes=quotes,
         carts=Carts(store.carts, quotes, pricing, clock),
+        payments=Payments(quotes=quotes, pricing=pricing, carts=store.carts,
+                          payments=store.payments, coupons=coupons, verifier=verifier,
+                          notifier=PublishingNotifier(notifier, hub), clock=clock),
+        payment_events=hub,
         nonces=nonces,
         admin_auth=AdminAuth(
             api_keys=config.admin.api_keys,
@@ -167,7 +181,15 @@ class CedrosApp:
             clock=self._clock, database=store.ping, rpc=rpc, network=cfg.x402.network,
             route_prefix=cfg.server.route_prefix, features=features,
         )
-        services = build_services(cfg, store, self._clock, health=health, features=features)
+        verifier = self.verifier
+        if verifier is None:
+            x = cfg.x402
+            solana = SolanaVerifier(x.rpc_url, x.ws_url or None, network=x.network,
+                                    commitment=x.commitment, skip_preflight=x.skip_preflight)
+            self._lifecycle.push("solana_verifier", solana.aclose)
+            verifier = solana
+        services = build_services(cfg, store, self._clock, health=health, features=features,
+                                  verifier=verifier, notifier=self.notifier or NoopNotifier())
         await start_workers(self.infra, self._lifecycle, config=cfg, store=store,
                             clock=self._clock)
         log.info("cedros pay started", extra={

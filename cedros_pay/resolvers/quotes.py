@@ -140,7 +140,7 @@ class Quotes:
                     recipient_account: str, memo: str, ttl: timedelta) -> CryptoRequirement:
         """The x402 requirement for an amount; carts use it too."""
         t = self.terms
-        mint, decimals = self._mint_for(amount)
+        mint, decimals = self.mint_for(amount)
         pay_to = recipient_account or associated_token_address(t.payment_address, mint)
         return CryptoRequirement(
             network=t.network, amount=amount, resource=resource, description=description,
@@ -150,7 +150,8 @@ class Quotes:
             fee_payer=t.fee_payer() if t.fee_payer else None,
         )
 
-    def _mint_for(self, amount: Money) -> tuple[str, int]:
+    def mint_for(self, amount: Money) -> tuple[str, int]:
+        """The mint (and its decimals) an amount is paid in on this network."""
         t = self.terms
         if amount.asset.code == t.token_symbol:
             return t.token_mint, t.token_decimals

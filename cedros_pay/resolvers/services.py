@@ -10,8 +10,10 @@ from cedros_pay.resolvers.admin_auth import AdminAuth
 from cedros_pay.resolvers.carts import Carts
 from cedros_pay.resolvers.catalog import Catalog
 from cedros_pay.resolvers.coupon_check import CouponChecker
+from cedros_pay.resolvers.events import PaymentEventHub
 from cedros_pay.resolvers.health import Health
 from cedros_pay.resolvers.nonces import Nonces
+from cedros_pay.resolvers.payments import Payments
 from cedros_pay.resolvers.pricing import Pricing
 from cedros_pay.resolvers.quotes import Quotes
 from cedros_pay.storage.store import Store
@@ -28,6 +30,8 @@ class Services:
     coupons: CouponChecker
     quotes: Quotes
     carts: Carts
+    payments: Payments
+    payment_events: PaymentEventHub
     nonces: Nonces
     admin_auth: AdminAuth
     version: str = "0.0.0"

@@ -220,3 +220,27 @@ class JsonRpcResponse(BaseModel):
     id: int | str | None
     result: dict[str, Any] | None = None
     error: dict[str, Any] | None = None
+
+
+class AccessGrantResponse(BaseModel):
+    granted: bool
+    resource: str
+    resourceType: str
+    wallet: str
+    signature: str
+    network: str
+    amount: str
+    token: str
+    paidAt: str
+    expiresAt: str
+
+
+class TransactionVerifyResponse(BaseModel):
+    """Snake case on purpose (spec 02: compatibility with existing integrations)."""
+
+    verified: bool
+    resource_id: str
+    wallet: str
+    paid_at: str
+    amount: str
+    metadata: StrMap

@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import base64
 from decimal import Decimal
 from typing import Any
 
+import orjson
+
+from cedros_pay.core.assets import find_asset
 from cedros_pay.core.clock import to_rfc3339
-from cedros_pay.core.models import Coupon
+from cedros_pay.core.models import Coupon, PaymentTransaction
 from cedros_pay.core.money import Money
 from cedros_pay.resolvers.carts import CartQuoteResult
 from cedros_pay.resolvers.catalog import CatalogView, ProductView
 from cedros_pay.resolvers.coupon_check import CouponValidation
 from cedros_pay.resolvers.nonces import IssuedNonce
+from cedros_pay.resolvers.payments import AccessGrant
 from cedros_pay.resolvers.pricing import Priced
 from cedros_pay.resolvers.quotes import CryptoRequirement
 
@@ -124,3 +129,28 @@ def cart_quote(result: CartQuoteResult) -> dict[str, Any]:
 def nonce(issued: IssuedNonce) -> dict[str, Any]:
     return {"nonce": issued.nonce.id, "expiresAt": issued.expires_at_unix,
             "purpose": issued.nonce.purpose}
+
+
+def access_grant(grant: AccessGrant) -> dict[str, Any]:
+    return {
+        "granted": True, "resource": grant.resource_id, "resourceType": grant.resource_type,
+        "wallet": grant.wallet, "signature": grant.signature, "network": grant.network,
+        "amount": str(grant.amount.atomic), "token": grant.amount.asset.code,
+        "paidAt": to_rfc3339(grant.paid_at), "expiresAt": to_rfc3339(grant.expires_at),
+    }
+
+
+def settlement_header(*, signature: str | None, network: str | None,
+                      error: str | None = None) -> str:
+    """X-PAYMENT-RESPONSE (spec 16): base64 of the settlement JSON."""
+    body = {"success": error is None, "txHash": signature, "networkId": network,
+            "error": error}
+    return base64.b64encode(orjson.dumps(body)).decode()
+
+
+def recorded_payment(tx: PaymentTransaction) -> dict[str, Any]:
+    asset = find_asset(tx.asset)
+    shown = Money(asset, tx.amount_atomic).major_str(2) if asset else str(tx.amount_atomic)
+    return {"verified": True, "resource_id": tx.resource_id, "wallet": tx.wallet,
+            "paid_at": to_rfc3339(tx.created_at), "amount": shown,
+            "metadata": dict(tx.metadata)}

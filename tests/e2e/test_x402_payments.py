@@ -1,0 +1,309 @@
+"""x402 end to end: real transactions through the sandbox chain, the real app over HTTP."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from api.conftest import client_for, config_from
+from solders.hash import Hash
+from solders.keypair import Keypair
+from solders.transaction import VersionedTransaction
+
+from cedros_pay.app import create_app
+from cedros_pay.sandbox.testing import RunningSandbox, running_devnet_sandbox, usdc_transfer
+from cedros_pay.storage.open import open_store
+from cedros_pay.storage.store import Store, memory_store
+
+CATALOG = """
+paywall:
+  product_source: yaml
+  resources:
+    article:
+      description: An article
+      crypto_atomic_amount: 1500000
+      crypto_token: USDC
+    memo-article:
+      description: Needs a memo
+      crypto_atomic_amount: 1000000
+      crypto_token: USDC
+      memo_template: "pay:{resource}:{nonce}"
+    video:
+      description: A video
+      crypto_atomic_amount: 2000000
+      crypto_token: USDC
+coupons:
+  coupon_source: yaml
+  coupons:
+    HALF:
+      discount_type: percentage
+      discount_value: 50
+      applies_at: checkout
+"""
+
+
+@dataclass
+class World:
+    sandbox: RunningSandbox
+    client: httpx.AsyncClient
+    store: Store
+
+    async def blockhash(self) -> Hash:
+        return self.sandbox.chain.latest_block.blockhash
+
+    async def transfer(self, amount: int, **kw: Any) -> VersionedTransaction:
+        return usdc_transfer(self.sandbox.devnet, amount, blockhash=await self.blockhash(),
+                             **kw)
+
+    def header(self, tx: VersionedTransaction, resource: str, *,
+               resource_type: str = "regular", **extra: Any) -> str:
+        body = {"x402Version": 0, "scheme": "solana-spl-transfer", "network": "devnet",
+                "payload": {"transaction": base64.b64encode(bytes(tx)).decode(),
+                            "signature": str(tx.signatures[0]), "resource": resource,
+                            "resourceType": resource_type, **extra}}
+        return base64.b64encode(json.dumps(body).encode()).decode()
+
+    async def pay(self, tx: VersionedTransaction, resource: str, **kw: Any) -> httpx.Response:
+        return await self.client.post("/paywall/v1/verify",
+                                      headers={"X-PAYMENT": self.header(tx, resource, **kw)})
+
+    def merchant_usdc(self) -> int:
+        d = self.sandbox.devnet
+        return d.chain.token_balance(d.wallets.merchant.pubkey(), d.usdc_mint)
+
+
+def _config(sb: RunningSandbox, yaml_path: str, **env: str) -> Any:
+    return config_from({
+        "CEDROS_X402_RPC_URL": sb.url, "CEDROS_X402_WS_URL": sb.ws_url,
+        "CEDROS_X402_PAYMENT_ADDRESS": str(sb.wallets.merchant.pubkey()),
+        "CEDROS_X402_TOKEN_MINT": str(sb.devnet.usdc_mint),
+        "CEDROS_PAYWALL_PRODUCT_SOURCE": "yaml", "COUPON_SOURCE": "yaml", **env,
+    }, yaml_path=yaml_path)
+
+
+@pytest.fixture
+async def world(tmp_path: Path) -> AsyncIterator[World]:
+    (tmp_path / "catalog.yaml").write_text(CATALOG)
+    async with running_devnet_sandbox() as sb:
+        store = memory_store()
+        app = create_app(_config(sb, str(tmp_path / "catalog.yaml")), store=store)
+        async with client_for(app) as client:
+            yield World(sb, client, store)
+
+
+def settlement(resp: httpx.Response) -> dict[str, Any]:
+    decoded: dict[str, Any] = json.loads(base64.b64decode(resp.headers["X-PAYMENT-RESPONSE"]))
+    return decoded
+
+
+async def test_user_paid_transfer_grants_access_once(world: World) -> None:
+    before = world.merchant_usdc()
+    tx = await world.transfer(1_500_000)
+    resp = await world.pay(tx, "article")
+    assert resp.status_code == 200, resp.text
+    body = resp.json()
+    assert (body["granted"], body["resource"], body["amount"]) == (True, "article", "1500000")
+    assert body["wallet"] == str(world.sandbox.wallets.payer.pubkey())
+    assert settlement(resp) == {"success": True, "txHash": str(tx.signatures[0]),
+                                "networkId": "devnet", "error": None}
+    assert world.merchant_usdc() - before == 1_500_000
+    recorded = await world.store.payments.get("default", str(tx.signatures[0]))
+    assert recorded is not None and recorded.resource_id == "article"
+    again = await world.pay(tx, "article")
+    assert again.status_code == 402
+    assert again.json()["error"]["code"] == "payment_already_used"
+    assert settlement(again)["success"] is False
+
+
+async def test_one_signature_cannot_pay_for_another_resource(world: World) -> None:
+    tx = await world.transfer(2_000_000)
+    assert (await world.pay(tx, "article")).status_code == 200
+    other = await world.pay(tx, "video")
+    assert other.json()["error"]["code"] == "payment_already_used"
+
+
+async def test_legacy_transaction_and_overpayment_are_accepted(world: World) -> None:
+    tx = await world.transfer(1_600_000, legacy=True)
+    resp = await world.pay(tx, "article")
+    assert resp.status_code == 200, resp.text
+    assert resp.json()["amount"] == "1600000"
+
+
+async def test_underpayment_is_refused_before_anything_moves(world: World) -> None:
+    before = world.merchant_usdc()
+    resp = await world.pay(await world.transfer(1_499_999), "article")
+    assert resp.status_code == 402
+    assert resp.json()["error"]["code"] == "amount_below_minimum"
+    assert world.merchant_usdc() == before
+
+
+async def test_quoted_coupon_is_honoured_at_verification(world: World) -> None:
+    quote = await world.client.post("/paywall/v1/quote",
+                                    json={"resource": "video", "couponCode": "HALF"})
+    amount = int(quote.json()["accepts"][0]["maxAmountRequired"])
+    assert amount == 1_000_000
+    tx = await world.transfer(amount)
+    without = await world.pay(tx, "video")
+    assert without.json()["error"]["code"] == "amount_below_minimum"
+    resp = await world.pay(tx, "video", metadata={"couponCode": "HALF"})
+    assert resp.status_code == 200, resp.text
+
+
+async def test_wrong_recipient_is_refused(world: World) -> None:
+    stranger = Keypair()
+    chain = world.sandbox.chain
+    chain.airdrop(stranger.pubkey(), 1_000_000_000)
+    chain.create_token_account(stranger.pubkey(), world.sandbox.devnet.usdc_mint)
+    tx = await world.transfer(1_500_000, recipient_owner=stranger.pubkey())
+    resp = await world.pay(tx, "article")
+    assert resp.json()["error"]["code"] == "invalid_recipient"
+
+
+async def test_required_memo_must_match_the_template(world: World) -> None:
+    quote = (await world.client.post("/paywall/v1/quote",
+                                     json={"resource": "memo-article"})).json()
+    memo = quote["accepts"][0]["extra"]["memo"]
+    missing = await world.pay(await world.transfer(1_000_000), "memo-article")
+    assert missing.json()["error"]["code"] in ("missing_memo", "invalid_memo")
+    wrong = await world.pay(await world.transfer(1_000_000, memo="pay:article:AAAAAAAA"),
+                            "memo-article")
+    assert wrong.json()["error"]["code"] == "invalid_memo"
+    ok = await world.pay(await world.transfer(1_000_000, memo=memo), "memo-article")
+    assert ok.status_code == 200, ok.text
+
+
+async def test_insufficient_funds_is_reported_with_the_spec_message(world: World) -> None:
+    poor = Keypair()
+    chain = world.sandbox.chain
+    chain.airdrop(poor.pubkey(), 1_000_000_000)
+    chain.create_token_account(poor.pubkey(), world.sandbox.devnet.usdc_mint)
+    resp = await world.pay(await world.transfer(1_500_000, payer=poor), "article")
+    assert resp.status_code == 402
+    err = resp.json()["error"]
+    assert err["code"] == "insufficient_funds_token"
+    from cedros_pay.core.errors import ErrorCode
+
+    assert err["message"] == ErrorCode.INSUFFICIENT_FUNDS_TOKEN.user_message
+
+
+async def test_malformed_and_foreign_headers_get_their_codes(world: World) -> None:
+    c = world.client
+    none = await c.post("/paywall/v1/verify")
+    assert none.json()["error"]["code"] == "invalid_payment_proof"
+    garbage = await c.post("/paywall/v1/verify", headers={"X-PAYMENT": "%%%not-base64"})
+    assert garbage.json()["error"]["code"] == "invalid_payment_proof"
+    tx = await world.transfer(1_500_000)
+    body = json.loads(base64.b64decode(world.header(tx, "article")))
+    body["network"] = "mainnet-beta"
+    wrong_net = await c.post("/paywall/v1/verify", headers={
+        "X-PAYMENT": base64.b64encode(json.dumps(body).encode()).decode()})
+    assert wrong_net.json()["error"]["code"] == "invalid_payment_proof"
+    body["network"], body["x402Version"] = "devnet", 7
+    wrong_version = await c.post("/paywall/v1/verify", headers={
+        "X-PAYMENT": base64.b64encode(json.dumps(body).encode()).decode()})
+    assert wrong_version.status_code in (400, 402)
+    assert wrong_version.json()["error"]["code"] in ("invalid_payment_proof", "invalid_field")
+
+
+async def test_twenty_concurrent_replays_give_one_success(world: World) -> None:
+    tx = await world.transfer(1_500_000)
+    header = world.header(tx, "article")
+    results = await asyncio.gather(*(
+        world.client.post("/paywall/v1/verify", headers={"X-PAYMENT": header})
+        for _ in range(20)))
+    assert [r.status_code for r in results].count(200) == 1
+    refused = [r.json()["error"]["code"] for r in results if r.status_code != 200]
+    assert set(refused) == {"payment_already_used"}
+
+
+async def test_cart_must_be_paid_exactly(world: World) -> None:
+    cart = (await world.client.post("/paywall/v1/cart/quote", json={
+        "items": [{"resource": "article"}, {"resource": "video", "quantity": 2}]})).json()
+    cart_id, total = cart["cartId"], int(cart["quote"]["maxAmountRequired"])
+    assert total == 5_500_000
+    over = await world.pay(await world.transfer(total + 1), cart_id, resource_type="cart")
+    assert over.json()["error"]["code"] == "amount_mismatch"
+    under = await world.pay(await world.transfer(total - 1), cart_id, resource_type="cart")
+    assert under.json()["error"]["code"] in ("amount_mismatch", "amount_below_minimum")
+    tx = await world.transfer(total)
+    ok = await world.pay(tx, f"cart:{cart_id}", resource_type="cart")
+    assert ok.status_code == 200, ok.text
+    assert (ok.json()["resourceType"], ok.json()["resource"]) == ("cart", cart_id)
+    stored = await world.store.carts.get("default", cart_id)
+    assert stored is not None and stored.wallet_paid_by == ok.json()["wallet"]
+    again = await world.pay(await world.transfer(total), cart_id, resource_type="cart")
+    assert again.json()["error"]["code"] == "cart_already_paid"
+
+
+async def test_expired_cart_quote_is_refused(world: World, monkeypatch: Any) -> None:
+    cart = (await world.client.post("/paywall/v1/cart/quote",
+                                    json={"items": [{"resource": "article"}]})).json()
+    stored = await world.store.carts.get("default", cart["cartId"])
+    assert stored is not None
+    stored.expires_at = stored.created_at
+    await world.store.carts.save(stored)
+    resp = await world.pay(await world.transfer(1_500_000), cart["cartId"],
+                           resource_type="cart")
+    assert resp.json()["error"]["code"] == "quote_expired"
+
+
+async def test_resource_endpoint_follows_the_x402_retry_contract(world: World) -> None:
+    unpaid = await world.client.get("/paywall/article")
+    assert unpaid.status_code == 402
+    requirement = unpaid.json()["accepts"][0]
+    assert requirement["resource"] == "article"
+    tx = await world.transfer(int(requirement["maxAmountRequired"]))
+    paid = await world.client.get("/paywall/article",
+                                  headers={"X-PAYMENT": world.header(tx, "article")})
+    assert paid.status_code == 200, paid.text
+    assert paid.json()["resource"] == "article"
+    mismatch = await world.client.get("/paywall/video",
+                                      headers={"X-PAYMENT": world.header(tx, "article")})
+    assert mismatch.status_code == 400
+    assert mismatch.json()["error"]["code"] == "invalid_resource"
+
+
+async def test_settled_payment_can_be_looked_up(world: World) -> None:
+    tx = await world.transfer(1_500_000)
+    assert (await world.pay(tx, "article")).status_code == 200
+    resp = await world.client.get("/paywall/v1/x402-transaction/verify",
+                                  params={"signature": str(tx.signatures[0])})
+    assert resp.status_code == 200
+    body = resp.json()
+    assert set(body) == {"verified", "resource_id", "wallet", "paid_at", "amount", "metadata"}
+    assert (body["verified"], body["resource_id"], body["amount"]) == (True, "article", "1.50")
+    missing = await world.client.get("/paywall/v1/x402-transaction/verify",
+                                     params={"signature": "nope"})
+    assert missing.json()["error"]["code"] == "transaction_not_found"
+
+
+async def test_two_app_instances_sharing_sqlite_settle_a_replay_once(
+    tmp_path: Path,
+) -> None:
+    """Two app instances (separate stores on one database file) race one transaction."""
+    (tmp_path / "catalog.yaml").write_text(CATALOG)
+    db = str(tmp_path / "shared.db")
+    async with running_devnet_sandbox() as sb:
+        cfg = _config(sb, str(tmp_path / "catalog.yaml"))
+        store_a = await open_store("sqlite", file_path=db)
+        store_b = await open_store("sqlite", file_path=db)
+        try:
+            async with client_for(create_app(cfg, store=store_a)) as a, \
+                    client_for(create_app(cfg, store=store_b)) as b:
+                world = World(sb, a, store_a)
+                tx = await world.transfer(1_500_000)
+                header = world.header(tx, "article")
+                results = await asyncio.gather(*(
+                    c.post("/paywall/v1/verify", headers={"X-PAYMENT": header})
+                    for c in [a, b] * 5))
+        finally:
+            await store_a.close()
+            await store_b.close()
+    assert [r.status_code for r in results].count(200) == 1
