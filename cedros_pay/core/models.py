@@ -86,6 +86,27 @@ class PaymentTransaction:
     metadata: dict[str, str] = field(default_factory=dict)
 
 
+STRIPE_SIGNATURE_PREFIX = "stripe:"  # card payments are recorded as stripe:{session_id}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PaymentFilter:
+    """Which recorded payments an admin listing covers; unset fields match everything."""
+
+    resource_id: str | None = None
+    wallet: str | None = None
+    method: str | None = None  # "x402" | "stripe"
+    since: datetime | None = None  # inclusive
+    until: datetime | None = None  # exclusive
+
+
+@dataclass(frozen=True, slots=True)
+class AssetTotal:
+    asset: str
+    count: int
+    amount_atomic: int
+
+
 @dataclass(slots=True, kw_only=True)
 class AdminNonce:
     id: str

@@ -22,7 +22,7 @@ from cedros_pay.core.clock import Clock
 from cedros_pay.core.errors import CedrosError, ErrorCode
 from cedros_pay.core.ids import new_event_id
 from cedros_pay.core.memo import memo_matcher
-from cedros_pay.core.models import CartQuote, PaymentTransaction
+from cedros_pay.core.models import AssetTotal, CartQuote, PaymentFilter, PaymentTransaction
 from cedros_pay.core.money import Money
 from cedros_pay.integrations.solana.accounts import associated_token_address
 from cedros_pay.integrations.solana.payload import (
@@ -40,6 +40,7 @@ from cedros_pay.storage.repos import CartQuoteRepo, CouponRepo, PaymentRepo
 log = logging.getLogger("cedros_pay.payments")
 
 ACCESS_TTL = timedelta(minutes=45)  # spec 07 DefaultAccessTTL
+MAX_PAGE = 100
 COUPON_KEYS = ("couponCode", "coupon_code")  # DESIGN §7: the Cedros React client's keys
 
 
@@ -204,6 +205,25 @@ class Payments:
                     log.warning("coupon usage not counted", extra={"coupon_code": code})
             except Exception:
                 log.exception("coupon usage increment failed", extra={"coupon_code": code})
+
+    async def get(self, tenant: str, signature: str) -> PaymentTransaction | None:
+        return await self._payments.get(tenant, signature) if signature else None
+
+    async def page(self, tenant: str, where: PaymentFilter, first: int,
+                   after: tuple[datetime, str] | None = None,
+                   ) -> tuple[list[PaymentTransaction], bool]:
+        """Newest first; returns the page and whether more rows follow."""
+        if not 1 <= first <= MAX_PAGE:
+            raise CedrosError(ErrorCode.INVALID_FIELD, f"first must be 1..{MAX_PAGE}",
+                              {"field": "first"})
+        if where.method not in (None, "x402", "stripe"):
+            raise CedrosError(ErrorCode.INVALID_FIELD, "method must be x402 or stripe",
+                              {"field": "method"})
+        rows = await self._payments.page(tenant, where, first + 1, after)
+        return rows[:first], len(rows) > first
+
+    async def totals(self, tenant: str, where: PaymentFilter) -> list[AssetTotal]:
+        return await self._payments.totals(tenant, where)
 
     async def lookup(self, tenant: str, signature: str) -> PaymentTransaction:
         """A recorded payment by signature (GET /x402-transaction/verify)."""

@@ -14,9 +14,11 @@ from typing import Protocol
 
 from cedros_pay.core.models import (
     AdminNonce,
+    AssetTotal,
     CartQuote,
     Coupon,
     NonceOutcome,
+    PaymentFilter,
     PaymentTransaction,
     PendingWebhook,
     Product,
@@ -78,6 +80,15 @@ class PaymentRepo(Protocol):
 
     async def has_been_processed(self, signature: str) -> bool: ...
     async def get(self, tenant: str, signature: str) -> PaymentTransaction | None: ...
+    async def page(
+        self, tenant: str, where: PaymentFilter, limit: int,
+        after: tuple[datetime, str] | None = None,
+    ) -> list[PaymentTransaction]:
+        """Newest first; `after` is the (created_at, signature) of the last row seen."""
+
+    async def totals(self, tenant: str, where: PaymentFilter) -> list[AssetTotal]:
+        """Count and sum per asset, ordered by asset code."""
+
     async def archive_older_than(self, before: datetime) -> int: ...
 
 

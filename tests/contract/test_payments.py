@@ -73,3 +73,32 @@ async def test_int64_amounts_survive(store: Store) -> None:
     await store.payments.record(tx("big", amount=big))
     got = await store.payments.get("default", "big")
     assert got is not None and got.amount_atomic == big
+
+
+async def test_listing_filters_pages_and_totals(store: Store) -> None:
+    from cedros_pay.core.models import AssetTotal, PaymentFilter
+
+    for i in range(5):
+        await store.payments.record(tx(f"sig{i}", resource="r1" if i % 2 else "r2", at=i,
+                                       amount=100 + i))
+    await store.payments.record(tx("stripe:cs_1", resource="r3", at=10, amount=500))
+    await store.payments.record(tx("other-tenant", tenant="b", at=3))
+    everything = PaymentFilter()
+    page1 = await store.payments.page("default", everything, limit=4)
+    assert [p.signature for p in page1] == ["stripe:cs_1", "sig4", "sig3", "sig2"]
+    last = page1[-1]
+    page2 = await store.payments.page("default", everything, limit=4,
+                                      after=(last.created_at, last.signature))
+    assert [p.signature for p in page2] == ["sig1", "sig0"]
+    r1 = await store.payments.page("default", PaymentFilter(resource_id="r1"), limit=10)
+    assert [p.signature for p in r1] == ["sig3", "sig1"]
+    window = PaymentFilter(since=T0 + timedelta(seconds=1), until=T0 + timedelta(seconds=4))
+    assert [p.signature for p in await store.payments.page("default", window, 10)] == [
+        "sig3", "sig2", "sig1"]
+    x402 = await store.payments.page("default", PaymentFilter(method="x402"), limit=10)
+    assert "stripe:cs_1" not in {p.signature for p in x402} and len(x402) == 5
+    assert await store.payments.totals("default", PaymentFilter(method="x402")) == [
+        AssetTotal("USDC", 5, 100 + 101 + 102 + 103 + 104)]
+    assert await store.payments.totals("default", PaymentFilter(method="stripe")) == [
+        AssetTotal("USDC", 1, 500)]
+    assert await store.payments.totals("nobody", everything) == []

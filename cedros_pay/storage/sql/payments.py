@@ -6,9 +6,14 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import and_, delete, func, or_, select
 
-from cedros_pay.core.models import PaymentTransaction
+from cedros_pay.core.models import (
+    STRIPE_SIGNATURE_PREFIX,
+    AssetTotal,
+    PaymentFilter,
+    PaymentTransaction,
+)
 from cedros_pay.storage.sql.base import SqlRepo, meta_out
 
 
@@ -66,6 +71,47 @@ class SqlPayments(SqlRepo):
         async with self._engine.connect() as conn:
             row = (await conn.execute(q)).first()
         return self._model(row) if row else None
+
+    def _where(self, tenant: str, where: PaymentFilter) -> list[Any]:
+        t = self._t.payments
+        conds: list[Any] = [t.c.tenant_id == tenant]
+        if where.resource_id is not None:
+            conds.append(t.c.resource_id == where.resource_id)
+        if where.wallet is not None:
+            conds.append(t.c.wallet == where.wallet)
+        if where.method == "stripe":
+            conds.append(t.c.signature.startswith(STRIPE_SIGNATURE_PREFIX, autoescape=True))
+        elif where.method == "x402":
+            conds.append(~t.c.signature.startswith(STRIPE_SIGNATURE_PREFIX, autoescape=True))
+        if where.since is not None:
+            conds.append(t.c.created_at >= where.since)
+        if where.until is not None:
+            conds.append(t.c.created_at < where.until)
+        return conds
+
+    async def page(
+        self, tenant: str, where: PaymentFilter, limit: int,
+        after: tuple[datetime, str] | None = None,
+    ) -> list[PaymentTransaction]:
+        t = self._t.payments
+        conds = self._where(tenant, where)
+        if after is not None:
+            at, sig = after
+            conds.append(or_(t.c.created_at < at, and_(t.c.created_at == at,
+                                                        t.c.signature < sig)))
+        q = (select(t).where(*conds).order_by(t.c.created_at.desc(), t.c.signature.desc())
+             .limit(limit))
+        async with self._engine.connect() as conn:
+            return [self._model(r) for r in await conn.execute(q)]
+
+    async def totals(self, tenant: str, where: PaymentFilter) -> list[AssetTotal]:
+        t = self._t.payments
+        q = (select(t.c.amount_asset, func.count(), func.sum(t.c.amount))
+             .where(*self._where(tenant, where)).group_by(t.c.amount_asset)
+             .order_by(t.c.amount_asset))
+        async with self._engine.connect() as conn:
+            return [AssetTotal(asset, int(n), int(total or 0))
+                    for asset, n, total in await conn.execute(q)]
 
     async def archive_older_than(self, before: datetime) -> int:
         t = self._t.payments
