@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import fields
 from importlib import metadata
@@ -16,6 +16,7 @@ from typing import Any
 
 import httpx
 from starlette.applications import Starlette
+from starlette.requests import Request
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -44,6 +45,7 @@ from cedros_pay.resolvers.pricing import Pricing
 from cedros_pay.resolvers.quotes import PaymentTerms, Quotes
 from cedros_pay.resolvers.services import Services
 from cedros_pay.rest.errors import EXCEPTION_HANDLERS
+from cedros_pay.rest.guard import Endpoint, payment_guard
 from cedros_pay.rest.routes import build_routes
 from cedros_pay.schema.app import create_graphql_app
 from cedros_pay.storage.catalog import catalog_repos
@@ -209,6 +211,12 @@ class CedrosApp:
             yield
         finally:
             await self.aclose()
+
+    def require_payment(
+        self, resource: str | Callable[[Request], str]
+    ) -> Callable[[Endpoint], Endpoint]:
+        """Protect one of the embedder's own endpoints with this app's x402 paywall."""
+        return payment_guard(self.start, resource)
 
     def lifespan(self) -> Any:
         """For embedders: enter this from the parent app's lifespan."""
