@@ -4,6 +4,7 @@ own injected HTTP failures."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import statistics
@@ -423,7 +424,7 @@ async def test_without_a_websocket_polling_confirms(sandbox: RunningSandbox, ws:
         await v.aclose()
 
 
-async def test_websocket_lost_mid_flight_falls_back_to_polling(
+async def test_websocket_reconnects_for_the_next_payment(
         sandbox: RunningSandbox, verifier: SolanaVerifier) -> None:
     tx = usdc_transfer(sandbox.devnet, 1_000_000, blockhash=await blockhash(verifier))
     await verifier.verify(header(tx), requirement(sandbox))  # connects the WebSocket
@@ -433,6 +434,24 @@ async def test_websocket_lost_mid_flight_falls_back_to_polling(
     result = await verifier.verify(header(tx2), requirement(sandbox))
     assert result.signature == str(tx2.signatures[0])
     assert verifier.watcher.connects == 2  # reconnected for the next payment
+
+
+async def test_websocket_lost_while_waiting_falls_back_to_polling(
+        sandbox: RunningSandbox, verifier: SolanaVerifier) -> None:
+    tx = usdc_transfer(sandbox.devnet, 1_000_000, blockhash=await blockhash(verifier))
+    facts = verifier.prepare(header(tx), requirement(sandbox)).facts
+    subscription = await verifier.confirmer.subscribe(facts.signature)
+    assert subscription is not None and await subscription.ready()
+    watcher = verifier.watcher
+    assert watcher is not None and watcher._conn is not None
+    await watcher._conn.close()  # the connection dies with the subscription live
+    await asyncio.wait_for(asyncio.shield(subscription.notification), 1)
+    assert subscription.notification.result() is None  # waiters are told to poll
+    await verifier.rpc.send_transaction(bytes(tx), skip_preflight=False)
+    confirmation = await verifier.confirmer.wait(facts.signature, facts.blockhash,
+                                                 subscription)
+    assert confirmation.via == "polling" and confirmation.err is None
+    assert confirmation.slot == sandbox.chain.slot
 
 
 # --- look-ups -------------------------------------------------------------------------------

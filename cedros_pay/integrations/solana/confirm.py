@@ -27,7 +27,7 @@ import itertools
 import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -61,7 +61,13 @@ class Confirmation:
 
 
 class SignatureWatcher:
-    """One WebSocket connection multiplexing `signatureSubscribe` for every payment."""
+    """One WebSocket connection multiplexing `signatureSubscribe` for every payment.
+
+    `subscribe` only writes the request; the node's acknowledgement is awaited later
+    (`Subscription.ready`), so the transaction can be sent in the meantime: the request is
+    on the wire first, and no slot is short enough for the transaction to be confirmed
+    before the node has read it. The status backstop covers the impossible case anyway.
+    """
 
     def __init__(self, url: str, *, connect_timeout: float = 5.0, retry_after: float = 30.0,
                  clock: Callable[[], float] = time.monotonic) -> None:
@@ -73,11 +79,11 @@ class SignatureWatcher:
         self._reader: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
         self._ids = itertools.count(1)
-        # request id -> (ack future, notification future); the reader links the
-        # notification to its subscription id itself, so none can slip in between.
-        self._acks: dict[int, tuple[asyncio.Future[int | None],
-                                    asyncio.Future[dict[str, Any] | None]]] = {}
-        self._subs: dict[int, asyncio.Future[dict[str, Any] | None]] = {}
+        # Requests awaiting their ack. The reader links each notification future to its
+        # subscription id itself, so no notification can slip in between.
+        self._pending: dict[int, Subscription] = {}
+        self._subs: dict[int, Subscription] = {}
+        self._chores: set[asyncio.Task[None]] = set()
         self._unavailable_until = float("-inf")
         self.connects = 0
 
@@ -86,29 +92,24 @@ class SignatureWatcher:
         return self._conn is not None or self._clock() >= self._unavailable_until
 
     async def subscribe(self, signature: str, commitment: str) -> Subscription | None:
-        """A live subscription, or None when the WebSocket is unavailable (then poll)."""
+        """A subscription request on the wire, or None when the WebSocket is unavailable."""
         conn = await self._connection()
         if conn is None:
             return None
         loop = asyncio.get_running_loop()
-        ack: asyncio.Future[int | None] = loop.create_future()
-        note: asyncio.Future[dict[str, Any] | None] = loop.create_future()
-        request_id = next(self._ids)
-        self._acks[request_id] = (ack, note)
+        sub = Subscription(self, next(self._ids), loop.create_future(), loop.create_future(),
+                           ack_within=self._connect_timeout)
+        self._pending[sub.request_id] = sub
         try:
-            await conn.send(json.dumps({"jsonrpc": "2.0", "id": request_id,
+            await conn.send(json.dumps({"jsonrpc": "2.0", "id": sub.request_id,
                                         "method": "signatureSubscribe",
                                         "params": [signature, {"commitment": commitment}]}))
-            subscription = await asyncio.wait_for(ack, self._connect_timeout)
-        except (TimeoutError, WebSocketException, OSError) as exc:
+        except (WebSocketException, OSError) as exc:
             log.warning("signatureSubscribe failed (%s); polling instead", type(exc).__name__)
-            subscription = None
-        finally:
-            self._acks.pop(request_id, None)
-        if subscription is None:
+            self._pending.pop(sub.request_id, None)
             self._rest()
             return None
-        return Subscription(self, subscription, note)
+        return sub
 
     async def aclose(self) -> None:
         conn, reader = self._conn, self._reader
@@ -121,6 +122,8 @@ class SignatureWatcher:
             with contextlib.suppress(Exception):
                 await conn.close()
         self._release_all()
+        for chore in list(self._chores):
+            chore.cancel()
 
     async def _connection(self) -> ClientConnection | None:
         if self._conn is not None:
@@ -164,15 +167,18 @@ class SignatureWatcher:
             return
         if not isinstance(doc, dict):
             return
-        pending = self._acks.pop(doc["id"], None) if isinstance(doc.get("id"), int) else None
-        if pending is not None:
-            ack, note = pending
+        request_id = doc.get("id")
+        sub = self._pending.pop(request_id, None) if isinstance(request_id, int) else None
+        if sub is not None:
             result = doc.get("result")
-            if isinstance(result, int) and not isinstance(result, bool):
-                self._subs[result] = note
-                _settle(ack, result)
+            if not isinstance(result, int) or isinstance(result, bool):
+                _settle(sub.ack, None)  # the node refused the subscription
+            elif sub.cancelled:
+                self._chore(self._send_unsubscribe(result))
             else:
-                _settle(ack, None)  # the node refused the subscription
+                sub.id = result
+                self._subs[result] = sub
+                _settle(sub.ack, result)
             return
         if doc.get("method") != "signatureNotification":
             return
@@ -182,13 +188,19 @@ class SignatureWatcher:
         result = params.get("result")
         if not isinstance(result, dict) or not isinstance(result.get("value"), dict):
             return  # e.g. "receivedSignature": not a decision
-        future = self._subs.pop(params.get("subscription"), None)  # type: ignore[arg-type]
-        if future is not None:
-            _settle(future, result)
+        subscription = params.get("subscription")
+        found = self._subs.pop(subscription, None) if isinstance(subscription, int) else None
+        if found is not None:
+            _settle(found.notification, result)
 
-    async def _unsubscribe(self, subscription: int) -> None:
-        if self._subs.pop(subscription, None) is None:
-            return  # notified already: the node dropped the subscription itself
+    def _cancel(self, sub: Subscription) -> None:
+        sub.cancelled = True
+        if sub.id is None:
+            return  # unacknowledged: the reader unsubscribes when the ack arrives
+        if self._subs.pop(sub.id, None) is not None:  # else notified: the node dropped it
+            self._chore(self._send_unsubscribe(sub.id))
+
+    async def _send_unsubscribe(self, subscription: int) -> None:
         conn = self._conn
         if conn is None:
             return
@@ -197,26 +209,56 @@ class SignatureWatcher:
                                         "method": "signatureUnsubscribe",
                                         "params": [subscription]}))
 
+    def _chore(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(coro)
+        self._chores.add(task)
+        task.add_done_callback(self._chores.discard)
+
+    def _refused(self, sub: Subscription) -> None:
+        """No ack in time, or a refusal: this WebSocket is no use; rest before retrying."""
+        self._pending.pop(sub.request_id, None)
+        self._rest()
+
     def _release_all(self) -> None:
         """Wake every waiter with None ("WebSocket gone"): they fall back to polling."""
-        for ack, note in self._acks.values():
-            _settle(ack, None)
-            _settle(note, None)
-        self._acks.clear()
-        for future in self._subs.values():
-            _settle(future, None)
+        for sub in [*self._pending.values(), *self._subs.values()]:
+            _settle(sub.ack, None)
+            _settle(sub.notification, None)
+        self._pending.clear()
         self._subs.clear()
 
 
 class Subscription:
-    def __init__(self, watcher: SignatureWatcher, subscription: int,
-                 notification: asyncio.Future[dict[str, Any] | None]) -> None:
-        self._watcher = watcher
-        self.id = subscription
-        self.notification = notification
+    """One `signatureSubscribe`: `ready()` once acknowledged, then `notification`."""
 
-    async def cancel(self) -> None:
-        await self._watcher._unsubscribe(self.id)
+    def __init__(self, watcher: SignatureWatcher, request_id: int,
+                 ack: asyncio.Future[int | None],
+                 notification: asyncio.Future[dict[str, Any] | None], *,
+                 ack_within: float) -> None:
+        self._watcher = watcher
+        self._ack_within = ack_within
+        self.request_id = request_id
+        self.ack = ack
+        self.notification = notification
+        self.id: int | None = None
+        self.cancelled = False
+
+    async def ready(self) -> bool:
+        """True once the node acknowledged; False means poll instead."""
+        try:
+            subscription = await asyncio.wait_for(asyncio.shield(self.ack), self._ack_within)
+        except TimeoutError:
+            subscription = None
+        if subscription is None:
+            log.warning("signatureSubscribe not acknowledged; polling instead")
+            self._watcher._refused(self)
+            return False
+        return True
+
+    def cancel(self) -> None:
+        """Stop watching (idempotent); the unsubscribe request goes out in the background."""
+        if not self.cancelled:
+            self._watcher._cancel(self)
 
 
 class Confirmer:
@@ -242,10 +284,12 @@ class Confirmer:
         deadline = started + self.settings.timeout
         if subscription is not None:
             try:
-                found = await self._wait_ws(signature, blockhash, subscription, started,
-                                            deadline)
+                found = None
+                if await subscription.ready():
+                    found = await self._wait_ws(signature, blockhash, subscription, started,
+                                                deadline)
             finally:
-                await subscription.cancel()
+                subscription.cancel()
             if found is not None:
                 return found
         while (remaining := deadline - time.monotonic()) > 0:

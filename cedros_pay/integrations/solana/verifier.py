@@ -404,16 +404,17 @@ class SolanaVerifier:
         """
         started = time.perf_counter()
         signature = facts.signature
-        gasless = facts.fee_payer != facts.authority
+        # Only a fee payer this server signs for makes a SOL shortage the server's problem.
+        gasless = self.cosigner is not None and self.cosigner.holds(facts.fee_payer)
         subscription = await self.confirmer.subscribe(signature)
         try:
             already = await self._send(bytes(tx), facts, gasless=gasless)
         except BaseException:
             if subscription is not None:
-                await subscription.cancel()
+                subscription.cancel()
             raise
         if already and subscription is not None:
-            await subscription.cancel()  # a node may never notify for an old signature
+            subscription.cancel()  # a node may never notify for an old signature
             subscription = None
         sent = time.perf_counter()
         confirmation = await self.confirmer.wait(signature, facts.blockhash, subscription)
