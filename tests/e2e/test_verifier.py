@@ -15,7 +15,7 @@ import pytest
 from solders.hash import Hash
 from solders.instruction import Instruction
 from solders.keypair import Keypair
-from solders.message import MessageV0
+from solders.message import MessageV0, to_bytes_versioned
 from solders.pubkey import Pubkey
 from solders.signature import Signature
 from solders.transaction import VersionedTransaction
@@ -245,6 +245,40 @@ async def test_payload_must_agree_with_its_transaction(
     err = await refused(verifier, mainnet, requirement(sandbox))
     assert (err.code, reason_of(err)) == (ErrorCode.INVALID_PAYMENT_PROOF,
                                           Reason.NETWORK_MISMATCH)
+
+
+class WalletCosigner:
+    """The gasless seam, filled the simplest way: sign slot 0 with a held server key."""
+
+    def __init__(self, wallet: Keypair) -> None:
+        self.wallet = wallet
+
+    def holds(self, fee_payer: str) -> bool:
+        return fee_payer == str(self.wallet.pubkey())
+
+    async def cosign(self, tx: VersionedTransaction) -> VersionedTransaction:
+        signature = self.wallet.sign_message(to_bytes_versioned(tx.message))
+        return VersionedTransaction.populate(tx.message, [signature, *tx.signatures[1:]])
+
+
+async def test_cosigner_seam_settles_a_gasless_payment(sandbox: RunningSandbox) -> None:
+    server = sandbox.wallets.server
+    v = make_verifier(sandbox, cosigner=WalletCosigner(server))
+    try:
+        payer_sol = sandbox.chain.balance(sandbox.wallets.payer.pubkey())
+        tx = usdc_transfer(sandbox.devnet, 1_000_000, blockhash=await blockhash(v),
+                           fee_payer=server.pubkey(), compute_unit_limit=50_000)
+        result = await v.verify(header(tx, feePayer=str(server.pubkey())),
+                                requirement(sandbox))
+        assert result.fee_payer == str(server.pubkey())
+        assert result.wallet == str(sandbox.wallets.payer.pubkey())
+        # The transaction id is the server's signature in slot 0, not the client's blank.
+        assert tx.signatures[0] == Signature.default()
+        assert (await v.transaction_status(result.signature)).confirmed
+        assert sandbox.chain.balance(sandbox.wallets.payer.pubkey()) == payer_sol
+        assert merchant_balance(sandbox) == 1_000_000
+    finally:
+        await v.aclose()
 
 
 # --- refused by the chain -------------------------------------------------------------------
