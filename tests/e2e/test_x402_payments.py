@@ -259,6 +259,9 @@ async def test_resource_endpoint_follows_the_x402_retry_contract(world: World) -
     assert unpaid.status_code == 402
     requirement = unpaid.json()["accepts"][0]
     assert requirement["resource"] == "article"
+    # payTo is the merchant's real token account on the chain, not just any derivation.
+    assert requirement["payTo"] == str(world.sandbox.devnet.merchant_usdc)
+    assert requirement["extra"]["recipientTokenAccount"] == requirement["payTo"]
     tx = await world.transfer(int(requirement["maxAmountRequired"]))
     paid = await world.client.get("/paywall/article",
                                   headers={"X-PAYMENT": world.header(tx, "article")})
