@@ -23,7 +23,7 @@ $(STAMP): pyproject.toml
 run: venv
 	mkdir -p data
 	$(BIN)/cedros-pay migrate --config $(CONFIG)
-	exec $(BIN)/cedros-pay serve --config $(CONFIG)
+	exec $(BIN)/cedros-pay serve --config $(CONFIG) --sandbox
 
 test: venv
 	bash scripts/ensure-services.sh

@@ -1,4 +1,4 @@
-"""`cedros-pay serve | migrate | sandbox | keygen | version`.
+"""`cedros-pay serve | migrate | sandbox | pay | keygen | version`.
 
 Start-up follows spec 01: .env, flags, configuration, logger, then the app. A bad
 configuration prints one line per problem and exits 1 — never a traceback.
@@ -15,6 +15,7 @@ import os
 import signal
 import sys
 from collections.abc import Iterator, Sequence
+from pathlib import Path
 
 from cedros_pay.config import Config, ConfigError, load_config
 from cedros_pay.logs import configure_logging
@@ -37,9 +38,12 @@ def split_address(address: str) -> tuple[str, int]:
     return (host.strip("[]") or "0.0.0.0"), int(port)
 
 
-def _load(path: str | None, *, validate: bool = True) -> Config:
+def _load(path: str | None, *, validate: bool = True,
+          environ: dict[str, str] | None = None) -> Config:
     """`migrate` needs only the storage section, so it skips the payment rules."""
     try:
+        if environ is not None:
+            return load_config(path, environ=environ, dotenv_path=None, validate=validate)
         return load_config(path, validate=validate)
     except ConfigError as exc:
         for problem in exc.problems:
@@ -82,6 +86,28 @@ async def _serve(config: Config, host: str, port: int) -> None:
         raise SystemExit(1)
 
 
+async def _serve_on_sandbox(args: argparse.Namespace) -> None:
+    """`serve --sandbox`: a local devnet look-alike in this process, config pointed at it,
+    so x402 works offline out of the box (`make run`)."""
+    from dotenv import dotenv_values
+
+    from cedros_pay.sandbox.network import build_devnet_sandbox, write_cedros_config
+    from cedros_pay.sandbox.server import SandboxServer
+
+    devnet = build_devnet_sandbox(state_dir=args.sandbox_dir)
+    server = SandboxServer(devnet.chain, port=args.sandbox_port)
+    async with server:
+        files = write_cedros_config(devnet, args.sandbox_dir, rpc_url=server.url,
+                                    ws_url=server.ws_url)
+        overrides = {k: v for k, v in dotenv_values(files.env).items() if v is not None}
+        config = _load(args.config, environ={**os.environ, **overrides})
+        configure_logging(config.logging.level, config.logging.format)
+        log.info("sandbox chain running", extra={
+            "rpc_url": server.url, "payer_keypair": str(files.keypairs["payer"])})
+        host, port = split_address(config.server.address)
+        await _serve(config, args.host or host, args.port or port)
+
+
 async def _migrate(config: Config) -> str:
     from cedros_pay.app import open_configured_store
 
@@ -106,10 +132,17 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--config", "-c", help="YAML configuration file")
     serve.add_argument("--host", help="override server.address's host")
     serve.add_argument("--port", type=int, help="override server.address's port")
+    serve.add_argument("--sandbox", action="store_true",
+                       help="run a local Solana chain in-process and pay on it (demo)")
+    serve.add_argument("--sandbox-dir", type=Path, default=Path("data/sandbox"),
+                       help="sandbox keys and config (default %(default)s)")
+    serve.add_argument("--sandbox-port", type=int, default=8899,
+                       help="sandbox RPC/WebSocket port (default %(default)s)")
     migrate = sub.add_parser("migrate", help="create or upgrade the database schema")
     migrate.add_argument("--config", "-c", help="YAML configuration file")
     sub.add_parser("sandbox", help="run a local Solana chain (devnet look-alike) for demos",
                    add_help=False)
+    sub.add_parser("pay", help="pay an x402 resource as an agent would", add_help=False)
     sub.add_parser("keygen", help="print a new Solana keypair (base58) as JSON")
     sub.add_parser("version", help="print version and build time")
     return parser
@@ -121,6 +154,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from cedros_pay.sandbox.cli import main as sandbox_main
 
         return sandbox_main(raw[1:])
+    if raw[:1] == ["pay"]:
+        from cedros_pay.sandbox.payer import main as pay_main
+
+        return pay_main(raw[1:])
     args = build_parser().parse_args(raw)
     if args.version or args.command == "version":
         info = version_info()
@@ -132,6 +169,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command not in ("serve", "migrate"):
         build_parser().print_help()
         return 2
+    if args.command == "serve" and args.sandbox:
+        try:
+            asyncio.run(_serve_on_sandbox(args))
+        except KeyboardInterrupt:
+            return 130
+        except OSError as exc:  # e.g. the sandbox port is taken
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
+        return 0
     config = _load(args.config, validate=args.command == "serve")
     configure_logging(config.logging.level, config.logging.format)
     try:
