@@ -74,5 +74,6 @@ def configure_logging(level: str = "info", fmt: str = "json") -> None:
     # Our middleware writes the access log; uvicorn's would duplicate it without the id.
     logging.getLogger("uvicorn.access").disabled = True
     # Library chatter (every SQLite call, Alembic plugin set-up) drowns our own debug lines.
-    for name in ("aiosqlite", "asyncio", "alembic", "sqlalchemy", "httpx", "httpcore"):
+    for name in ("aiosqlite", "asyncio", "alembic", "sqlalchemy", "httpx", "httpcore",
+                 "websockets", "httpx2"):
         logging.getLogger(name).setLevel(max(root.level, logging.WARNING))
