@@ -10,6 +10,7 @@ series count by inventing names. HTTP paths are route templates, never raw paths
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -149,6 +150,7 @@ class PrometheusHook(BaseHook):
         self._wallet = BoundedLabel(label_limit)
         self._route = BoundedLabel(label_limit)
         self._currency = BoundedLabel(50)
+        self._http_children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
 
     def on_payment_completed(self, event: PaymentCompletedEvent) -> None:
         m = self.metrics
@@ -199,11 +201,18 @@ class PrometheusHook(BaseHook):
         self.metrics.http_in_flight.inc()
 
     def on_request_finished(self, event: HTTPRequestEvent) -> None:
-        route = self._route(event.route)
-        method = event.method if event.method in _METHODS else OTHER
         self.metrics.http_in_flight.dec()
-        self.metrics.http_requests.labels(method, route, str(event.status)).inc()
-        self.metrics.http_duration.labels(method, route).observe(event.duration)
+        key = (event.method, event.route, event.status)
+        children = self._http_children.get(key)
+        if children is None:  # label lookups are the costly part: once per series
+            route = self._route(event.route)
+            method = event.method if event.method in _METHODS else OTHER
+            children = (self.metrics.http_requests.labels(method, route, str(event.status)),
+                        self.metrics.http_duration.labels(method, route))
+            if len(self._http_children) < 10_000:
+                self._http_children[key] = children
+        children[0].inc()
+        children[1].observe(event.duration)
 
     def on_stripe_call(self, event: StripeCallEvent) -> None:
         op = self._operation(event.operation)

@@ -51,6 +51,8 @@ class RealIPMiddleware:
         """The client address, and the forwarded scheme when a trusted proxy gave one."""
         client = scope.get("client")
         peer_text = client[0] if client else ""
+        if not self.trusted:  # nothing to believe: the peer it is
+            return peer_text, None
         peer = parse_ip(peer_text)
         if not self.is_trusted(peer):
             return (str(peer) if peer else peer_text), None
