@@ -17,7 +17,6 @@ from typing import Any
 import httpx
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from cedros_pay.config import Config
@@ -47,7 +46,7 @@ from cedros_pay.resolvers.services import Services
 from cedros_pay.rest.errors import EXCEPTION_HANDLERS
 from cedros_pay.rest.guard import Endpoint, payment_guard
 from cedros_pay.rest.routes import build_routes
-from cedros_pay.schema.app import create_graphql_app
+from cedros_pay.schema.app import graphql_routes
 from cedros_pay.storage.catalog import catalog_repos
 from cedros_pay.storage.open import open_store
 from cedros_pay.storage.sql.engine import PoolSettings
@@ -149,8 +148,7 @@ class CedrosApp:
         self.services: Services | None = None
         prefix = config.server.route_prefix
         self.starlette = Starlette(
-            routes=[*build_routes(prefix),
-                    Route(f"{prefix}/graphql", create_graphql_app(), methods=["GET", "POST"])],
+            routes=[*build_routes(prefix), *graphql_routes(f"{prefix}/graphql")],
             exception_handlers=EXCEPTION_HANDLERS,
             lifespan=self._lifespan,
         )

@@ -1,8 +1,13 @@
-"""The per-request context every field reads: services, tenant, loaders, admin identity."""
+"""The per-request context every field reads: services, tenant, loaders, admin identity.
+
+Over a WebSocket one context serves the whole connection, so the admin identity is
+checked once per connection too.
+"""
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from starlette.requests import Request
@@ -13,6 +18,8 @@ from cedros_pay.resolvers.admin_auth import AdminIdentity, SignedHeaders
 from cedros_pay.resolvers.services import Services
 from cedros_pay.schema.loaders import Loaders
 
+CREDENTIAL_KEYS = ("authorization", "x-signer", "x-signature", "x-message")
+
 
 @dataclass(slots=True, kw_only=True)
 class Context:
@@ -20,6 +27,9 @@ class Context:
     services: Services
     tenant: str
     loaders: Loaders
+    # The graphql-transport-ws `connection_init` payload; Strawberry sets it on any
+    # context that has this attribute.
+    connection_params: dict[str, object] | None = None
     _admin: asyncio.Future[AdminIdentity] | None = field(default=None, repr=False)
 
     async def admin(self) -> AdminIdentity:
@@ -29,14 +39,26 @@ class Context:
         `admin:<nonce>` message consumes its nonce, so a second check would refuse it.
         """
         if self._admin is None:
-            headers = self.request.headers
+            given = self.credentials()
             self._admin = asyncio.ensure_future(self.services.admin_auth.authenticate(
-                self.tenant, headers.get("authorization"),
-                SignedHeaders(signer=headers.get("x-signer"),
-                              signature=headers.get("x-signature"),
-                              message=headers.get("x-message")),
+                self.tenant, given.get("authorization"),
+                SignedHeaders(signer=given.get("x-signer"),
+                              signature=given.get("x-signature"),
+                              message=given.get("x-message")),
             ))
         return await self._admin
+
+    def credentials(self) -> Mapping[str, str]:
+        """Where the admin credentials are: a `connection_init` payload that carries
+        any (browsers cannot set WebSocket headers), else the request's headers.
+        One source or the other, never a mix of both."""
+        params = {k.lower(): v for k, v in (self.connection_params or {}).items()
+                  if isinstance(v, str)}
+        from_params = {k: params[k] for k in CREDENTIAL_KEYS if k in params}
+        if from_params:
+            return from_params
+        headers = self.request.headers
+        return {k: headers[k] for k in CREDENTIAL_KEYS if k in headers}
 
 
 def get_context(request: Request | WebSocket) -> Context:

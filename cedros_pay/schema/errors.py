@@ -9,10 +9,12 @@ traceback is logged here and the client sees only `internal_error`.
 from __future__ import annotations
 
 import logging
+from contextlib import aclosing
 from typing import Any
 
 import strawberry
 from graphql import GraphQLError
+from strawberry.schema.schema import StreamResult
 from strawberry.types.execution import ExecutionContext, ExecutionResult
 
 from cedros_pay.core.errors import CedrosError, ErrorCode
@@ -67,8 +69,22 @@ class CedrosSchema(strawberry.Schema):
             result.errors = [shape_error(e) for e in result.errors]
         return result
 
+    async def stream(self, *args: Any, **kwargs: Any) -> StreamResult:
+        """Subscriptions (and anything sent over a WebSocket) come through here, not
+        `execute`: each streamed result gets the same spec codes."""
+        return _shaped(await super().stream(*args, **kwargs))
+
     def process_errors(self, errors: list[GraphQLError],
                        execution_context: ExecutionContext | None = None) -> None:
         """Strawberry would log every error with a traceback, expected ones included;
         `shape_error` logs only the ones that are bugs."""
         return None
+
+
+async def _shaped(results: StreamResult) -> StreamResult:
+    # aclosing: a client that unsubscribes must reach the resolver's `finally` blocks.
+    async with aclosing(results):
+        async for result in results:
+            if isinstance(result, ExecutionResult) and result.errors:
+                result.errors = [shape_error(e) for e in result.errors]
+            yield result

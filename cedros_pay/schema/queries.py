@@ -15,10 +15,12 @@ from cedros_pay.resolvers.pricing import PaymentMethod as Rail
 from cedros_pay.schema.context import Context
 from cedros_pay.schema.inputs import check_product_id, check_product_ids, check_text
 from cedros_pay.schema.pagination import Connection, paginate
+from cedros_pay.schema.payments import payment, payments
 from cedros_pay.schema.permissions import ADMIN
 from cedros_pay.schema.types.cart import Cart
 from cedros_pay.schema.types.coupon import Coupon, CouponValidation
 from cedros_pay.schema.types.enums import PaymentMethod
+from cedros_pay.schema.types.payment import Payment, PaymentConnection
 from cedros_pay.schema.types.product import Product
 from cedros_pay.schema.types.quote import Quote
 
@@ -98,3 +100,9 @@ class Query:
     coupons: Connection[Coupon] | None = strawberry.field(
         resolver=coupons, permission_classes=ADMIN,
         description="Admin: every coupon, optionally the inactive ones too.")
+    payment: Payment | None = strawberry.field(
+        resolver=payment, description="This tenant's recorded payment with this signature "
+                                      "(`stripe:<sessionId>` for cards), or null.")
+    payments: PaymentConnection | None = strawberry.field(
+        resolver=payments, permission_classes=ADMIN,
+        description="Admin: recorded payments, newest first, with per-asset totals.")
