@@ -49,6 +49,16 @@ coupons:
 """
 
 
+def payment_header(tx: VersionedTransaction, resource: str, *,
+                   resource_type: str = "regular", **extra: Any) -> str:
+    """An x402 v0 X-PAYMENT header carrying `tx`, as the Cedros clients send it."""
+    body = {"x402Version": 0, "scheme": "solana-spl-transfer", "network": "devnet",
+            "payload": {"transaction": base64.b64encode(bytes(tx)).decode(),
+                        "signature": str(tx.signatures[0]), "resource": resource,
+                        "resourceType": resource_type, **extra}}
+    return base64.b64encode(json.dumps(body).encode()).decode()
+
+
 @dataclass
 class World:
     sandbox: RunningSandbox
@@ -62,13 +72,8 @@ class World:
         return usdc_transfer(self.sandbox.devnet, amount, blockhash=await self.blockhash(),
                              **kw)
 
-    def header(self, tx: VersionedTransaction, resource: str, *,
-               resource_type: str = "regular", **extra: Any) -> str:
-        body = {"x402Version": 0, "scheme": "solana-spl-transfer", "network": "devnet",
-                "payload": {"transaction": base64.b64encode(bytes(tx)).decode(),
-                            "signature": str(tx.signatures[0]), "resource": resource,
-                            "resourceType": resource_type, **extra}}
-        return base64.b64encode(json.dumps(body).encode()).decode()
+    def header(self, tx: VersionedTransaction, resource: str, **kw: Any) -> str:
+        return payment_header(tx, resource, **kw)
 
     async def pay(self, tx: VersionedTransaction, resource: str, **kw: Any) -> httpx.Response:
         return await self.client.post("/paywall/v1/verify",
