@@ -11,6 +11,8 @@ from dataclasses import dataclass
 
 import base58
 
+from cedros_pay.core.assets import DEVNET_NETWORKS, PAYMENT_STABLECOINS, USDC_DEVNET_MINT
+
 __all__ = [
     "DEVNET_USDC_MINT",
     "DEV_NETWORKS",
@@ -30,25 +32,19 @@ class Stablecoin:
     decimals: int
 
 
-STABLECOINS: tuple[Stablecoin, ...] = (
-    Stablecoin("USDC", "EPjFWdd5AufqSSqeM2qN1xzybapC8G4wEGGkZwyTDt1v", 6),
-    Stablecoin("USDT", "Es9vMFrzaCERmJfrF4H2FYD4KCoNkY11McCe8BenwNYB", 6),
-    Stablecoin("PYUSD", "2b1kV6DkPAnxd5ixfnxCpjxmKwqjjaYmCZfHsFu24GXo", 6),
-    Stablecoin("CASH", "CASHx9KJUStyftLFWGvEVf59SGeG9sh5FfcnZMVPCASH", 6),
-)
-DEVNET_USDC_MINT = "4zMMC9srt5Ri5X14GAgXhaHii3GnPAEERYPJgZJDncDU"
-_DEVNET_USDC = Stablecoin("USDC", DEVNET_USDC_MINT, 6)
+# The data live in core.assets (one registry for pricing and configuration alike).
+STABLECOINS: tuple[Stablecoin, ...] = tuple(
+    Stablecoin(a.code, a.solana_mint(), a.decimals) for a in PAYMENT_STABLECOINS)
+DEVNET_USDC_MINT = USDC_DEVNET_MINT
 
 NETWORKS: tuple[str, ...] = ("mainnet-beta", "devnet", "testnet", "localnet")
-# localnet (the sandbox chain) is a development network too.
-DEV_NETWORKS: frozenset[str] = frozenset({"devnet", "testnet", "localnet"})
+DEV_NETWORKS: frozenset[str] = DEVNET_NETWORKS
 
 
 def supported_mints(network: str) -> tuple[Stablecoin, ...]:
     """The mints a server on `network` may be configured with."""
-    if network in DEV_NETWORKS:
-        return (*STABLECOINS, _DEVNET_USDC)
-    return STABLECOINS
+    return tuple(Stablecoin(a.code, mint, a.decimals)
+                 for a in PAYMENT_STABLECOINS for mint in a.mints(network))
 
 
 def stablecoin_for_mint(mint: str, network: str) -> Stablecoin | None:

@@ -14,7 +14,8 @@ from types import MappingProxyType
 from cedros_pay.core.errors import CedrosError, ErrorCode
 
 MAX_DECIMALS = 18
-DEVNET_NETWORKS = frozenset({"devnet", "testnet"})
+# Development networks accept devnet mints; localnet is the sandbox chain (DESIGN §7).
+DEVNET_NETWORKS = frozenset({"devnet", "testnet", "localnet"})
 
 
 class AssetType(StrEnum):
