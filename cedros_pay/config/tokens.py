@@ -9,9 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import base58
-
 from cedros_pay.core.assets import DEVNET_NETWORKS, PAYMENT_STABLECOINS, USDC_DEVNET_MINT
+from cedros_pay.core.ids import is_solana_address
 
 __all__ = [
     "DEVNET_USDC_MINT",
@@ -53,13 +52,3 @@ def stablecoin_for_mint(mint: str, network: str) -> Stablecoin | None:
         if coin.mint == mint:
             return coin
     return None
-
-
-def is_solana_address(value: str) -> bool:
-    """True for base58 text that decodes to 32 bytes (what solana-go's parser accepts)."""
-    if not 32 <= len(value) <= 44:
-        return False
-    try:
-        return len(base58.b58decode(value)) == 32
-    except ValueError:
-        return False
