@@ -185,7 +185,8 @@ class CedrosApp:
         if verifier is None:
             x = cfg.x402
             solana = SolanaVerifier(x.rpc_url, x.ws_url or None, network=x.network,
-                                    commitment=x.commitment, skip_preflight=x.skip_preflight)
+                                    commitment=x.commitment, skip_preflight=x.skip_preflight,
+                                    breaker=self.infra.breakers["solana_rpc"])
             self._lifecycle.push("solana_verifier", solana.aclose)
             verifier = solana
         services = build_services(cfg, store, self._clock, health=health, features=features,
