@@ -222,7 +222,7 @@ class CedrosApp:
         return self._lifespan(self.starlette)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and self.services is None:
+        if scope["type"] in ("http", "websocket") and self.services is None:
             await self.start()
         await self.asgi(scope, receive, send)
 
