@@ -56,6 +56,11 @@ class Reason(StrEnum):
     AUTHORITY_NOT_SIGNER = "authority_not_signer"
     FEE_PAYER_MISMATCH = "fee_payer_mismatch"
     GASLESS_UNAVAILABLE = "gasless_unavailable"
+    # Gasless co-signing (cosigner.py): what the server's fee payer refuses to sign
+    FEE_PAYER_NOT_SERVER = "fee_payer_not_server"
+    FEE_PAYER_MISUSED = "fee_payer_misused"
+    FEE_TOO_HIGH = "fee_too_high"
+    UNEXPECTED_PROGRAM = "unexpected_program"
     # Submission and confirmation (verifier.settle)
     SIMULATION_FAILED = "simulation_failed"
     REJECTED_BY_NODE = "rejected_by_node"

@@ -116,12 +116,13 @@ class _Transient(Exception):
     """One failed attempt worth retrying; becomes a CedrosError when retries run out."""
 
     def __init__(self, code: ErrorCode, message: str, *, transport: bool,
-                 retry_after: float | None = None) -> None:
+                 retry_after: float | None = None, rate_limited: bool = False) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
         self.transport = transport
         self.retry_after = retry_after
+        self.rate_limited = rate_limited
 
 
 class SolanaRpc:
@@ -206,9 +207,12 @@ class SolanaRpc:
                     delay = min(max(delay, fault.retry_after), self.retry.max_delay)
                 out_of_time = time.monotonic() - started + delay > self.retry.max_total
                 if not allowed or out_of_time:
+                    # `rateLimited` lets a caller with its own backoff (the transaction
+                    # queue) tell a 429 from other faults without reading the message.
                     raise CedrosError(fault.code, f"Solana RPC {method} failed: {fault.message}",
                                       {"reason": Reason.RPC_UNAVAILABLE.value,
-                                       "attempts": retries + transport_retries}) from None
+                                       "attempts": retries + transport_retries,
+                                       "rateLimited": fault.rate_limited}) from None
                 log.info("retrying Solana RPC %s in %.2fs after: %s", method, delay,
                          fault.message)
                 await asyncio.sleep(delay)
@@ -242,7 +246,7 @@ class SolanaRpc:
         status = response.status_code
         if status == 429 or status >= 500:
             raise _Transient(ErrorCode.RPC_ERROR, f"HTTP {status}", transport=False,
-                             retry_after=_retry_after(response))
+                             retry_after=_retry_after(response), rate_limited=status == 429)
         return response
 
     def _result(self, method: str, response: httpx.Response) -> Any:
@@ -264,7 +268,7 @@ class SolanaRpc:
             message = str(error.get("message", ""))
             if code == NODE_UNHEALTHY or is_rate_limit_error(message):
                 raise _Transient(ErrorCode.RPC_ERROR, message or "node unhealthy",
-                                 transport=False)
+                                 transport=False, rate_limited=code != NODE_UNHEALTHY)
             raise RpcCallError(method, int(code) if isinstance(code, int) else 0, message,
                                error.get("data"))
         if "result" not in doc:
