@@ -20,11 +20,14 @@ Amounts are compared in atomic units (DESIGN §3/§7): a minimum requirement (si
 purchase) accepts `paid >= required`, an exact one (cart, refund) only `paid == required`
 (`amount_mismatch` on either side).
 
-Gasless (server pays the fee) is out of scope for now; the seam is `cosigner`: when the
-only missing signature is the fee payer's and a `Cosigner` vouches for that key, `verify`
-has it sign before settling. Without one, such a transaction is `invalid_signature`
-(reason `gasless_unavailable`). A real cosigner must also refuse transactions in which the
-server wallet does anything but pay the fee (`TransferFacts.other_programs`, authority).
+Gasless (server pays the fee) goes through `cosigner`: when the only missing signature is
+the fee payer's and a `Cosigner` vouches for that key, `verify` has it sign before
+settling. Without one, such a transaction is `invalid_signature` (reason
+`gasless_unavailable`). The real cosigner (`cosigner.WalletCosigner`) refuses transactions
+in which the server wallet does anything but pay the fee.
+
+Optional seams: `tx_queue` paces sends (`tx_queue.TxQueue`); `account_creator` creates the
+merchant's missing token account and the send is retried once.
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ from __future__ import annotations
 import logging
 import re
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from typing import Any, Literal, NoReturn, Protocol
 
@@ -71,6 +74,7 @@ from cedros_pay.integrations.solana.transaction import (
     decode_transaction,
     inspect,
 )
+from cedros_pay.integrations.solana.tx_queue import TxQueue
 
 log = logging.getLogger("cedros_pay.solana.verifier")
 
@@ -165,6 +169,12 @@ class TransactionStatus:
     err: Any = None
     error_code: ErrorCode | None = None  # what `err` means, when there is one
     confirmed: bool = False  # succeeded and reached the configured commitment
+
+
+class AccountCreator(Protocol):
+    """Auto token account creation seam (`gasless.TokenAccountCreator`)."""
+
+    async def ensure(self, destination: str, mint: str, token_program: str) -> bool: ...
 
 
 class Cosigner(Protocol):
@@ -300,6 +310,8 @@ class SolanaVerifier:
         rpc_hook: RpcHook | None = None,
         request_timeout: float = 15.0,
         cosigner: Cosigner | None = None,
+        tx_queue: TxQueue | None = None,
+        account_creator: AccountCreator | None = None,
     ) -> None:
         self.network = network
         self.commitment = parse_commitment(commitment)
@@ -310,6 +322,16 @@ class SolanaVerifier:
             breaker = CircuitBreaker(SOLANA_RPC, DEFAULTS[SOLANA_RPC])
         self.rpc = SolanaRpc(rpc_url, http=http, retry=retry, breaker=breaker,
                              request_timeout=request_timeout, hook=rpc_hook)
+        # Sends through the queue must not retry 429s themselves: the queue re-queues them
+        # at the front with its own backoff (spec 22 "Rate Limit Handling").
+        self.tx_queue = tx_queue
+        self.account_creator = account_creator
+        self._queue_rpc: SolanaRpc | None = None
+        if tx_queue is not None:
+            policy = retry or RetryPolicy()
+            self._queue_rpc = SolanaRpc(
+                rpc_url, http=http, breaker=breaker, request_timeout=request_timeout,
+                hook=rpc_hook, retry=replace(policy, max_retries=0))
         watcher = None
         if use_websocket:
             watcher = SignatureWatcher(ws_url or derive_ws_url(rpc_url),
@@ -322,6 +344,8 @@ class SolanaVerifier:
         if self.watcher is not None:
             await self.watcher.aclose()
         await self.rpc.aclose()
+        if self._queue_rpc is not None:
+            await self._queue_rpc.aclose()
 
     async def health(self) -> bool:
         """The RPC node answers `getHealth` with ok (one attempt, no retries)."""
@@ -408,7 +432,7 @@ class SolanaVerifier:
         gasless = self.cosigner is not None and self.cosigner.holds(facts.fee_payer)
         subscription = await self.confirmer.subscribe(signature)
         try:
-            already = await self._send(bytes(tx), facts, gasless=gasless)
+            already = await self._send_creating_account(bytes(tx), facts, gasless=gasless)
         except BaseException:
             if subscription is not None:
                 subscription.cancel()
@@ -426,12 +450,36 @@ class SolanaVerifier:
                           confirmed_via=confirmation.via, submit_ms=(sent - started) * 1000,
                           confirm_ms=(done - sent) * 1000)
 
+    async def _send_creating_account(self, raw: bytes, facts: TransferFacts, *,
+                                     gasless: bool) -> bool:
+        """`_send`; when the recipient's token account is missing and auto-creation is on,
+        create it and send once more (spec 22 "Auto Token Account Creation")."""
+        try:
+            return await self._send(raw, facts, gasless=gasless)
+        except CedrosError as exc:
+            creator = self.account_creator
+            if exc.code is not ErrorCode.MISSING_TOKEN_ACCOUNT or creator is None:
+                raise
+            if not await creator.ensure(facts.destination, facts.mint, facts.token_program):
+                raise
+        try:
+            return await self._send(raw, facts, gasless=gasless)
+        except CedrosError as again:
+            raise CedrosError(ErrorCode.SEND_FAILED_AFTER_ACCOUNT_CREATION, again.message,
+                              {**(again.details or {}), "cause": again.code.value}) from None
+
     async def _send(self, raw: bytes, facts: TransferFacts, *, gasless: bool) -> bool:
         """True when the node already had the transaction."""
         preflight = "confirmed" if self.commitment == "finalized" else self.commitment
         try:
-            sent = await self.rpc.send_transaction(raw, skip_preflight=self.skip_preflight,
-                                                   preflight_commitment=preflight)
+            if self.tx_queue is not None and self._queue_rpc is not None:
+                queue_rpc = self._queue_rpc
+                sent = await self.tx_queue.submit(lambda: queue_rpc.send_transaction(
+                    raw, skip_preflight=self.skip_preflight, preflight_commitment=preflight),
+                    id=facts.signature[:8])
+            else:
+                sent = await self.rpc.send_transaction(raw, skip_preflight=self.skip_preflight,
+                                                       preflight_commitment=preflight)
         except RpcCallError as exc:
             if is_already_processed(exc):
                 log.info("payment %s... was already processed; treating as sent",
