@@ -10,7 +10,7 @@ PYTEST_ARGS ?=
 export PIP_NO_INPUT := 1
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: venv run test lint clean
+.PHONY: venv run test lint bench clean
 
 venv: $(STAMP)
 
@@ -32,6 +32,11 @@ test: venv
 lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/mypy
+
+# Load Cedros Pay and a bare Starlette baseline with wrk (see bench/runner.py);
+# e.g. make bench BENCH_ARGS='--rounds 1 --write'.
+bench: venv
+	$(BIN)/python -m bench $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""Benchmarks: Cedros Pay endpoints against a bare Starlette baseline (`make bench`)."""
