@@ -15,7 +15,7 @@ from cedros_pay.core.ids import new_cart_id
 from cedros_pay.core.memo import interpolate_memo
 from cedros_pay.core.models import CartItem, CartQuote, Product
 from cedros_pay.core.money import Money, display
-from cedros_pay.resolvers.pricing import PaymentMethod, Priced, Pricing
+from cedros_pay.resolvers.pricing import CouponView, PaymentMethod, Priced, Pricing
 from cedros_pay.resolvers.quotes import CryptoRequirement, Quotes, memo_nonce
 from cedros_pay.storage.repos import CartQuoteRepo
 
@@ -64,7 +64,8 @@ class Carts:
         self._pricing = pricing
         self._clock = clock
 
-    async def _lines(self, tenant: str, items: Sequence[CartItemInput]) -> list[CartLine]:
+    async def _lines(self, tenant: str, items: Sequence[CartItemInput],
+                     view: CouponView) -> list[CartLine]:
         if not items:
             raise CedrosError(ErrorCode.EMPTY_CART, "cart must contain at least one item")
         if len(items) > MAX_CART_ITEMS:
@@ -81,7 +82,7 @@ class Carts:
                                   f"items[{index}].quantity may be at most {MAX_QUANTITY}",
                                   {"field": f"items[{index}].quantity"})
             product = await self._quotes.product(tenant, item.resource_id)
-            unit = await self._pricing.catalog_crypto_unit(tenant, product)
+            unit = await self._pricing.catalog_crypto_unit(tenant, product, view)
             if unit is None:
                 raise CedrosError(ErrorCode.INVALID_CART_ITEM,
                                   f"resource {product.id!r} has no crypto price",
@@ -98,14 +99,15 @@ class Carts:
     async def create(self, tenant: str, req: CartQuoteInput) -> CartQuoteResult:
         """Quote and store a cart: catalog coupons per item, then checkout coupons on the
         total, rounded up to cents (spec 19)."""
-        lines = await self._lines(tenant, req.items)
+        view = await self._pricing.view(tenant)
+        lines = await self._lines(tenant, req.items, view)
         subtotal = Money.zero(lines[0].unit.effective.asset)
         original = Money.zero(lines[0].unit.original.asset)
         for line in lines:
             subtotal = subtotal + line.unit.effective * line.quantity
             original = original + line.unit.original * line.quantity
         total = await self._pricing.checkout_total(tenant, subtotal, req.coupon_code,
-                                                   PaymentMethod.X402)
+                                                   PaymentMethod.X402, view)
         now = self._clock.now()
         cart_id = new_cart_id()
         catalog_codes = [c.code for line in lines for c in line.unit.catalog]

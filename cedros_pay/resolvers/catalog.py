@@ -11,7 +11,7 @@ from typing import TypeVar
 from cedros_pay.core.clock import Clock
 from cedros_pay.core.errors import CedrosError, ErrorCode
 from cedros_pay.core.models import Coupon, Product
-from cedros_pay.resolvers.pricing import PaymentMethod, Priced, Pricing
+from cedros_pay.resolvers.pricing import CouponView, PaymentMethod, Priced, Pricing
 from cedros_pay.storage.repos import (
     AlreadyExists,
     CouponRepo,
@@ -61,21 +61,23 @@ class Catalog:
         self._pricing = pricing
         self._clock = clock
 
-    async def _view(self, tenant: str, product: Product) -> ProductView:
-        fiat, crypto = await asyncio.gather(
-            self._pricing.catalog_fiat_unit(tenant, product),
-            self._pricing.catalog_crypto_unit(tenant, product),
-        )
+    async def _view(self, tenant: str, product: Product,
+                    coupons: CouponView | None = None) -> ProductView:
+        coupons = coupons or await self._pricing.view(tenant)
+        fiat = await self._pricing.catalog_fiat_unit(tenant, product, coupons)
+        crypto = await self._pricing.catalog_crypto_unit(tenant, product, coupons)
         return ProductView(product=product, fiat=fiat, crypto=crypto)
 
     async def list(self, tenant: str) -> CatalogView:
-        """Active products with auto-applied catalog coupons, plus the checkout coupons."""
-        products = await self._products.list(tenant)
-        views = [await self._view(tenant, p) for p in products]
-        stripe, crypto = await asyncio.gather(
-            self._pricing.checkout_coupons(tenant, PaymentMethod.STRIPE),
-            self._pricing.checkout_coupons(tenant, PaymentMethod.X402),
-        )
+        """Active products with auto-applied catalog coupons, plus the checkout coupons.
+
+        One coupon read prices the whole page; nothing here waits on I/O after it.
+        """
+        products, coupons = await asyncio.gather(self._products.list(tenant),
+                                                 self._pricing.view(tenant))
+        views = [await self._view(tenant, p, coupons) for p in products]
+        stripe = await self._pricing.checkout_coupons(tenant, PaymentMethod.STRIPE, coupons)
+        crypto = await self._pricing.checkout_coupons(tenant, PaymentMethod.X402, coupons)
         return CatalogView(products=views, checkout_stripe_coupons=stripe,
                            checkout_crypto_coupons=crypto)
 

@@ -299,22 +299,39 @@ async def find_coupon(coupons: CouponRepo, tenant: str, code: str) -> Coupon | N
     return found
 
 
+@dataclass(frozen=True, slots=True)
+class CouponView:
+    """One read of a tenant's auto-apply coupons and one clock reading, shared by every
+    price computed for a request: a catalog page prices N products from one read."""
+
+    auto: tuple[Coupon, ...]
+    now: datetime
+
+
 class Pricing:
-    """Prices products and order totals with the tenant's coupons (spec 19)."""
+    """Prices products and order totals with the tenant's coupons (spec 19).
+
+    Each pricing method takes an optional `view`; without one it reads its own.
+    """
 
     def __init__(self, coupons: CouponRepo, clock: Clock, rounding: RoundingMode) -> None:
         self._coupons = coupons
         self._clock = clock
         self.rounding = rounding
 
-    async def _auto(self, tenant: str) -> list[Coupon]:
-        return [c for c in await self._coupons.list(tenant) if c.auto_apply]
+    async def view(self, tenant: str) -> CouponView:
+        auto = tuple(c for c in await self._coupons.list(tenant) if c.auto_apply)
+        return CouponView(auto=auto, now=self._clock.now())
+
+    async def _auto(self, tenant: str, view: CouponView | None) -> CouponView:
+        return view if view is not None else await self.view(tenant)
 
     async def _manual(self, tenant: str, code: str | None) -> Coupon | None:
         return await find_coupon(self._coupons, tenant, code) if code else None
 
     async def fiat_price(
-        self, tenant: str, product: Product, manual_code: str | None
+        self, tenant: str, product: Product, manual_code: str | None,
+        view: CouponView | None = None,
     ) -> Priced | None:
         """The Stripe price: every applicable coupon, catalog and checkout alike, auto-apply
         plus the manual one, stacked in one step with the rounding mode (spec 19 step 4,
@@ -326,10 +343,11 @@ class Pricing:
         price = fiat_money(product)
         if price is None:
             return None
+        v = await self._auto(tenant, view)
         selected = select_coupons(
-            await self._auto(tenant), await self._manual(tenant, manual_code),
+            list(v.auto), await self._manual(tenant, manual_code),
             product_id=product.id, method=PaymentMethod.STRIPE, phase=CouponPhase.ALL,
-            now=self._clock.now(),
+            now=v.now,
         )
         checkout = tuple(c for c in selected if _applies_at(c) == APPLIES_AT_CHECKOUT)
         catalog = tuple(c for c in selected if _applies_at(c) != APPLIES_AT_CHECKOUT)
@@ -337,7 +355,8 @@ class Pricing:
         return Priced(original=price, effective=effective, catalog=catalog, checkout=checkout)
 
     async def crypto_price(
-        self, tenant: str, product: Product, manual_code: str | None
+        self, tenant: str, product: Product, manual_code: str | None,
+        view: CouponView | None = None,
     ) -> Priced | None:
         """The x402 price of one product (spec 19 step 5): phase 1 stacks the catalog
         coupons on the product price, phase 2 stacks the checkout coupons on that, and the
@@ -350,9 +369,9 @@ class Pricing:
         price = crypto_money(product)
         if price is None:
             return None
-        auto = await self._auto(tenant)
+        v = await self._auto(tenant, view)
+        auto, now = list(v.auto), v.now
         manual = await self._manual(tenant, manual_code)
-        now = self._clock.now()
         catalog = select_coupons(auto, manual, product_id=product.id, method=PaymentMethod.X402,
                                  phase=CouponPhase.CATALOG, now=now)
         codes = {c.code for c in catalog}
@@ -367,47 +386,54 @@ class Pricing:
                       checkout=tuple(checkout))
 
     async def _catalog_unit(
-        self, tenant: str, product: Product, price: Money | None, method: PaymentMethod
+        self, tenant: str, product: Product, price: Money | None, method: PaymentMethod,
+        view: CouponView | None,
     ) -> Priced | None:
         if price is None:
             return None
-        catalog = select_coupons(await self._auto(tenant), None, product_id=product.id,
-                                 method=method, phase=CouponPhase.CATALOG,
-                                 now=self._clock.now())
+        v = await self._auto(tenant, view)
+        catalog = select_coupons(list(v.auto), None, product_id=product.id,
+                                 method=method, phase=CouponPhase.CATALOG, now=v.now)
         effective = stack_coupons(price, catalog, self.rounding)
         return Priced(original=price, effective=effective, catalog=tuple(catalog))
 
-    async def catalog_crypto_unit(self, tenant: str, product: Product) -> Priced | None:
+    async def catalog_crypto_unit(self, tenant: str, product: Product,
+                                  view: CouponView | None = None) -> Priced | None:
         """One unit's x402 price after auto-apply catalog coupons only: GET /products'
         `effectiveCryptoAmount` and a cart line's unit price (spec 19 GenerateCartQuote
         step 1). Not rounded to cents: only a cart's final total is (step 3)."""
         return await self._catalog_unit(tenant, product, crypto_money(product),
-                                        PaymentMethod.X402)
+                                        PaymentMethod.X402, view)
 
-    async def catalog_fiat_unit(self, tenant: str, product: Product) -> Priced | None:
+    async def catalog_fiat_unit(self, tenant: str, product: Product,
+                                view: CouponView | None = None) -> Priced | None:
         """One unit's Stripe price after auto-apply catalog coupons only: GET /products'
         `effectiveFiatAmount` (spec 04)."""
         return await self._catalog_unit(tenant, product, fiat_money(product),
-                                        PaymentMethod.STRIPE)
+                                        PaymentMethod.STRIPE, view)
 
     async def checkout_total(
-        self, tenant: str, total: Money, manual_code: str | None, method: PaymentMethod
+        self, tenant: str, total: Money, manual_code: str | None, method: PaymentMethod,
+        view: CouponView | None = None,
     ) -> Priced:
         """An order total after checkout coupons: auto-apply site-wide ones plus the manual
         one if it is site-wide (spec 19 GenerateCartQuote step 2, ScopeCheckout); an x402
         total is then rounded up to whole cents (step 3). A manual coupon that does not
         qualify is ignored, as in quotes."""
+        v = await self._auto(tenant, view)
         checkout = select_coupons(
-            await self._auto(tenant), await self._manual(tenant, manual_code),
-            product_id=None, method=method, phase=CouponPhase.CHECKOUT, now=self._clock.now(),
+            list(v.auto), await self._manual(tenant, manual_code),
+            product_id=None, method=method, phase=CouponPhase.CHECKOUT, now=v.now,
         )
         effective = stack_coupons(total, checkout, self.rounding)
         if method is PaymentMethod.X402:
             effective = effective.round_up_to_cents()
         return Priced(original=total, effective=effective, checkout=tuple(checkout))
 
-    async def checkout_coupons(self, tenant: str, method: PaymentMethod) -> list[Coupon]:
+    async def checkout_coupons(self, tenant: str, method: PaymentMethod,
+                               view: CouponView | None = None) -> list[Coupon]:
         """The auto-apply checkout coupons usable now on `method`: GET /products'
         `checkoutStripeCoupons` / `checkoutCryptoCoupons` (spec 04)."""
-        return select_coupons(await self._auto(tenant), None, product_id=None, method=method,
-                              phase=CouponPhase.CHECKOUT, now=self._clock.now())
+        v = await self._auto(tenant, view)
+        return select_coupons(list(v.auto), None, product_id=None, method=method,
+                              phase=CouponPhase.CHECKOUT, now=v.now)
