@@ -14,8 +14,9 @@ import logging
 import os
 import signal
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Coroutine, Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 from cedros_pay.config import Config, ConfigError, load_config
 from cedros_pay.logs import configure_logging
@@ -124,6 +125,18 @@ def _keygen() -> dict[str, str]:
     return {"publicKey": str(kp.pubkey()), "secretKey": base58.b58encode(bytes(kp)).decode()}
 
 
+def run_server(main: Coroutine[Any, Any, None]) -> None:
+    """Run the server on uvloop when it is installed (uvicorn's own choice, which a plain
+    `asyncio.run` would bypass), else on the standard loop."""
+    try:
+        import uvloop
+    except ImportError:
+        asyncio.run(main)
+        return
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        runner.run(main)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="cedros-pay", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="store_true", help="print version and exit")
@@ -171,7 +184,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     if args.command == "serve" and args.sandbox:
         try:
-            asyncio.run(_serve_on_sandbox(args))
+            run_server(_serve_on_sandbox(args))
         except KeyboardInterrupt:
             return 130
         except OSError as exc:  # e.g. the sandbox port is taken
@@ -186,7 +199,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             log.info("migrations applied", extra={"storage_backend": backend})
             return 0
         host, port = split_address(config.server.address)
-        asyncio.run(_serve(config, args.host or host, args.port or port))
+        run_server(_serve(config, args.host or host, args.port or port))
     except KeyboardInterrupt:
         return 130
     except SystemExit:
