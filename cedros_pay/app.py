@@ -10,7 +10,7 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from dataclasses import fields
+from dataclasses import fields, replace
 from importlib import metadata
 from typing import Any
 
@@ -24,8 +24,13 @@ from cedros_pay.core.assets import stablecoin_for_mint
 from cedros_pay.core.clock import Clock, SystemClock
 from cedros_pay.core.money import RoundingMode
 from cedros_pay.infra import build_infra, start_workers, wrap
+from cedros_pay.integrations.solana.cosigner import WalletCosigner
+from cedros_pay.integrations.solana.gasless import GaslessBuilder, TokenAccountCreator
+from cedros_pay.integrations.solana.rpc import SolanaRpc
 from cedros_pay.integrations.solana.rpc_health import RpcHealthProbe
+from cedros_pay.integrations.solana.tx_queue import TxQueue
 from cedros_pay.integrations.solana.verifier import SolanaVerifier
+from cedros_pay.integrations.solana.wallets import WalletPool, keypairs_from_secrets, rpc_balance
 from cedros_pay.lifecycle import Lifecycle
 from cedros_pay.resolvers.admin_auth import AdminAuth
 from cedros_pay.resolvers.carts import Carts
@@ -37,7 +42,8 @@ from cedros_pay.resolvers.events import (
     PaymentEventHub,
     PublishingNotifier,
 )
-from cedros_pay.resolvers.health import Health
+from cedros_pay.resolvers.gasless import Gasless
+from cedros_pay.resolvers.health import Health, WalletStatus
 from cedros_pay.resolvers.nonces import Nonces
 from cedros_pay.resolvers.payments import Payments, PaymentVerifier
 from cedros_pay.resolvers.pricing import Pricing
@@ -52,6 +58,8 @@ from cedros_pay.storage.open import open_store
 from cedros_pay.storage.sql.engine import PoolSettings
 from cedros_pay.storage.sql.schema import TableNames
 from cedros_pay.storage.store import Store
+from cedros_pay.workers import PeriodicWorker, SupervisedWorker
+from cedros_pay.workers.balance_monitor import BalanceMonitor
 
 log = logging.getLogger("cedros_pay.app")
 
@@ -94,11 +102,16 @@ def payment_terms(config: Config) -> PaymentTerms:
 
 def build_services(config: Config, store: Store, clock: Clock, *, health: Health,
                    features: list[str], verifier: PaymentVerifier,
-                   notifier: Notifier) -> Services:
+                   notifier: Notifier, gasless: GaslessBuilder | None = None,
+                   wallets: WalletPool | None = None) -> Services:
     """Every resolver, wired from the configuration; REST and GraphQL share these."""
     products, coupons = catalog_repos(config, store, clock)
     pricing = Pricing(coupons, clock, RoundingMode.parse(config.x402.rounding_mode))
-    quotes = Quotes(products, pricing, payment_terms(config), clock)
+    terms = payment_terms(config)
+    if gasless is not None and wallets is not None:
+        terms = replace(terms, fee_payer=wallets.pick)  # quotes name extra.feePayer
+    quotes = Quotes(products, pricing, terms, clock)
+    carts = Carts(store.carts, quotes, pricing, clock)
     nonces = Nonces(store.nonces, clock)
     hub = PaymentEventHub()
     return Services(
@@ -106,7 +119,8 @@ def build_services(config: Config, store: Store, clock: Clock, *, health: Health
         catalog=Catalog(products, coupons, pricing, clock),
         coupons=CouponChecker(coupons, clock),
         quotes=quotes,
-        carts=Carts(store.carts, quotes, pricing, clock),
+        carts=carts,
+        gasless=Gasless(quotes, carts, gasless),
         payments=Payments(quotes=quotes, pricing=pricing, carts=store.carts,
                           payments=store.payments, coupons=coupons, verifier=verifier,
                           notifier=PublishingNotifier(notifier, hub), clock=clock),
@@ -119,6 +133,14 @@ def build_services(config: Config, store: Store, clock: Clock, *, health: Health
         version=version(),
         features=features,
     )
+
+
+def wallet_statuses(wallets: WalletPool) -> Callable[[], dict[str, WalletStatus]]:
+    """`/cedros-health` walletHealth: keyed by position, never by full address."""
+    def read() -> dict[str, WalletStatus]:
+        return {f"server_wallet_{i}": WalletStatus(h.address, h.balance_sol, h.status)
+                for i, h in enumerate(wallets.health().values(), start=1)}
+    return read
 
 
 def version() -> str:
@@ -177,27 +199,88 @@ class CedrosApp:
         self._lifecycle.push("http_client", http.aclose)
         rpc = RpcHealthProbe(cfg.x402.rpc_url, http) if cfg.x402.rpc_url else None
         features = enabled_features(cfg)
+        x = cfg.x402
+        wallets: WalletPool | None = None
+        gasless: GaslessBuilder | None = None
+        if x.server_wallets and x.rpc_url:
+            wallets, gasless = self._server_wallets(http)
         health = Health(
             clock=self._clock, database=store.ping, rpc=rpc, network=cfg.x402.network,
             route_prefix=cfg.server.route_prefix, features=features,
+            wallets=wallet_statuses(wallets) if wallets is not None else None,
         )
         verifier = self.verifier
         if verifier is None:
-            x = cfg.x402
-            solana = SolanaVerifier(x.rpc_url, x.ws_url or None, network=x.network,
-                                    commitment=x.commitment, skip_preflight=x.skip_preflight,
-                                    breaker=self.infra.breakers["solana_rpc"])
+            solana = SolanaVerifier(
+                x.rpc_url, x.ws_url or None, network=x.network, commitment=x.commitment,
+                skip_preflight=x.skip_preflight, breaker=self.infra.breakers["solana_rpc"],
+                cosigner=WalletCosigner(
+                    wallets, max_compute_unit_limit=x.compute_unit_limit,
+                    max_compute_unit_price=x.compute_unit_price_micro_lamports)
+                if wallets is not None and x.gasless_enabled else None,
+                tx_queue=self._tx_queue(),
+                account_creator=TokenAccountCreator(
+                    SolanaRpc(x.rpc_url, http=http), wallets, x.payment_address,
+                    commitment=x.commitment)
+                if wallets is not None and x.auto_create_token_account else None)
             self._lifecycle.push("solana_verifier", solana.aclose)
             verifier = solana
         services = build_services(cfg, store, self._clock, health=health, features=features,
-                                  verifier=verifier, notifier=self.notifier or NoopNotifier())
+                                  verifier=verifier, notifier=self.notifier or NoopNotifier(),
+                                  gasless=gasless, wallets=wallets)
         await start_workers(self.infra, self._lifecycle, config=cfg, store=store,
                             clock=self._clock)
+        if wallets is not None:
+            self._start_wallet_workers(wallets, http)
         log.info("cedros pay started", extra={
             "storage_backend": store.backend, "network": cfg.x402.network,
             "route_prefix": cfg.server.route_prefix or "/",
         })
         return services
+
+    def _server_wallets(self, http: httpx.AsyncClient
+                        ) -> tuple[WalletPool, GaslessBuilder | None]:
+        """X402_SERVER_WALLET_N as a health-checked pool, and the gasless builder if on."""
+        x = self.config.x402
+        wallet_rpc = SolanaRpc(x.rpc_url, http=http)
+
+        async def balance(address: str) -> int:
+            return await rpc_balance(wallet_rpc.call, address)
+
+        wallets = WalletPool(keypairs_from_secrets(x.server_wallets), balance)
+        builder = GaslessBuilder(
+            wallet_rpc, wallets, compute_unit_limit=x.compute_unit_limit,
+            compute_unit_price=x.compute_unit_price_micro_lamports,
+            commitment=x.commitment) if x.gasless_enabled else None
+        return wallets, builder
+
+    def _tx_queue(self) -> TxQueue | None:
+        """spec 22 transaction queue, when either limit is configured."""
+        x = self.config.x402
+        spacing = x.tx_queue_min_time_between.total_seconds()
+        if spacing <= 0 and x.tx_queue_max_in_flight <= 0:
+            return None
+        queue = TxQueue(min_time_between=spacing, max_in_flight=x.tx_queue_max_in_flight)
+        queue.start()
+        self._lifecycle.push("tx_queue", queue.shutdown)
+        return queue
+
+    def _start_wallet_workers(self, wallets: WalletPool, http: httpx.AsyncClient) -> None:
+        """Wallet health every 5 minutes; low-balance alerts when a URL is configured."""
+        workers: list[SupervisedWorker] = [SupervisedWorker("wallet_health", wallets.run)]
+        m = self.config.monitoring
+        if m.low_balance_alert_url:
+            monitor = BalanceMonitor(
+                wallets.addresses, wallets.balance, http=http, url=m.low_balance_alert_url,
+                threshold_sol=m.low_balance_threshold, clock=self._clock,
+                headers=dict(m.headers), body_template=m.body_template,
+                timeout=m.timeout.total_seconds())
+            workers.append(PeriodicWorker("balance_monitor", m.check_interval.total_seconds(),
+                                          monitor.check))
+        for worker in workers:
+            worker.start()
+            self._lifecycle.push(f"worker:{worker.name}", worker.stop)
+        self.infra.workers.extend(workers)
 
     async def aclose(self) -> None:
         await self._lifecycle.close(budget=15.0)

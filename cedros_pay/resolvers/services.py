@@ -11,6 +11,7 @@ from cedros_pay.resolvers.carts import Carts
 from cedros_pay.resolvers.catalog import Catalog
 from cedros_pay.resolvers.coupon_check import CouponChecker
 from cedros_pay.resolvers.events import PaymentEventHub
+from cedros_pay.resolvers.gasless import Gasless
 from cedros_pay.resolvers.health import Health
 from cedros_pay.resolvers.nonces import Nonces
 from cedros_pay.resolvers.payments import Payments
@@ -34,5 +35,6 @@ class Services:
     payment_events: PaymentEventHub
     nonces: Nonces
     admin_auth: AdminAuth
+    gasless: Gasless
     version: str = "0.0.0"
     features: list[str] = field(default_factory=list)

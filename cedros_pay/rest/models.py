@@ -244,3 +244,18 @@ class TransactionVerifyResponse(BaseModel):
     paid_at: str
     amount: str
     metadata: StrMap
+
+
+class GaslessTransactionRequest(_Body):
+    resource_id: str = Field("", alias="resourceId", max_length=255)
+    user_wallet: str = Field("", alias="userWallet", max_length=64)
+    fee_payer: str | None = Field(None, alias="feePayer", max_length=64)
+    coupon_code: str | None = Field(None, alias="couponCode", max_length=64)
+
+
+class GaslessTransactionResponse(BaseModel):
+    transaction: str  # base64, unsigned: fee payer slot 0, buyer slot 1
+    feePayer: str
+    blockhash: str
+    lastValidBlockHeight: int
+    signers: list[str]

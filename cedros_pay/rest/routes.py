@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from starlette.routing import BaseRoute, Route
 
-from cedros_pay.rest import admin, catalog, discovery, payments, paywall
+from cedros_pay.rest import admin, catalog, discovery, gasless, payments, paywall
 from cedros_pay.rest.health import health
 
 
@@ -23,6 +23,7 @@ def build_routes(prefix: str) -> list[BaseRoute]:
         Route(f"{v1}/cart/quote", paywall.cart_quote, methods=["POST"]),
         Route(f"{v1}/nonce", admin.create_nonce, methods=["POST"]),
         Route(f"{v1}/verify", payments.verify, methods=["POST"]),
+        Route(f"{v1}/gasless-transaction", gasless.gasless_transaction, methods=["POST"]),
         Route(f"{v1}/x402-transaction/verify", payments.transaction, methods=["GET"]),
         # Last: one path segment after /paywall, so it never shadows /paywall/v1/...
         Route(f"{prefix}/paywall/{{resource_id}}", payments.resource, methods=["GET", "POST"]),

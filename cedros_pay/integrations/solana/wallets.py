@@ -111,6 +111,10 @@ class WalletPool:
     def __len__(self) -> int:
         return len(self.addresses)
 
+    async def balance(self, address: str) -> int:
+        """Lamports of `address`, read now (the balance monitor shares this reader)."""
+        return await self._balance(address)
+
     def set_critical_callback(self, callback: CriticalCallback | None) -> None:
         self._on_critical = callback
 
@@ -141,7 +145,7 @@ class WalletPool:
                 return address
         address = self.addresses[start % count]
         self._next = start + 1
-        if all(h.critical for h in self._health.values()):
+        if all(h.critical and h.last_checked is not None for h in self._health.values()):
             log.error("every server wallet is critically low on SOL; using %s anyway",
                       truncate(address))
         return address

@@ -1,0 +1,265 @@
+"""Gasless x402 end to end: server wallets pay the fee, through the real app and the
+sandbox chain (spec 02 gasless-transaction, spec 07 signer arrangement, spec 22)."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from api.conftest import client_for, config_from
+from solders.keypair import Keypair
+from solders.message import MessageV0, to_bytes_versioned
+from solders.null_signer import NullSigner
+from solders.pubkey import Pubkey
+from solders.system_program import TransferParams, transfer
+from solders.transaction import VersionedTransaction
+
+from cedros_pay.app import CedrosApp, create_app
+from cedros_pay.integrations.solana.transaction import COMPUTE_BUDGET_PROGRAM_ID, MEMO_PROGRAM_ID
+from cedros_pay.sandbox import spl
+from cedros_pay.sandbox.testing import RunningSandbox, running_devnet_sandbox, usdc_transfer
+from cedros_pay.storage.store import memory_store
+
+LAMPORTS_PER_SOL = 1_000_000_000
+CATALOG = """
+paywall:
+  product_source: yaml
+  resources:
+    article:
+      description: An article
+      crypto_atomic_amount: 1500000
+      crypto_token: USDC
+"""
+
+
+def payment_header(tx: VersionedTransaction, resource: str, **extra: Any) -> str:
+    """An x402 v0 X-PAYMENT header carrying `tx`, as the Cedros clients send it."""
+    body = {"x402Version": 0, "scheme": "solana-spl-transfer", "network": "devnet",
+            "payload": {"transaction": base64.b64encode(bytes(tx)).decode(),
+                        "signature": str(tx.signatures[0]), "resource": resource,
+                        "resourceType": "regular", **extra}}
+    return base64.b64encode(json.dumps(body).encode()).decode()
+
+
+@dataclass
+class World:
+    sandbox: RunningSandbox
+    app: CedrosApp
+    client: httpx.AsyncClient
+
+    @property
+    def payer(self) -> Keypair:
+        return self.sandbox.wallets.payer
+
+    @property
+    def server(self) -> Keypair:
+        return self.sandbox.wallets.server
+
+    async def build(self, resource: str = "article", **extra: Any) -> httpx.Response:
+        return await self.client.post("/paywall/v1/gasless-transaction", json={
+            "resourceId": resource, "userWallet": str(self.payer.pubkey()), **extra})
+
+    async def pay(self, tx: VersionedTransaction, resource: str = "article",
+                  **extra: Any) -> httpx.Response:
+        return await self.client.post("/paywall/v1/verify", headers={
+            "X-PAYMENT": payment_header(tx, resource, **extra)})
+
+    def merchant_usdc(self, owner: Pubkey | None = None) -> int:
+        d = self.sandbox.devnet
+        return d.chain.token_balance(owner or d.wallets.merchant.pubkey(), d.usdc_mint)
+
+    async def healthy_wallets(self, count: int) -> dict[str, Any]:
+        """/cedros-health once the first wallet health check has run."""
+        for _ in range(100):
+            body = (await self.client.get("/cedros-health")).json()
+            wallets = body.get("walletHealth", {})
+            if sum(1 for w in wallets.values() if w["status"] == "healthy") >= count:
+                return dict(wallets)
+            await asyncio.sleep(0.02)
+        raise AssertionError(f"wallet health never showed {count} healthy wallets")
+
+
+def buyer_signs(tx_b64: str, buyer: Keypair) -> VersionedTransaction:
+    """What a wallet adapter does with the built transaction: sign its own slot only."""
+    tx = VersionedTransaction.from_bytes(base64.b64decode(tx_b64))
+    keys = list(tx.message.account_keys)
+    slot = keys.index(buyer.pubkey())
+    signatures = list(tx.signatures)
+    signatures[slot] = buyer.sign_message(to_bytes_versioned(tx.message))
+    return VersionedTransaction.populate(tx.message, signatures)
+
+
+def env_for(sb: RunningSandbox, *wallets: Keypair, **env: str) -> dict[str, str]:
+    out = {
+        "CEDROS_X402_RPC_URL": sb.url, "CEDROS_X402_WS_URL": sb.ws_url,
+        "CEDROS_X402_PAYMENT_ADDRESS": str(sb.wallets.merchant.pubkey()),
+        "CEDROS_X402_TOKEN_MINT": str(sb.devnet.usdc_mint),
+        "CEDROS_PAYWALL_PRODUCT_SOURCE": "yaml", "COUPON_SOURCE": "disabled",
+        "CEDROS_X402_GASLESS_ENABLED": "true",
+    }
+    for index, wallet in enumerate(wallets or (sb.wallets.server,), start=1):
+        out[f"X402_SERVER_WALLET_{index}"] = str(wallet)
+    out.update(env)
+    return out
+
+
+@asynccontextmanager
+async def world_for(tmp_path: Path, *, sandbox: dict[str, Any] | None = None,
+                    extra_wallets: int = 0, fund: tuple[int, ...] = (),
+                    **env: str) -> AsyncIterator[World]:
+    """The app with gasless on; `extra_wallets` more server wallets funded with `fund`."""
+    (tmp_path / "catalog.yaml").write_text(CATALOG)
+    async with running_devnet_sandbox(**(sandbox or {})) as sb:
+        extra = [Keypair() for _ in range(extra_wallets)]
+        for wallet, lamports in zip(extra, fund, strict=False):
+            if lamports:
+                sb.chain.airdrop(wallet.pubkey(), lamports)
+        config = config_from(env_for(sb, sb.wallets.server, *extra, **env),
+                             yaml_path=str(tmp_path / "catalog.yaml"))
+        app = create_app(config, store=memory_store())
+        async with client_for(app) as client:
+            yield World(sb, app, client)
+
+
+@pytest.fixture
+async def world(tmp_path: Path) -> AsyncIterator[World]:
+    async with world_for(tmp_path, sandbox={"payer_lamports": 0}) as w:
+        yield w
+
+
+# --- the happy path -------------------------------------------------------------------------
+
+
+async def test_buyer_without_sol_pays_gaslessly(world: World) -> None:
+    assert world.sandbox.chain.balance(world.payer.pubkey()) == 0
+    quote = await world.client.post("/paywall/v1/quote", json={"resource": "article"})
+    assert quote.status_code == 402, quote.text
+    assert quote.json()["accepts"][0]["extra"]["feePayer"] == str(world.server.pubkey())
+
+    built = await world.build()
+    assert built.status_code == 200, built.text
+    body = built.json()
+    server = str(world.server.pubkey())
+    assert body["feePayer"] == server
+    assert body["signers"] == [server, str(world.payer.pubkey())]
+    assert isinstance(body["lastValidBlockHeight"], int) and body["blockhash"]
+    tx = VersionedTransaction.from_bytes(base64.b64decode(body["transaction"]))
+    keys = tx.message.account_keys
+    programs = [keys[ix.program_id_index] for ix in tx.message.instructions]
+    assert programs[:2] == [COMPUTE_BUDGET_PROGRAM_ID] * 2
+    assert programs[2] == spl.TOKEN_PROGRAM_ID
+    assert programs[3:] in ([], [MEMO_PROGRAM_ID])
+    assert all(bytes(sig) == bytes(64) for sig in tx.signatures)  # nobody signed yet
+
+    server_sol = world.sandbox.chain.balance(world.server.pubkey())
+    signed = buyer_signs(body["transaction"], world.payer)
+    paid = await world.pay(signed, feePayer=server)
+    assert paid.status_code == 200, paid.text
+    assert paid.json()["wallet"] == str(world.payer.pubkey())
+    assert world.merchant_usdc() == 1_500_000
+    assert world.sandbox.chain.balance(world.payer.pubkey()) == 0
+    assert world.sandbox.chain.balance(world.server.pubkey()) < server_sol
+
+
+async def test_requested_fee_payer_must_be_ours(world: World) -> None:
+    stranger = str(Keypair().pubkey())
+    resp = await world.build(feePayer=stranger)
+    assert resp.status_code == 400
+    assert resp.json()["error"]["code"] == "invalid_field"
+    ours = await world.build(feePayer=str(world.server.pubkey()))
+    assert ours.status_code == 200 and ours.json()["feePayer"] == str(world.server.pubkey())
+    # A transaction naming a foreign fee payer is not co-signed at /verify either.
+    foreign = Keypair().pubkey()
+    forged = usdc_transfer(world.sandbox.devnet, 1_500_000, fee_payer=foreign,
+                           blockhash=world.sandbox.chain.latest_block.blockhash)
+    paid = await world.pay(forged, feePayer=str(foreign))
+    assert paid.status_code == 402, paid.text
+    assert paid.json()["error"]["code"] == "invalid_signature"
+    assert world.merchant_usdc() == 0
+
+
+@pytest.mark.parametrize("misuse", ["authority", "sol_payment"])
+async def test_fee_payer_that_would_sign_anything_else_is_refused(
+        world: World, misuse: str) -> None:
+    server, payer = world.server, world.payer
+    d = world.sandbox.devnet
+    bh = world.sandbox.chain.latest_block.blockhash
+    merchant_ata = spl.associated_token_address(d.wallets.merchant.pubkey(), d.usdc_mint)
+    if misuse == "authority":
+        # Our wallet as the transfer authority: the server would pay out of its own tokens.
+        d.chain.mint_to(server.pubkey(), d.usdc_mint, 5_000_000)
+        ixs = [spl.transfer_checked(
+            spl.associated_token_address(server.pubkey(), d.usdc_mint), d.usdc_mint,
+            merchant_ata, server.pubkey(), 1_500_000, 6)]
+        signers: list[Keypair | NullSigner] = [NullSigner(server.pubkey())]
+    else:
+        # A real payment from the buyer plus 1 SOL from our wallet to the buyer.
+        ixs = [spl.transfer_checked(
+            spl.associated_token_address(payer.pubkey(), d.usdc_mint), d.usdc_mint,
+            merchant_ata, payer.pubkey(), 1_500_000, 6),
+            transfer(TransferParams(from_pubkey=server.pubkey(), to_pubkey=payer.pubkey(),
+                                    lamports=LAMPORTS_PER_SOL))]
+        signers = [NullSigner(server.pubkey()), payer]
+    tx = VersionedTransaction(MessageV0.try_compile(server.pubkey(), ixs, [], bh), signers)
+    server_sol = world.sandbox.chain.balance(server.pubkey())
+    resp = await world.pay(tx, feePayer=str(server.pubkey()))
+    assert resp.status_code in (400, 402), resp.text
+    error = resp.json()["error"]
+    if misuse == "authority":
+        # The authority has not signed (its slot is the empty fee payer one), or, co-signed,
+        # it is refused as misuse: either way nothing is sent.
+        assert error["code"] in ("invalid_signature", "invalid_transaction")
+    else:
+        assert error["code"] == "invalid_transaction"
+        assert error["details"]["reason"] == "fee_payer_misused"
+    assert world.sandbox.chain.balance(server.pubkey()) == server_sol
+    assert world.merchant_usdc() == 0
+
+
+# --- wallet selection -----------------------------------------------------------------------
+
+
+async def test_round_robin_over_healthy_wallets_skips_an_unhealthy_one(tmp_path: Path) -> None:
+    async with world_for(tmp_path, extra_wallets=2,
+                         fund=(2 * LAMPORTS_PER_SOL, 1_000_000)) as w:
+        health = await w.healthy_wallets(2)
+        statuses = sorted(h["status"] for h in health.values())
+        assert statuses == ["critical", "healthy", "healthy"]
+        assert all("..." in h["address"] for h in health.values())  # truncated
+        picked = [(await w.build()).json()["feePayer"] for _ in range(4)]
+        funded = {str(w.server.pubkey())}
+        assert len(set(picked)) == 2
+        assert picked[0] != picked[1] and picked[0] == picked[2] and picked[1] == picked[3]
+        assert funded <= set(picked)
+
+
+# --- recipient token account ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("auto_create", [True, False], ids=["auto-create", "no-auto-create"])
+async def test_missing_recipient_token_account(tmp_path: Path, auto_create: bool) -> None:
+    merchant = Keypair().pubkey()  # a merchant that has never held USDC
+    async with world_for(tmp_path, CEDROS_X402_PAYMENT_ADDRESS=str(merchant),
+                         CEDROS_X402_GASLESS_ENABLED="false",
+                         CEDROS_X402_AUTO_CREATE_TOKEN_ACCOUNT=str(auto_create).lower()) as w:
+        d = w.sandbox.devnet
+        ata = spl.associated_token_address(merchant, d.usdc_mint)
+        assert w.sandbox.chain.get_account(ata) is None
+        tx = usdc_transfer(d, 1_500_000, blockhash=w.sandbox.chain.latest_block.blockhash,
+                           recipient_owner=merchant)
+        resp = await w.pay(tx)
+        if auto_create:
+            assert resp.status_code == 200, resp.text
+            assert w.merchant_usdc(merchant) == 1_500_000
+        else:
+            assert resp.status_code == 402, resp.text
+            assert resp.json()["error"]["code"] == "missing_token_account"
+            assert w.sandbox.chain.get_account(ata) is None
