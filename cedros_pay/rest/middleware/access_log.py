@@ -57,17 +57,22 @@ class AccessLogMiddleware:
             await self.app(scope, receive, send_observed)
         finally:
             duration = time.perf_counter() - started
-            client = scope.get("client")
-            fields: dict[str, object] = {
-                "method": scope["method"], "path": scope["path"], "status": status,
-                "duration_ms": round(duration * 1000, 3),
-                "remote_ip": state(scope).get("client_ip") or (client[0] if client else ""),
-                "user_agent": header(scope, b"user-agent") or "",
-            }
-            wallet = request_wallet(scope)
-            if wallet:
-                fields["wallet"] = truncate_wallet(wallet)
-            self.log.info("request", extra=fields)
+            # Building the line costs as much as a cheap endpoint: skip it when unread.
+            if self.log.isEnabledFor(logging.INFO):
+                self._write(scope, status, duration)
             if self.hooks is not None:
                 self.hooks.on_request_finished(HTTPRequestEvent(
                     scope["method"], route_template(scope), status, duration))
+
+    def _write(self, scope: Scope, status: int, duration: float) -> None:
+        client = scope.get("client")
+        fields: dict[str, object] = {
+            "method": scope["method"], "path": scope["path"], "status": status,
+            "duration_ms": round(duration * 1000, 3),
+            "remote_ip": state(scope).get("client_ip") or (client[0] if client else ""),
+            "user_agent": header(scope, b"user-agent") or "",
+        }
+        wallet = request_wallet(scope)
+        if wallet:
+            fields["wallet"] = truncate_wallet(wallet)
+        self.log.info("request", extra=fields)
