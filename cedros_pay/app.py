@@ -30,7 +30,12 @@ from cedros_pay.integrations.solana.rpc import SolanaRpc
 from cedros_pay.integrations.solana.rpc_health import RpcHealthProbe
 from cedros_pay.integrations.solana.tx_queue import TxQueue
 from cedros_pay.integrations.solana.verifier import SolanaVerifier
-from cedros_pay.integrations.solana.wallets import WalletPool, keypairs_from_secrets, rpc_balance
+from cedros_pay.integrations.solana.wallets import (
+    WalletHealth,
+    WalletPool,
+    keypairs_from_secrets,
+    rpc_balance,
+)
 from cedros_pay.lifecycle import Lifecycle
 from cedros_pay.resolvers.admin_auth import AdminAuth
 from cedros_pay.resolvers.carts import Carts
@@ -277,6 +282,11 @@ class CedrosApp:
                 timeout=m.timeout.total_seconds())
             workers.append(PeriodicWorker("balance_monitor", m.check_interval.total_seconds(),
                                           monitor.check))
+
+            async def alert_critical(health: WalletHealth) -> None:
+                await monitor.on_critical(health.address, health.balance_sol)
+
+            wallets.set_critical_callback(alert_critical)
         for worker in workers:
             worker.start()
             self._lifecycle.push(f"worker:{worker.name}", worker.stop)

@@ -92,6 +92,19 @@ class BalanceMonitor:
         self.alerts_sent += sent
         return sent
 
+    async def on_critical(self, address: str, balance: float) -> bool:
+        """The wallet health checker saw `address` turn critical: alert now rather than at
+        the next pass, under the same once-a-day throttle. True if an alert went out."""
+        now = self._clock.now()
+        last = self._last_alert.get(address)
+        if last is not None and now - last < ALERT_COOLDOWN:
+            return False
+        if not await self._alert(address, balance, now):
+            return False
+        self._last_alert[address] = now
+        self.alerts_sent += 1
+        return True
+
     def payload(self, address: str, balance: float, now: datetime) -> tuple[bytes, str]:
         """(body, content type) of one alert."""
         timestamp = now.strftime("%Y-%m-%dT%H:%M:%SZ")
