@@ -14,13 +14,17 @@ from typing import Any
 
 import httpx
 import pytest
-from api.conftest import client_for, config_from
+from api.conftest import client_for, config_from, serve_in_background
 from solders.keypair import Keypair
 from solders.message import MessageV0, to_bytes_versioned
 from solders.null_signer import NullSigner
 from solders.pubkey import Pubkey
 from solders.system_program import TransferParams, transfer
 from solders.transaction import VersionedTransaction
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
 
 from cedros_pay.app import CedrosApp, create_app
 from cedros_pay.integrations.solana.transaction import COMPUTE_BUDGET_PROGRAM_ID, MEMO_PROGRAM_ID
@@ -263,3 +267,33 @@ async def test_missing_recipient_token_account(tmp_path: Path, auto_create: bool
             assert resp.status_code == 402, resp.text
             assert resp.json()["error"]["code"] == "missing_token_account"
             assert w.sandbox.chain.get_account(ata) is None
+
+
+# --- low-balance alerts ---------------------------------------------------------------------
+
+
+async def test_low_balance_alert_reaches_the_webhook_once(tmp_path: Path) -> None:
+    received: list[tuple[dict[str, str], dict[str, Any]]] = []
+
+    async def hook(request: Request) -> Response:
+        received.append((dict(request.headers), await request.json()))
+        return Response(status_code=204)
+
+    receiver = Starlette(routes=[Route("/alert", hook, methods=["POST"])])
+    async with serve_in_background(receiver) as url, world_for(
+            tmp_path, sandbox={"server_lamports": 2_000_000},
+            MONITORING_LOW_BALANCE_ALERT_URL=f"{url}/alert",
+            MONITORING_HEADER_X_API_KEY="hook-key", MONITORING_CHECK_INTERVAL="1h") as w:
+        for _ in range(100):
+            if received:
+                break
+            await asyncio.sleep(0.02)
+        await asyncio.sleep(0.1)  # a second alert would have arrived by now
+        assert len(received) == 1
+        headers, body = received[0]
+        assert headers["x-api-key"] == "hook-key"
+        assert body["wallet"] == str(w.server.pubkey())
+        assert (body["balance"], body["threshold"]) == (0.002, 0.01)
+        assert body["timestamp"].endswith("Z")
+        health = (await w.client.get("/cedros-health")).json()["walletHealth"]
+        assert [h["status"] for h in health.values()] == ["low"]
