@@ -8,27 +8,30 @@ the hot path of `GET /products`.
 
 from __future__ import annotations
 
-from dataclasses import replace
+import copy
 
 from cedros_pay.core.models import Coupon, Product
+
+# `copy.copy` then fresh containers: `dataclasses.replace` re-runs __init__ and cost 7%
+# of a quote's time.
 
 
 def copy_product(product: Product, tenant: str | None = None) -> Product:
     """A copy, optionally re-homed in `tenant`."""
-    sub = replace(product.subscription) if product.subscription is not None else None
-    return replace(
-        product,
-        tenant_id=product.tenant_id if tenant is None else tenant,
-        metadata=dict(product.metadata),
-        subscription=sub,
-    )
+    out = copy.copy(product)
+    if tenant is not None:
+        out.tenant_id = tenant
+    out.metadata = dict(product.metadata)
+    if product.subscription is not None:
+        out.subscription = copy.copy(product.subscription)
+    return out
 
 
 def copy_coupon(coupon: Coupon, tenant: str | None = None) -> Coupon:
     """A copy, optionally re-homed in `tenant`."""
-    return replace(
-        coupon,
-        tenant_id=coupon.tenant_id if tenant is None else tenant,
-        product_ids=list(coupon.product_ids),
-        metadata=dict(coupon.metadata),
-    )
+    out = copy.copy(coupon)
+    if tenant is not None:
+        out.tenant_id = tenant
+    out.product_ids = list(coupon.product_ids)
+    out.metadata = dict(coupon.metadata)
+    return out
