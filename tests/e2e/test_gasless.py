@@ -44,12 +44,13 @@ paywall:
 """
 
 
-def payment_header(tx: VersionedTransaction, resource: str, **extra: Any) -> str:
+def payment_header(tx: VersionedTransaction, resource: str, *,
+                   resource_type: str = "regular", **extra: Any) -> str:
     """An x402 v0 X-PAYMENT header carrying `tx`, as the Cedros clients send it."""
     body = {"x402Version": 0, "scheme": "solana-spl-transfer", "network": "devnet",
             "payload": {"transaction": base64.b64encode(bytes(tx)).decode(),
                         "signature": str(tx.signatures[0]), "resource": resource,
-                        "resourceType": "regular", **extra}}
+                        "resourceType": resource_type, **extra}}
     return base64.b64encode(json.dumps(body).encode()).decode()
 
 
@@ -297,3 +298,27 @@ async def test_low_balance_alert_reaches_the_webhook_once(tmp_path: Path) -> Non
         assert body["timestamp"].endswith("Z")
         health = (await w.client.get("/cedros-health")).json()["walletHealth"]
         assert [h["status"] for h in health.values()] == ["low"]
+
+
+async def test_cart_is_paid_gaslessly(world: World) -> None:
+    cart = await world.client.post("/paywall/v1/cart/quote",
+                                    json={"items": [{"resource": "article", "quantity": 2}]})
+    assert cart.status_code in (200, 201), cart.text
+    cart_id = cart.json()["cartId"]
+    built = await world.build(cart_id)
+    assert built.status_code == 200, built.text
+    signed = buyer_signs(built.json()["transaction"], world.payer)
+    paid = await world.client.post("/paywall/v1/verify", headers={"X-PAYMENT": payment_header(
+        signed, cart_id, resource_type="cart", feePayer=built.json()["feePayer"])})
+    assert paid.status_code == 200, paid.text
+    assert world.merchant_usdc() == 3_000_000
+    again = await world.build(cart_id)
+    assert again.json()["error"]["code"] == "cart_already_paid"
+
+
+async def test_gasless_endpoint_refuses_when_gasless_is_off(tmp_path: Path) -> None:
+    async with world_for(tmp_path, CEDROS_X402_GASLESS_ENABLED="false") as w:
+        resp = await w.build()
+        assert resp.json()["error"]["code"] == "config_error"
+        quote = await w.client.post("/paywall/v1/quote", json={"resource": "article"})
+        assert "feePayer" not in quote.json()["accepts"][0].get("extra", {})
