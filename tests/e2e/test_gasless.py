@@ -249,11 +249,15 @@ async def test_round_robin_over_healthy_wallets_skips_an_unhealthy_one(tmp_path:
 # --- recipient token account ----------------------------------------------------------------
 
 
-@pytest.mark.parametrize("auto_create", [True, False], ids=["auto-create", "no-auto-create"])
-async def test_missing_recipient_token_account(tmp_path: Path, auto_create: bool) -> None:
+@pytest.mark.parametrize(("auto_create", "skip_preflight"), [
+    (True, False), (True, True), (False, False)],
+    ids=["auto-create", "auto-create-no-preflight", "no-auto-create"])
+async def test_missing_recipient_token_account(tmp_path: Path, auto_create: bool,
+                                               skip_preflight: bool) -> None:
     merchant = Keypair().pubkey()  # a merchant that has never held USDC
     async with world_for(tmp_path, CEDROS_X402_PAYMENT_ADDRESS=str(merchant),
                          CEDROS_X402_GASLESS_ENABLED="false",
+                         CEDROS_X402_SKIP_PREFLIGHT=str(skip_preflight).lower(),
                          CEDROS_X402_AUTO_CREATE_TOKEN_ACCOUNT=str(auto_create).lower()) as w:
         d = w.sandbox.devnet
         ata = spl.associated_token_address(merchant, d.usdc_mint)

@@ -453,7 +453,12 @@ class SolanaVerifier:
     async def _send_creating_account(self, raw: bytes, facts: TransferFacts, *,
                                      gasless: bool) -> bool:
         """`_send`; when the recipient's token account is missing and auto-creation is on,
-        create it and send once more (spec 22 "Auto Token Account Creation")."""
+        create it and send once more (spec 22 "Auto Token Account Creation").
+
+        Without preflight the node accepts the transaction and it fails on chain, spending
+        its signature, so then the account is checked (and created) before sending."""
+        if self.skip_preflight and self.account_creator is not None:
+            await self.account_creator.ensure(facts.destination, facts.mint, facts.token_program)
         try:
             return await self._send(raw, facts, gasless=gasless)
         except CedrosError as exc:

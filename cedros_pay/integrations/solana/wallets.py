@@ -30,6 +30,8 @@ from typing import Literal
 from solders.keypair import Keypair
 from solders.signature import Signature
 
+from cedros_pay.logs import truncate_wallet
+
 log = logging.getLogger("cedros_pay.solana.wallets")
 
 LAMPORTS_PER_SOL = 1_000_000_000
@@ -43,9 +45,7 @@ CriticalCallback = Callable[["WalletHealth"], Awaitable[None] | None]
 Status = Literal["healthy", "low", "critical"]
 
 
-def truncate(address: str) -> str:
-    """`7cVfmq...jpT` -> `7cVf...jpT`: enough to tell wallets apart in logs and /health."""
-    return address if len(address) <= 10 else f"{address[:4]}...{address[-3:]}"
+truncate = truncate_wallet  # `7cVf...jpT`: enough to tell wallets apart in logs
 
 
 def keypairs_from_secrets(secrets: Sequence[bytes]) -> tuple[Keypair, ...]:
