@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -118,10 +119,11 @@ def env_for(sb: RunningSandbox, *wallets: Keypair, **env: str) -> dict[str, str]
 
 @asynccontextmanager
 async def world_for(tmp_path: Path, *, sandbox: dict[str, Any] | None = None,
-                    extra_wallets: int = 0, fund: tuple[int, ...] = (),
+                    extra_wallets: int = 0, fund: tuple[int, ...] = (), queue: str = "",
                     **env: str) -> AsyncIterator[World]:
-    """The app with gasless on; `extra_wallets` more server wallets funded with `fund`."""
-    (tmp_path / "catalog.yaml").write_text(CATALOG)
+    """The app with gasless on; `extra_wallets` more server wallets funded with `fund`;
+    `queue`: YAML lines for the x402 section (the tx queue settings are file-only)."""
+    (tmp_path / "catalog.yaml").write_text(CATALOG + (f"x402:\n{queue}" if queue else ""))
     async with running_devnet_sandbox(**(sandbox or {})) as sb:
         extra = [Keypair() for _ in range(extra_wallets)]
         for wallet, lamports in zip(extra, fund, strict=False):
@@ -326,3 +328,21 @@ async def test_gasless_endpoint_refuses_when_gasless_is_off(tmp_path: Path) -> N
         assert resp.json()["error"]["code"] == "config_error"
         quote = await w.client.post("/paywall/v1/quote", json={"resource": "article"})
         assert "feePayer" not in quote.json()["accepts"][0].get("extra", {})
+
+
+async def test_configured_tx_queue_rides_out_rate_limits(tmp_path: Path) -> None:
+    (tmp_path / "extra").mkdir()
+    async with world_for(tmp_path / "extra", sandbox={"payer_lamports": 0},
+                         queue="  tx_queue_min_time_between: 10ms\n"
+                               "  tx_queue_max_in_flight: 2\n") as w:
+        await w.healthy_wallets(1)
+        built = (await w.build()).json()
+        signed = buyer_signs(built["transaction"], w.payer)
+        w.sandbox.server.faults.fail_next(2, status=429)
+        started = time.monotonic()
+        paid = await w.pay(signed, feePayer=built["feePayer"])
+        assert paid.status_code == 200, paid.text
+        # The queue's backoff (0.5 s, then 1 s), not the RPC client's (0.1 s, 0.2 s).
+        assert time.monotonic() - started >= 1.45
+        assert w.sandbox.server.faults.pending == 0
+        assert w.merchant_usdc() == 1_500_000
