@@ -174,6 +174,11 @@ async def test_buyer_without_sol_pays_gaslessly(world: World) -> None:
     assert world.merchant_usdc() == 1_500_000
     assert world.sandbox.chain.balance(world.payer.pubkey()) == 0
     assert world.sandbox.chain.balance(world.server.pubkey()) < server_sol
+    # The same signed bytes again co-sign to the same signature: a replay, not a payment.
+    again = await world.pay(signed, feePayer=server)
+    assert again.status_code != 200
+    assert again.json()["error"]["code"] in ("payment_already_used", "signature_reused")
+    assert world.merchant_usdc() == 1_500_000
 
 
 async def test_requested_fee_payer_must_be_ours(world: World) -> None:
