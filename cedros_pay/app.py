@@ -50,7 +50,7 @@ from cedros_pay.resolvers.events import (
 from cedros_pay.resolvers.gasless import Gasless
 from cedros_pay.resolvers.health import Health, WalletStatus
 from cedros_pay.resolvers.nonces import Nonces
-from cedros_pay.resolvers.payments import Payments, PaymentVerifier
+from cedros_pay.resolvers.payments import FeePayers, Payments, PaymentVerifier
 from cedros_pay.resolvers.pricing import Pricing
 from cedros_pay.resolvers.quotes import PaymentTerms, Quotes
 from cedros_pay.resolvers.services import Services
@@ -107,7 +107,8 @@ def payment_terms(config: Config) -> PaymentTerms:
 
 def build_services(config: Config, store: Store, clock: Clock, *, health: Health,
                    features: list[str], verifier: PaymentVerifier,
-                   notifier: Notifier, gasless: GaslessBuilder | None = None,
+                   notifier: Notifier, fee_payers: FeePayers | None = None,
+                   gasless: GaslessBuilder | None = None,
                    wallets: WalletPool | None = None) -> Services:
     """Every resolver, wired from the configuration; REST and GraphQL share these."""
     products, coupons = catalog_repos(config, store, clock)
@@ -128,7 +129,8 @@ def build_services(config: Config, store: Store, clock: Clock, *, health: Health
         gasless=Gasless(quotes, carts, gasless),
         payments=Payments(quotes=quotes, pricing=pricing, carts=store.carts,
                           payments=store.payments, coupons=coupons, verifier=verifier,
-                          notifier=PublishingNotifier(notifier, hub), clock=clock),
+                          notifier=PublishingNotifier(notifier, hub), clock=clock,
+                          fee_payers=fee_payers),
         payment_events=hub,
         nonces=nonces,
         admin_auth=AdminAuth(
@@ -164,11 +166,15 @@ class CedrosApp:
     """
 
     def __init__(self, config: Config, *, store: Store | None, clock: Clock,
-                 verifier: Any = None, notifier: Any = None) -> None:
+                 verifier: Any = None, notifier: Any = None,
+                 fee_payers: FeePayers | None = None) -> None:
         self.config = config
         self._store = store
         self._clock = clock
         self.verifier = verifier
+        # Server wallets offered as fee payer for official x402 (exact) payments; None
+        # until wallets and a cosigning verifier are wired (then: the wallet pool).
+        self.fee_payers = fee_payers
         self.notifier = notifier
         self._lifecycle = Lifecycle()
         self._start_lock = asyncio.Lock()
@@ -230,9 +236,12 @@ class CedrosApp:
                 if wallets is not None and x.auto_create_token_account else None)
             self._lifecycle.push("solana_verifier", solana.aclose)
             verifier = solana
+        if self.fee_payers is None and wallets is not None and x.gasless_enabled:
+            self.fee_payers = wallets
         services = build_services(cfg, store, self._clock, health=health, features=features,
                                   verifier=verifier, notifier=self.notifier or NoopNotifier(),
-                                  gasless=gasless, wallets=wallets)
+                                  fee_payers=self.fee_payers, gasless=gasless,
+                                  wallets=wallets)
         await start_workers(self.infra, self._lifecycle, config=cfg, store=store,
                             clock=self._clock)
         if wallets is not None:
@@ -327,8 +336,9 @@ def create_app(
     verifier: Any = None,
     notifier: Any = None,
     clock: Clock | None = None,
+    fee_payers: FeePayers | None = None,
 ) -> CedrosApp:
     """Build the Cedros Pay ASGI app. Pass `store`, `verifier`, `notifier` or `clock` to
     replace the configured ones (tests, embedders); an injected store is not closed."""
     return CedrosApp(config, store=store, clock=clock or SystemClock(),
-                     verifier=verifier, notifier=notifier)
+                     verifier=verifier, notifier=notifier, fee_payers=fee_payers)

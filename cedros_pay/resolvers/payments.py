@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
@@ -21,20 +22,31 @@ from cedros_pay.core.assets import get_asset
 from cedros_pay.core.clock import Clock
 from cedros_pay.core.errors import CedrosError, ErrorCode
 from cedros_pay.core.ids import new_event_id
-from cedros_pay.core.memo import memo_matcher
-from cedros_pay.core.models import AssetTotal, CartQuote, PaymentFilter, PaymentTransaction
-from cedros_pay.core.money import Money
-from cedros_pay.integrations.solana.accounts import associated_token_address
+from cedros_pay.core.memo import DEFAULT_TEMPLATE, interpolate_memo, memo_matcher
+from cedros_pay.core.models import (
+    AssetTotal,
+    CartQuote,
+    PaymentFilter,
+    PaymentTransaction,
+    Product,
+)
+from cedros_pay.core.money import Money, display
+from cedros_pay.integrations.solana import exact
+from cedros_pay.integrations.solana.accounts import associated_token_address, token_program_for
 from cedros_pay.integrations.solana.payload import (
+    PaymentHeader,
     PaymentPayload,
     ResourceType,
+    SolanaPayload,
+    decode_payment_header,
     parse_payment_header,
+    parse_v0,
 )
 from cedros_pay.integrations.solana.transaction import decode_transaction
 from cedros_pay.integrations.solana.verifier import Requirement, VerificationResult
 from cedros_pay.resolvers.events import Notifier, PaymentEvent
 from cedros_pay.resolvers.pricing import Pricing
-from cedros_pay.resolvers.quotes import Quotes
+from cedros_pay.resolvers.quotes import Quote, Quotes, memo_nonce
 from cedros_pay.storage.repos import CartQuoteRepo, CouponRepo, PaymentRepo
 
 log = logging.getLogger("cedros_pay.payments")
@@ -47,6 +59,53 @@ COUPON_KEYS = ("couponCode", "coupon_code")  # DESIGN §7: the Cedros React clie
 class PaymentVerifier(Protocol):
     async def verify(self, payload: PaymentPayload,
                      requirement: Requirement) -> VerificationResult: ...
+
+
+class FeePayers(Protocol):
+    """The server wallets that pay fees for exact-scheme payments (the gasless seam).
+
+    `pick` names the wallet to advertise in a quote; `holds` says whether an address is
+    one of ours (a quote made a minute ago may name another wallet than `pick` now)."""
+
+    def pick(self) -> str | None: ...
+
+    def holds(self, address: str) -> bool: ...
+
+
+class StaticFeePayers:
+    """A fixed list of server wallet addresses, advertised round-robin."""
+
+    def __init__(self, addresses: tuple[str, ...]) -> None:
+        self._addresses = addresses
+        self._next = 0
+
+    def pick(self) -> str | None:
+        if not self._addresses:
+            return None
+        address = self._addresses[self._next % len(self._addresses)]
+        self._next += 1
+        return address
+
+    def holds(self, address: str) -> bool:
+        return address in self._addresses
+
+
+@dataclass(frozen=True, slots=True)
+class Offer:
+    """A 402's content: the Cedros (v0) quote and, when a fee payer is available, the
+    official exact-scheme requirement for the same price."""
+
+    quote: Quote
+    exact: exact.ExactRequirement | None
+
+
+@dataclass(frozen=True, slots=True)
+class Settled:
+    """A settled payment of any protocol version; the version picks the reply headers."""
+
+    grant: AccessGrant
+    version: int  # 0 (Cedros), 1 or 2 (official exact scheme)
+    network: str  # the network as that version names it (Cedros name, legacy, CAIP-2)
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,10 +122,18 @@ class AccessGrant:
     expires_at: datetime
 
 
+_NONCE = re.compile(r"\{\{?\s*nonce\s*\}?\}")
+
+
+def _no_wallets(_address: str) -> bool:
+    return False
+
+
 class Payments:
     def __init__(self, *, quotes: Quotes, pricing: Pricing, carts: CartQuoteRepo,
                  payments: PaymentRepo, coupons: CouponRepo, verifier: PaymentVerifier,
-                 notifier: Notifier, clock: Clock, access_ttl: timedelta = ACCESS_TTL) -> None:
+                 notifier: Notifier, clock: Clock, access_ttl: timedelta = ACCESS_TTL,
+                 fee_payers: FeePayers | None = None) -> None:
         self._quotes = quotes
         self._pricing = pricing
         self._carts = carts
@@ -76,14 +143,139 @@ class Payments:
         self._notifier = notifier
         self._clock = clock
         self._access_ttl = access_ttl
+        self._fee_payers = fee_payers
 
     async def authorize(self, tenant: str, header: str | None,
                         resource_id: str | None = None) -> AccessGrant:
-        """Verify and settle an X-PAYMENT header; `resource_id`, when given, is the
-        resource the request is for (the payload must name the same one)."""
+        """Verify and settle a version-0 (Cedros) X-PAYMENT header; `resource_id`, when
+        given, is the resource the request is for (the payload must name the same one)."""
         if not header:
             raise CedrosError(ErrorCode.INVALID_PAYMENT_PROOF, "X-PAYMENT header is required")
-        payload = parse_payment_header(header)
+        return await self._authorize_v0(tenant, parse_payment_header(header), resource_id)
+
+    async def settle(self, tenant: str, *, x_payment: str | None,
+                     payment_signature: str | None, resource_id: str | None,
+                     coupon_code: str | None = None) -> Settled:
+        """Any x402 payment header, routed on its version: PAYMENT-SIGNATURE carries v2;
+        X-PAYMENT carries 0 (the Cedros format, coupon in its metadata) or 1 (exact).
+        `coupon_code` is the one the request quoted with (exact payments only)."""
+        if payment_signature:
+            header = decode_payment_header(payment_signature)
+            if header.version != 2:
+                raise CedrosError(ErrorCode.INVALID_PAYMENT_PROOF,
+                                  "PAYMENT-SIGNATURE carries x402Version 2 only",
+                                  {"reason": "unsupported_version",
+                                   "x402Version": header.version})
+        elif x_payment:
+            header = decode_payment_header(x_payment)
+        else:
+            raise CedrosError(ErrorCode.INVALID_PAYMENT_PROOF,
+                              "a PAYMENT-SIGNATURE or X-PAYMENT header is required")
+        if header.version == 0:
+            grant = await self._authorize_v0(tenant, parse_v0(header), resource_id)
+            return Settled(grant, 0, grant.network)
+        return await self._pay_exact(tenant, header, resource_id, coupon_code)
+
+    async def offer(self, tenant: str, resource_id: str, coupon_code: str | None,
+                    url: str) -> Offer:
+        """What a 402 for `resource_id` offers: the v0 quote and, when a server wallet can
+        pay the fee, the exact-scheme requirement at the same price (paid to the merchant
+        wallet's associated token account, with a memo unique to this quote)."""
+        quote = await self._quotes.quote(tenant, resource_id, coupon_code)
+        crypto = quote.crypto
+        fee_payer = self._fee_payers.pick() if self._fee_payers is not None else None
+        if crypto is None or fee_payer is None:
+            return Offer(quote, None)
+        product = await self._quotes.product(tenant, resource_id)
+        return Offer(quote, exact.ExactRequirement(
+            network=crypto.network, asset=crypto.asset_mint,
+            amount_atomic=crypto.amount.atomic, pay_to=crypto.pay_to_owner,
+            max_timeout_seconds=crypto.max_timeout_seconds, fee_payer=fee_payer,
+            memo=self._exact_memo(product, crypto.amount), url=url,
+            description=crypto.description, mime_type=crypto.mime_type))
+
+    def _exact_templates(self, product: Product) -> tuple[str, str]:
+        """The product's memo template, made unique per quote with a nonce if it has none;
+        and a short fallback for templates that would exceed the scheme's 256 bytes."""
+        base = product.memo_template or DEFAULT_TEMPLATE
+        main = base if _NONCE.search(base) else base + " {nonce}"
+        return main, self._quotes.terms.memo_prefix + ":{resource}:{nonce}"
+
+    def _exact_memo(self, product: Product, amount: Money) -> str:
+        values = {"resource": product.id, "nonce": memo_nonce(),
+                  "amount": display(amount).split(" ")[0]}
+        main, fallback = self._exact_templates(product)
+        memo = interpolate_memo(main, values)
+        if len(memo.encode()) > exact.MAX_MEMO_BYTES:
+            memo = interpolate_memo(fallback, values)
+        return memo
+
+    def _exact_memo_shape(self, product: Product) -> re.Pattern[str]:
+        """Every memo `_exact_memo` can produce for this product (quotes are not stored)."""
+        main, fallback = self._exact_templates(product)
+        fixed = {"resource": product.id}
+        return re.compile(f"(?:{memo_matcher(main, fixed).pattern})"
+                          f"|(?:{memo_matcher(fallback, fixed).pattern})")
+
+    async def _pay_exact(self, tenant: str, header: PaymentHeader, resource_id: str | None,
+                         coupon_code: str | None) -> Settled:
+        """The official exact scheme: the offer is recomputed (price, recipient, mint), the
+        client's `accepted` (v2) must be it, the transaction must have the scheme's shape
+        with one of our wallets as a fee payer that does nothing else; then the ordinary
+        verifier checks the transfer, co-signs, sends (preflight simulates) and confirms."""
+        payment = exact.parse_exact(header)
+        terms = self._quotes.terms
+        exact.check_network(payment, terms.network)
+        if not resource_id:
+            raise CedrosError(ErrorCode.INVALID_RESOURCE,
+                              "exact-scheme payments are settled on the resource's endpoint "
+                              "(repeat the request that answered 402)")
+        if resource_id.startswith(("cart:", "cart_")):
+            raise CedrosError(ErrorCode.INVALID_RESOURCE,
+                              "carts are paid with the Cedros (x402Version 0) format")
+        product = await self._quotes.product(tenant, resource_id)
+        priced = await self._pricing.crypto_price(tenant, product, coupon_code)
+        if priced is None:
+            raise CedrosError(ErrorCode.INVALID_RESOURCE,
+                              f"resource {product.id!r} cannot be paid with x402")
+        amount = priced.effective
+        mint, decimals = self._quotes.mint_for(amount)
+        fee_payers = self._fee_payers
+        holds = fee_payers.holds if fee_payers is not None else _no_wallets
+        shape = self._exact_memo_shape(product)
+        memo: str | re.Pattern[str] = shape
+        if payment.accepted is not None:
+            current = exact.ExactRequirement(
+                network=terms.network, asset=mint, amount_atomic=amount.atomic,
+                pay_to=terms.payment_address, max_timeout_seconds=0, fee_payer="", memo="",
+                url="", description="")
+            exact.check_accepted(payment.accepted, current, is_fee_payer=holds,
+                                 memo_shape=shape)
+            extra = payment.accepted.get("extra")
+            quoted = extra.get("memo") if isinstance(extra, Mapping) else None
+            if isinstance(quoted, str):
+                memo = quoted
+        exact.check_layout(decode_transaction(payment.transaction), is_fee_payer=holds,
+                           memo=memo)
+        requirement = Requirement(
+            network=terms.network, mints=(mint,), decimals=decimals,
+            amount_atomic=amount.atomic, recipient_owner=terms.payment_address, memo=memo,
+            token_program=str(token_program_for(mint)))
+        payload = PaymentPayload(header.version, exact.SCHEME, terms.network,
+                                 SolanaPayload(transaction=payment.transaction,
+                                               resource=product.id))
+        result = await self._verifier.verify(payload, requirement)
+        metadata = {"x402_version": str(header.version), "scheme": exact.SCHEME}
+        if coupon_code:
+            metadata["coupon_code"] = coupon_code
+        grant = await self._record(tenant, product.id, "regular", result, amount, metadata)
+        await self._count_coupons(tenant, [c.code for c in priced.applied])
+        network = (exact.caip2(terms.network) if header.version == 2
+                   else exact.v1_network(terms.network))
+        return Settled(grant, header.version, network)
+
+    async def _authorize_v0(self, tenant: str, payload: PaymentPayload,
+                            resource_id: str | None) -> AccessGrant:
         terms = self._quotes.terms
         if payload.network != terms.network:
             raise CedrosError(ErrorCode.INVALID_PAYMENT_PROOF,

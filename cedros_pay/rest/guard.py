@@ -1,7 +1,8 @@
 """`require_payment`: protect any Starlette endpoint with an x402 paywall (spec 19).
 
-No payment → 402 with the quote; a bad one → its spec error; a good one → the endpoint
-runs with the grant in `request.state.payment` and the response carries the settlement.
+No payment → 402 with the quote (v0 body + PAYMENT-REQUIRED); a bad one → its spec error;
+a good one (X-PAYMENT v0/v1 or PAYMENT-SIGNATURE v2) → the endpoint runs with the grant in
+`request.state.payment` and the response carries the settlement header of that version.
 """
 
 from __future__ import annotations
@@ -15,9 +16,8 @@ from starlette.responses import Response
 from cedros_pay.core.errors import CedrosError
 from cedros_pay.core.models import DEFAULT_TENANT
 from cedros_pay.resolvers.services import Services
-from cedros_pay.rest import render
 from cedros_pay.rest.errors import render_error
-from cedros_pay.rest.responses import spec_json
+from cedros_pay.rest.payments import has_payment, payment_required, refusal, settled_headers
 
 Endpoint = Callable[[Request], Awaitable[Response]]
 
@@ -32,24 +32,24 @@ def payment_guard(services: Callable[[], Awaitable[Services]],
             svc = await services()
             resource_id = resource(request) if callable(resource) else resource
             tenant = getattr(request.state, "tenant", None) or DEFAULT_TENANT
-            header = request.headers.get("X-PAYMENT")
+            coupon = request.query_params.get("couponCode") or None
+            if not has_payment(request):
+                try:
+                    offer = await svc.payments.offer(tenant, resource_id, coupon,
+                                                     str(request.url))
+                except CedrosError as err:
+                    return render_error(err)
+                return payment_required(offer, str(request.url))
             try:
-                if not header:
-                    quote = await svc.quotes.quote(tenant, resource_id,
-                                                   request.query_params.get("couponCode"))
-                    return spec_json(render.payment_required(
-                        [quote.crypto] if quote.crypto else []), status=402)
-                grant = await svc.payments.authorize(tenant, header, resource_id)
+                settled = await svc.payments.settle(
+                    tenant, x_payment=request.headers.get("X-PAYMENT"),
+                    payment_signature=request.headers.get("PAYMENT-SIGNATURE"),
+                    resource_id=resource_id, coupon_code=coupon)
             except CedrosError as err:
-                refused = render_error(err)
-                if header:
-                    refused.headers["X-PAYMENT-RESPONSE"] = render.settlement_header(
-                        signature=None, network=None, error=err.message)
-                return refused
-            request.state.payment = grant
+                return refusal(request, err, svc.quotes.terms.network)
+            request.state.payment = settled.grant
             response = await endpoint(request)
-            response.headers["X-PAYMENT-RESPONSE"] = render.settlement_header(
-                signature=grant.signature, network=grant.network)
+            response.headers.update(settled_headers(settled))
             return response
 
         return guarded

@@ -1,5 +1,10 @@
 """x402 settlement over HTTP: POST /paywall/v1/verify, the advertised resource endpoint
-`/paywall/{id}`, and GET /paywall/v1/x402-transaction/verify (specs 02, 16)."""
+`/paywall/{id}`, and GET /paywall/v1/x402-transaction/verify (specs 02, 16).
+
+Three protocol versions meet here. Every 402 carries the Cedros (v0) body unchanged plus a
+PAYMENT-REQUIRED header (x402 v2); the client repeats the same request with X-PAYMENT
+(v0 or v1) or PAYMENT-SIGNATURE (v2), and the reply header follows the version it paid with.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +12,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from cedros_pay.core.errors import CedrosError
-from cedros_pay.resolvers.payments import AccessGrant
+from cedros_pay.integrations.solana import exact
+from cedros_pay.integrations.solana.payload import decode_payment_header
+from cedros_pay.resolvers.payments import AccessGrant, Offer, Settled
 from cedros_pay.rest import render
 from cedros_pay.rest.context import services, tenant
 from cedros_pay.rest.endpoint import endpoint
@@ -20,26 +27,81 @@ from cedros_pay.rest.models import (
 )
 from cedros_pay.rest.responses import spec_json
 
-PAYMENT_HEADERS = ("X-PAYMENT",)
-EXPOSE = {"Access-Control-Expose-Headers": "X-PAYMENT-RESPONSE"}
+PAYMENT_HEADERS = ("X-PAYMENT", "PAYMENT-SIGNATURE")
+X402_HEADERS = "PAYMENT-REQUIRED, PAYMENT-RESPONSE, X-PAYMENT-RESPONSE"
+EXPOSE = {"Access-Control-Expose-Headers": X402_HEADERS}
+NO_STORE = {"Cache-Control": "no-store"}
 
 
-async def _settle(request: Request, resource_id: str | None) -> Response:
-    """Authorize, and answer with the settlement header on success and on refusal."""
+def has_payment(request: Request) -> bool:
+    return any(request.headers.get(name) for name in PAYMENT_HEADERS)
+
+
+def payment_required(offer: Offer, url: str, error: str | None = None) -> Response:
+    """402: the v0 body for the Cedros UI, PAYMENT-REQUIRED for official x402 clients."""
+    crypto = offer.quote.crypto
+    return spec_json(render.payment_required([crypto] if crypto else []), status=402,
+                     headers={"PAYMENT-REQUIRED": render.exact_payment_required(
+                         offer, url, error), **NO_STORE, **EXPOSE})
+
+
+def _version(request: Request) -> int:
+    """The protocol version a refusal should answer in (0 when unreadable)."""
+    if request.headers.get("PAYMENT-SIGNATURE"):
+        return 2
+    try:
+        return decode_payment_header(request.headers.get("X-PAYMENT", "")).version
+    except CedrosError:
+        return 0
+
+
+async def settle(request: Request, resource_id: str | None,
+                 coupon_code: str | None = None) -> Settled | Response:
+    """Settle the request's payment header; a refusal comes back as the finished error
+    response, carrying the settlement header of the version the client used."""
     svc = services(request)
     try:
-        grant: AccessGrant = await svc.payments.authorize(
-            tenant(request), request.headers.get("X-PAYMENT"), resource_id)
+        return await svc.payments.settle(
+            tenant(request), x_payment=request.headers.get("X-PAYMENT"),
+            payment_signature=request.headers.get("PAYMENT-SIGNATURE"),
+            resource_id=resource_id, coupon_code=coupon_code)
     except CedrosError as err:
-        response = render_error(err)
+        return refusal(request, err, svc.quotes.terms.network)
+
+
+def refusal(request: Request, err: CedrosError, network: str) -> Response:
+    """A refused payment: the spec error, plus the settlement header (`success: false`) of
+    the version the client paid with."""
+    response = render_error(err)
+    version = _version(request)
+    if version in (1, 2):
+        wire = exact.caip2(network) if version == 2 else exact.v1_network(network)
+        name, value = render.exact_refusal(version, wire, err)
+        response.headers[name] = value
+    else:
         response.headers["X-PAYMENT-RESPONSE"] = render.settlement_header(
             signature=None, network=None, error=err.message)
-        response.headers.update(EXPOSE)
-        return response
-    headers = {"X-PAYMENT-RESPONSE": render.settlement_header(
-        signature=grant.signature, network=grant.network), **EXPOSE,
-        "Cache-Control": "no-store"}
-    return spec_json(render.access_grant(grant), headers=headers)
+    response.headers.update({**EXPOSE, **NO_STORE})
+    return response
+
+
+def settled_headers(settled: Settled) -> dict[str, str]:
+    """The success header(s) for the version paid with."""
+    if settled.version == 0:
+        grant = settled.grant
+        value = render.settlement_header(signature=grant.signature, network=grant.network)
+        return {"X-PAYMENT-RESPONSE": value, **EXPOSE, **NO_STORE}
+    name, value = render.exact_settlement(settled)
+    return {name: value, **EXPOSE, **NO_STORE}
+
+
+async def _grant(request: Request, resource_id: str | None,
+                 coupon_code: str | None = None) -> Response:
+    outcome = await settle(request, resource_id, coupon_code)
+    if isinstance(outcome, Response):
+        return outcome
+    grant: AccessGrant = outcome.grant
+    return spec_json(render.access_grant(grant), headers=settled_headers(outcome))
 
 
 @endpoint("Verify and settle an x402 payment (X-PAYMENT header)", tag="paywall",
@@ -47,21 +109,22 @@ async def _settle(request: Request, resource_id: str | None) -> Response:
           responses={200: AccessGrantResponse, 400: ErrorEnvelope, 402: ErrorEnvelope,
                      404: ErrorEnvelope})
 async def verify(request: Request) -> Response:
-    return await _settle(request, None)
+    return await _grant(request, None)
 
 
 @endpoint("A paid resource: 402 with the quote until paid, then the access grant",
           tag="paywall", headers=PAYMENT_HEADERS,
           responses={200: AccessGrantResponse, 402: PaymentRequired, 404: ErrorEnvelope},
-          description="The x402 retry contract: repeat the request with X-PAYMENT.")
+          description="The x402 retry contract: repeat the request with X-PAYMENT "
+                      "(x402Version 0 or 1) or PAYMENT-SIGNATURE (x402Version 2).")
 async def resource(request: Request) -> Response:
     resource_id = request.path_params["resource_id"]
-    if request.headers.get("X-PAYMENT"):
-        return await _settle(request, resource_id)
     coupon = request.query_params.get("couponCode") or None
-    q = await services(request).quotes.quote(tenant(request), resource_id, coupon)
-    return spec_json(render.payment_required([q.crypto] if q.crypto else []), status=402,
-                     headers={"Cache-Control": "no-store"})
+    if has_payment(request):
+        return await _grant(request, resource_id, coupon)
+    offer = await services(request).payments.offer(tenant(request), resource_id, coupon,
+                                                   str(request.url))
+    return payment_required(offer, str(request.url))
 
 
 @endpoint("Look up a settled x402 payment by signature", tag="paywall",

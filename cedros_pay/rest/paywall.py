@@ -1,4 +1,8 @@
-"""Quotes: POST /paywall/v1/quote and POST /paywall/v1/cart/quote (spec 02)."""
+"""Quotes: POST /paywall/v1/quote and POST /paywall/v1/cart/quote (spec 02).
+
+The quote endpoint answers 402, so the x402 retry contract holds here too: the same POST
+repeated with a payment header is settled on the spot and answered 200 with the grant.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +14,7 @@ from cedros_pay.rest import render
 from cedros_pay.rest.context import services, tenant
 from cedros_pay.rest.endpoint import endpoint
 from cedros_pay.rest.models import (
+    AccessGrantResponse,
     CartQuoteRequest,
     CartQuoteResponse,
     ErrorEnvelope,
@@ -17,19 +22,33 @@ from cedros_pay.rest.models import (
     QuoteRequest,
 )
 from cedros_pay.rest.parsing import parse_body
+from cedros_pay.rest.payments import (
+    PAYMENT_HEADERS,
+    has_payment,
+    payment_required,
+    settle,
+    settled_headers,
+)
 from cedros_pay.rest.responses import spec_json
 
 NO_STORE = {"Cache-Control": "no-store"}
 
 
 @endpoint("Quote one resource for x402 (answers 402 Payment Required)", tag="paywall",
-          request=QuoteRequest,
-          responses={402: PaymentRequired, 400: ErrorEnvelope, 404: ErrorEnvelope})
+          request=QuoteRequest, headers=PAYMENT_HEADERS,
+          responses={402: PaymentRequired, 200: AccessGrantResponse, 400: ErrorEnvelope,
+                     404: ErrorEnvelope},
+          description="Repeat the request with a payment header to settle it here.")
 async def quote(request: Request) -> Response:
     body = await parse_body(request, QuoteRequest)
-    q = await services(request).quotes.quote(tenant(request), body.resource, body.coupon_code)
-    return spec_json(render.payment_required([q.crypto] if q.crypto else []), status=402,
-                     headers=NO_STORE)
+    if has_payment(request):
+        outcome = await settle(request, body.resource, body.coupon_code)
+        if isinstance(outcome, Response):
+            return outcome
+        return spec_json(render.access_grant(outcome.grant), headers=settled_headers(outcome))
+    offer = await services(request).payments.offer(tenant(request), body.resource,
+                                                   body.coupon_code, str(request.url))
+    return payment_required(offer, str(request.url))
 
 
 @endpoint("Quote a multi-item cart for one x402 payment", tag="paywall",

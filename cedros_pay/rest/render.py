@@ -10,13 +10,15 @@ import orjson
 
 from cedros_pay.core.assets import find_asset
 from cedros_pay.core.clock import to_rfc3339
+from cedros_pay.core.errors import CedrosError
 from cedros_pay.core.models import Coupon, PaymentTransaction
 from cedros_pay.core.money import Money
+from cedros_pay.integrations.solana import exact
 from cedros_pay.resolvers.carts import CartQuoteResult
 from cedros_pay.resolvers.catalog import CatalogView, ProductView
 from cedros_pay.resolvers.coupon_check import CouponValidation
 from cedros_pay.resolvers.nonces import IssuedNonce
-from cedros_pay.resolvers.payments import AccessGrant
+from cedros_pay.resolvers.payments import AccessGrant, Offer, Settled
 from cedros_pay.resolvers.pricing import Priced
 from cedros_pay.resolvers.quotes import CryptoRequirement
 
@@ -154,3 +156,44 @@ def recorded_payment(tx: PaymentTransaction) -> dict[str, Any]:
     return {"verified": True, "resource_id": tx.resource_id, "wallet": tx.wallet,
             "paid_at": to_rfc3339(tx.created_at), "amount": shown,
             "metadata": dict(tx.metadata)}
+
+
+# --- official x402 (exact scheme, protocol v1/v2) headers ----------------------------------
+
+
+def base64_json(doc: dict[str, Any]) -> str:
+    return base64.b64encode(orjson.dumps(doc)).decode()
+
+
+def exact_payment_required(offer: Offer, url: str, error: str | None = None) -> str:
+    """PAYMENT-REQUIRED: base64 of the x402 v2 PaymentRequired object. Without a server
+    wallet to pay fees there is no exact offer, and `accepts` is empty."""
+    crypto = offer.quote.crypto
+    return base64_json(exact.payment_required(
+        [offer.exact] if offer.exact else [], url=url,
+        description=crypto.description if crypto else "",
+        mime_type=crypto.mime_type if crypto else "application/json", error=error))
+
+
+def exact_settlement(settled: Settled) -> tuple[str, str]:
+    """The reply header for a settled exact payment: PAYMENT-RESPONSE (v2), or
+    X-PAYMENT-RESPONSE (v1) with the Cedros keys beside the official ones."""
+    grant = settled.grant
+    doc: dict[str, Any] = {"success": True, "transaction": grant.signature,
+                           "network": settled.network, "payer": grant.wallet}
+    if settled.version == 2:
+        return "PAYMENT-RESPONSE", base64_json(doc)
+    doc.update(txHash=grant.signature, networkId=grant.network, error=None)
+    return "X-PAYMENT-RESPONSE", base64_json(doc)
+
+
+def exact_refusal(version: int, network: str, error: CedrosError) -> tuple[str, str]:
+    """The reply header for a refused exact payment (`success: false`, the spec code as
+    `errorReason`), so an SDK client sees why without parsing the body."""
+    doc: dict[str, Any] = {"success": False, "errorReason": error.code.value,
+                           "errorMessage": error.message, "transaction": "",
+                           "network": network, "payer": ""}
+    if version == 2:
+        return "PAYMENT-RESPONSE", base64_json(doc)
+    doc.update(txHash=None, networkId=None, error=error.message)
+    return "X-PAYMENT-RESPONSE", base64_json(doc)

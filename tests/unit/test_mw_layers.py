@@ -149,7 +149,8 @@ async def test_cors_for_configured_origins_only() -> None:
     app = CORSMiddleware(echo, ["https://shop.example"])
     ok = await call(app, headers={"Origin": "https://shop.example"})
     assert ok.headers["Access-Control-Allow-Origin"] == "https://shop.example"
-    assert ok.headers["Access-Control-Expose-Headers"] == "Location"
+    assert ok.headers["Access-Control-Expose-Headers"] == (
+        "Location, PAYMENT-REQUIRED, PAYMENT-RESPONSE, X-PAYMENT-RESPONSE")
     assert "Origin" in ok.headers["Vary"]
     assert "access-control-allow-credentials" not in ok.headers
     other = await call(app, headers={"Origin": "https://evil.example"})

@@ -1,4 +1,5 @@
-"""CORS (spec 10): GET, POST, DELETE, OPTIONS; any request header; Location exposed;
+"""CORS (spec 10): GET, POST, DELETE, OPTIONS; any request header; Location and the x402
+headers exposed (a browser agent must read PAYMENT-REQUIRED / PAYMENT-RESPONSE);
 preflights cached 300 s; no credentials.
 
 Only configured origins get CORS headers (`*` allows any); with none configured the layer
@@ -16,7 +17,7 @@ from cedros_pay.rest.middleware._asgi import Headers, add_vary, header, set_head
 from cedros_pay.rest.middleware.security_headers import security_headers
 
 ALLOW_METHODS = b"GET, POST, DELETE, OPTIONS"
-EXPOSE_HEADERS = b"Location"
+EXPOSE_HEADERS = b"Location, PAYMENT-REQUIRED, PAYMENT-RESPONSE, X-PAYMENT-RESPONSE"
 MAX_AGE = b"300"
 
 
