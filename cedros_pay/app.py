@@ -222,6 +222,7 @@ class CedrosApp:
         )
         verifier = self.verifier
         if verifier is None:
+            queue = self._tx_queue()
             solana = SolanaVerifier(
                 x.rpc_url, x.ws_url or None, network=x.network, commitment=x.commitment,
                 skip_preflight=x.skip_preflight, breaker=self.infra.breakers["solana_rpc"],
@@ -229,12 +230,14 @@ class CedrosApp:
                     wallets, max_compute_unit_limit=x.compute_unit_limit,
                     max_compute_unit_price=x.compute_unit_price_micro_lamports)
                 if wallets is not None and x.gasless_enabled else None,
-                tx_queue=self._tx_queue(),
+                tx_queue=queue,
                 account_creator=TokenAccountCreator(
                     SolanaRpc(x.rpc_url, http=http), wallets, x.payment_address,
                     commitment=x.commitment)
                 if wallets is not None and x.auto_create_token_account else None)
             self._lifecycle.push("solana_verifier", solana.aclose)
+            if queue is not None:  # drained before the verifier's RPC client closes
+                self._lifecycle.push("tx_queue", queue.shutdown)
             verifier = solana
         if self.fee_payers is None and wallets is not None and x.gasless_enabled:
             self.fee_payers = wallets
@@ -276,7 +279,6 @@ class CedrosApp:
             return None
         queue = TxQueue(min_time_between=spacing, max_in_flight=x.tx_queue_max_in_flight)
         queue.start()
-        self._lifecycle.push("tx_queue", queue.shutdown)
         return queue
 
     def _start_wallet_workers(self, wallets: WalletPool, http: httpx.AsyncClient) -> None:

@@ -351,3 +351,17 @@ async def test_configured_tx_queue_rides_out_rate_limits(tmp_path: Path) -> None
         assert time.monotonic() - started >= 1.45
         assert w.sandbox.server.faults.pending == 0
         assert w.merchant_usdc() == 1_500_000
+
+
+async def test_auto_create_with_a_broke_server_wallet_is_server_insufficient_funds(
+        tmp_path: Path) -> None:
+    merchant = Keypair().pubkey()
+    async with world_for(tmp_path, sandbox={"server_lamports": 1_000_000},
+                         CEDROS_X402_PAYMENT_ADDRESS=str(merchant),
+                         CEDROS_X402_GASLESS_ENABLED="false",
+                         CEDROS_X402_AUTO_CREATE_TOKEN_ACCOUNT="true") as w:
+        tx = usdc_transfer(w.sandbox.devnet, 1_500_000, recipient_owner=merchant,
+                           blockhash=w.sandbox.chain.latest_block.blockhash)
+        resp = await w.pay(tx)
+        assert resp.json()["error"]["code"] == "server_insufficient_funds", resp.text
+        assert resp.status_code == 500

@@ -37,6 +37,7 @@ from cedros_pay.integrations.solana.accounts import (
     associated_token_address,
     token_program_for,
 )
+from cedros_pay.integrations.solana.failures import send_failure
 from cedros_pay.integrations.solana.reasons import Reason
 from cedros_pay.integrations.solana.rpc import RpcCallError, SolanaRpc
 from cedros_pay.integrations.solana.transaction import MEMO_PROGRAM_ID, TRANSFER_CHECKED
@@ -191,9 +192,9 @@ class TokenAccountCreator:
                 await self._rpc.send_transaction(bytes(tx), skip_preflight=False,
                                                  preflight_commitment=self._commitment)
             except RpcCallError as exc:
-                raise CedrosError(ErrorCode.SEND_FAILED,
-                                  f"creating the recipient token account failed: {exc.message}",
-                                  {"reason": Reason.REJECTED_BY_NODE.value}) from None
+                # Our wallet pays: a SOL shortage is `server_insufficient_funds`.
+                raise send_failure(exc, signature=str(signature), transfer_index=None,
+                                   gasless=True) from None
             log.info("creating token account %s for the merchant, paid by %s",
                      truncate(destination), truncate(payer))
             await self._wait_for(destination)
