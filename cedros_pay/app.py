@@ -24,6 +24,7 @@ from cedros_pay.core.assets import stablecoin_for_mint
 from cedros_pay.core.clock import Clock, SystemClock
 from cedros_pay.core.money import RoundingMode
 from cedros_pay.infra import build_infra, start_workers, wrap
+from cedros_pay.integrations.solana import exact
 from cedros_pay.integrations.solana.cosigner import WalletCosigner
 from cedros_pay.integrations.solana.gasless import GaslessBuilder, TokenAccountCreator
 from cedros_pay.integrations.solana.rpc import SolanaRpc
@@ -226,9 +227,12 @@ class CedrosApp:
             solana = SolanaVerifier(
                 x.rpc_url, x.ws_url or None, network=x.network, commitment=x.commitment,
                 skip_preflight=x.skip_preflight, breaker=self.infra.breakers["solana_rpc"],
+                # Official x402 exact clients choose their own budget, up to the
+                # scheme's price ceiling; ours are built with the configured one.
                 cosigner=WalletCosigner(
-                    wallets, max_compute_unit_limit=x.compute_unit_limit,
-                    max_compute_unit_price=x.compute_unit_price_micro_lamports)
+                    wallets, max_compute_unit_limit=max(x.compute_unit_limit, 200_000),
+                    max_compute_unit_price=max(x.compute_unit_price_micro_lamports,
+                                               exact.MAX_COMPUTE_UNIT_PRICE))
                 if wallets is not None and x.gasless_enabled else None,
                 tx_queue=queue,
                 account_creator=TokenAccountCreator(

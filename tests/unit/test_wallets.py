@@ -16,6 +16,7 @@ from solders.transaction import VersionedTransaction
 
 from cedros_pay.core.errors import CedrosError, ErrorCode
 from cedros_pay.integrations.solana.cosigner import WalletCosigner
+from cedros_pay.integrations.solana.exact import LIGHTHOUSE_PROGRAM_ID
 from cedros_pay.integrations.solana.wallets import (
     LAMPORTS_PER_SOL,
     CriticalCallback,
@@ -194,3 +195,11 @@ async def test_cosigner_refuses_foreign_fee_payer_and_expensive_fees() -> None:
     with pytest.raises(CedrosError) as caught:
         cosigner_for(server).check(gasless_tx(server.pubkey(), buyer, extra=[other]))
     assert reason(caught.value) == "unexpected_program"
+
+
+async def test_cosigner_accepts_wallet_lighthouse_assertions() -> None:
+    server, buyer = Keypair(), Keypair()
+    guard = Instruction(LIGHTHOUSE_PROGRAM_ID, b"\x00", [
+        AccountMeta(buyer.pubkey(), False, False)])
+    signed = await cosigner_for(server).cosign(gasless_tx(server.pubkey(), buyer, extra=[guard]))
+    assert all(signed.verify_with_results())

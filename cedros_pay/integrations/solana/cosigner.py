@@ -10,8 +10,8 @@ the network fee of one payment:
   the source of a SOL transfer, never an account of any program (`fee_payer_misused`);
 - the compute budget is no larger than the one the server builds with, so a client cannot
   spend the wallet's SOL on priority fees (`fee_too_high`);
-- no program beyond compute budget, token, memo, ATA and system runs on our fee
-  (`unexpected_program`).
+- no program beyond compute budget, token, memo, ATA, system and Lighthouse (the
+  assertions wallets add to x402 exact payments) runs on our fee (`unexpected_program`).
 
 The checks read the compiled message itself, not `TransferFacts`, because a misuse can sit
 in any instruction, not only the transfer.
@@ -25,9 +25,12 @@ from solders.message import to_bytes_versioned
 from solders.transaction import VersionedTransaction
 
 from cedros_pay.core.errors import CedrosError, ErrorCode
+from cedros_pay.integrations.solana.exact import LIGHTHOUSE_PROGRAM_ID
 from cedros_pay.integrations.solana.reasons import Reason
 from cedros_pay.integrations.solana.transaction import inspect
 from cedros_pay.integrations.solana.wallets import WalletPool, truncate
+
+_LIGHTHOUSE = str(LIGHTHOUSE_PROGRAM_ID)
 
 
 class WalletCosigner:
@@ -56,10 +59,11 @@ class WalletCosigner:
                         "the server's fee payer may only pay the fee; instruction "
                         f"{index} uses its account", instruction=index)
         facts = inspect(tx)
-        if facts.other_programs:
+        others = [p for p in facts.other_programs if p != _LIGHTHOUSE]
+        if others:
             _refuse(Reason.UNEXPECTED_PROGRAM,
                     "a gasless payment may only run compute budget, token and memo "
-                    "instructions", programs=list(facts.other_programs))
+                    "instructions", programs=others)
         limit = facts.compute_unit_limit
         price = facts.compute_unit_price or 0
         if (limit is not None and limit > self._max_limit) or price > self._max_price:
