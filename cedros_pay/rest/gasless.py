@@ -23,7 +23,9 @@ from cedros_pay.rest.responses import spec_json
                      404: ErrorEnvelope, 500: ErrorEnvelope},
           description="A server wallet pays the network fee. The buyer signs the returned "
                       "transaction as transfer authority and sends it to /verify in the "
-                      "X-PAYMENT header with payload.feePayer; the server co-signs there.")
+                      "X-PAYMENT header with payload.feePayer; the server co-signs there. "
+                      "With a couponCode, send it again in payload.metadata.couponCode so "
+                      "/verify prices the payment the same way.")
 async def gasless_transaction(request: Request) -> Response:
     body = await parse_body(request, GaslessTransactionRequest)
     built = await services(request).gasless.build(tenant(request), GaslessInput(
