@@ -144,9 +144,9 @@ def build_services(config: Config, store: Store, clock: Clock, *, health: Health
 
 
 def wallet_statuses(wallets: WalletPool) -> Callable[[], dict[str, WalletStatus]]:
-    """`/cedros-health` walletHealth: keyed by position, never by full address."""
+    """`/cedros-health` walletHealth (spec 02): `wallet1`, `wallet2`, ... in config order."""
     def read() -> dict[str, WalletStatus]:
-        return {f"server_wallet_{i}": WalletStatus(h.address, h.balance_sol, h.status)
+        return {f"wallet{i}": WalletStatus(h.address, h.balance_sol, h.status)
                 for i, h in enumerate(wallets.health().values(), start=1)}
     return read
 
