@@ -17,7 +17,13 @@ from cedros_pay.core.errors import CedrosError
 from cedros_pay.core.models import DEFAULT_TENANT
 from cedros_pay.resolvers.services import Services
 from cedros_pay.rest.errors import render_error
-from cedros_pay.rest.payments import has_payment, payment_required, refusal, settled_headers
+from cedros_pay.rest.payments import (
+    has_payment,
+    offer_again,
+    payment_required,
+    refusal,
+    settled_headers,
+)
 
 Endpoint = Callable[[Request], Awaitable[Response]]
 
@@ -46,7 +52,11 @@ def payment_guard(services: Callable[[], Awaitable[Services]],
                     payment_signature=request.headers.get("PAYMENT-SIGNATURE"),
                     resource_id=resource_id, coupon_code=coupon)
             except CedrosError as err:
-                return refusal(request, err, svc.quotes.terms.network)
+                refused = refusal(request, err, svc.quotes.terms.network)
+                if refused.status_code == 402:
+                    await offer_again(refused, svc.payments, tenant, resource_id, coupon,
+                                      str(request.url), err.message)
+                return refused
             request.state.payment = settled.grant
             response = await endpoint(request)
             response.headers.update(settled_headers(settled))

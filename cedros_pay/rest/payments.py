@@ -14,7 +14,7 @@ from starlette.responses import Response
 from cedros_pay.core.errors import CedrosError
 from cedros_pay.integrations.solana import exact
 from cedros_pay.integrations.solana.payload import decode_payment_header
-from cedros_pay.resolvers.payments import AccessGrant, Offer, Settled
+from cedros_pay.resolvers.payments import AccessGrant, Offer, Payments, Settled
 from cedros_pay.rest import render
 from cedros_pay.rest.context import services, tenant
 from cedros_pay.rest.endpoint import endpoint
@@ -66,7 +66,23 @@ async def settle(request: Request, resource_id: str | None,
             payment_signature=request.headers.get("PAYMENT-SIGNATURE"),
             resource_id=resource_id, coupon_code=coupon_code)
     except CedrosError as err:
-        return refusal(request, err, svc.quotes.terms.network)
+        response = refusal(request, err, svc.quotes.terms.network)
+        if response.status_code == 402 and resource_id:
+            await offer_again(response, svc.payments, tenant(request), resource_id,
+                              coupon_code, str(request.url), err.message)
+        return response
+
+
+async def offer_again(response: Response, payments: Payments, tenant_id: str,
+                      resource_id: str, coupon_code: str | None, url: str,
+                      error: str) -> None:
+    """Every 402 carries PAYMENT-REQUIRED, a refused payment's too: the client may pay
+    again against a fresh offer (with `error` saying what was wrong with the last one)."""
+    try:
+        offer = await payments.offer(tenant_id, resource_id, coupon_code, url)
+    except CedrosError:
+        return  # the resource itself is gone; the error body says why
+    response.headers["PAYMENT-REQUIRED"] = render.exact_payment_required(offer, url, error)
 
 
 def refusal(request: Request, err: CedrosError, network: str) -> Response:

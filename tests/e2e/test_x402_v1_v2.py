@@ -183,6 +183,8 @@ async def test_v2_payment_settles_once_and_replays_are_refused_on_every_path(
     assert replay.json()["error"]["code"] == "payment_already_used"
     refused = unb64(replay.headers["PAYMENT-RESPONSE"])
     assert refused["success"] is False and refused["errorReason"] == "payment_already_used"
+    fresh = unb64(replay.headers["PAYMENT-REQUIRED"])  # every 402, a refusal's too
+    assert fresh["error"] and fresh["accepts"][0]["amount"] == "500000"
     quote_replay = await world.client.post("/paywall/v1/quote", json={"resource": "article"},
                                            headers=headers)
     assert quote_replay.json()["error"]["code"] == "payment_already_used"
