@@ -124,3 +124,24 @@ async def test_shutdown_past_grace_fails_the_rest() -> None:
         with pytest.raises(CedrosError):
             await fut
     assert log == ["slow"]
+
+
+async def test_server_errors_retry_like_rate_limits() -> None:
+    queue = TxQueue(backoff=0.001)
+    log: list[str] = []
+
+    def unavailable() -> CedrosError:
+        return CedrosError(ErrorCode.RPC_ERROR, "HTTP 503", {"rateLimited": False})
+
+    assert await queue.submit(recorder(log, "a", fail=2, error=unavailable)) == "sig-a"
+    assert log == ["a"] * 3
+    await queue.shutdown()
+
+
+async def test_retries_stop_at_the_total_duration_cap() -> None:
+    queue = TxQueue(backoff=0.05, max_total=0.08)
+    log: list[str] = []
+    with pytest.raises(CedrosError):
+        await queue.submit(recorder(log, "a", fail=10))
+    assert log == ["a"] * 2  # 50 ms fits in 80 ms; 50 + 100 ms does not
+    await queue.shutdown()

@@ -5,9 +5,11 @@ High-volume servers hit their RPC provider's rate limits. The queue paces submis
 - first in, first out, one worker task;
 - at least `min_time_between` seconds between two sends;
 - at most `max_in_flight` sends running at once (0: unlimited);
-- a send the RPC answers with a rate limit (HTTP 429, "too many requests") waits
-  500 ms x 2^(n-1) before its n-th retry, then goes to the FRONT of the queue (it was
-  first in line; newer work must not overtake it); after `max_retries` retries it fails;
+- a send the RPC answers with a rate limit (HTTP 429, "too many requests") or a server
+  error (HTTP 5xx, node behind) waits 500 ms x 2^(n-1) before its n-th retry, then goes
+  to the FRONT of the queue (it was first in line; newer work must not overtake it);
+  after `max_retries` retries, or once a retry would end more than `max_total` (120 s)
+  after the first attempt, it fails (spec 22 "Complete Transaction Retry Policy");
 - `shutdown()` stops taking work, lets queued and running sends finish within a grace
   period, then fails what is left with `rpc_error` (never sent).
 
@@ -36,6 +38,7 @@ T = TypeVar("T")
 
 QUEUE_POLL_INTERVAL = 0.05  # seconds: the worker's idle check
 MAX_TX_RETRIES = 3
+MAX_RETRY_DURATION = 120.0  # seconds from the first attempt
 RATE_LIMIT_BACKOFF = 0.5  # seconds before the first retry; doubles after
 
 
@@ -43,6 +46,14 @@ def is_rate_limited(exc: BaseException) -> bool:
     """A SolanaRpc failure caused by the provider's rate limit (see rpc.py `rateLimited`)."""
     return (isinstance(exc, CedrosError) and exc.details is not None
             and exc.details.get("rateLimited") is True)
+
+
+def is_retryable(exc: BaseException) -> bool:
+    """A rate limit, or another transient RPC fault (5xx, node behind) that SolanaRpc gave
+    up on; not a transport failure (SolanaRpc retried those) nor a refusal."""
+    return is_rate_limited(exc) or (
+        isinstance(exc, CedrosError) and exc.code is ErrorCode.RPC_ERROR
+        and exc.details is not None and "rateLimited" in exc.details)
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,12 +77,14 @@ class _Item(Generic[T]):
 class TxQueue:
     def __init__(self, *, min_time_between: float = 0.0, max_in_flight: int = 0,
                  max_retries: int = MAX_TX_RETRIES, backoff: float = RATE_LIMIT_BACKOFF,
-                 rate_limited: Callable[[BaseException], bool] = is_rate_limited,
+                 max_total: float = MAX_RETRY_DURATION,
+                 rate_limited: Callable[[BaseException], bool] = is_retryable,
                  poll_interval: float = QUEUE_POLL_INTERVAL) -> None:
         self.min_time_between = min_time_between
         self.max_in_flight = max_in_flight
         self.max_retries = max_retries
         self.backoff = backoff
+        self.max_total = max_total
         self._rate_limited = rate_limited
         self._poll = poll_interval
         self._queue: deque[_Item[Any]] = deque()
@@ -197,10 +210,11 @@ class TxQueue:
             if not item.future.done():
                 item.future.set_result(result)
             return
-        if self._rate_limited(error) and item.retries < self.max_retries:
+        delay = self.backoff_for(item.retries + 1)
+        in_time = time.monotonic() + delay - item.attempts[0] <= self.max_total
+        if self._rate_limited(error) and item.retries < self.max_retries and in_time:
             item.retries += 1
             self._retried += 1
-            delay = self.backoff_for(item.retries)
             log.info("transaction %s rate-limited; retry %d in %.2fs", item.id,
                      item.retries, delay)
             await asyncio.sleep(delay)
