@@ -41,6 +41,13 @@ paywall:
       crypto_atomic_amount: 250000
       crypto_token: USDC
       memo_template: "pay:{resource}:{nonce}"
+coupons:
+  coupon_source: yaml
+  coupons:
+    HALF:
+      discount_type: percentage
+      discount_value: 50
+      applies_at: checkout
 """
 
 
@@ -113,7 +120,7 @@ def _env(sb: RunningSandbox, gasless: bool = True) -> dict[str, str]:
         "CEDROS_X402_RPC_URL": sb.url, "CEDROS_X402_WS_URL": sb.ws_url,
         "CEDROS_X402_PAYMENT_ADDRESS": str(sb.wallets.merchant.pubkey()),
         "CEDROS_X402_TOKEN_MINT": str(sb.devnet.usdc_mint),
-        "CEDROS_PAYWALL_PRODUCT_SOURCE": "yaml", "COUPON_SOURCE": "disabled",
+        "CEDROS_PAYWALL_PRODUCT_SOURCE": "yaml", "COUPON_SOURCE": "yaml",
     }
     if gasless:
         env.update(CEDROS_X402_GASLESS_ENABLED="true",
@@ -212,6 +219,19 @@ async def test_v1_payment_through_the_quote_endpoint(world: World) -> None:
                                    headers=world.v1(tx))
     assert paid.status_code == 200, paid.text
     assert paid.json()["resource"] == "article"
+
+
+async def test_coupon_in_the_query_prices_the_offer_and_the_settlement(world: World) -> None:
+    _, offer = await world.offer("/paywall/article?couponCode=HALF")
+    accepted = offer["accepts"][0]
+    assert accepted["amount"] == "250000"
+    tx = world.exact_tx(accepted)
+    headers = world.v2(tx, accepted, offer["resource"])
+    without = await world.client.get("/paywall/article", headers=headers)
+    assert without.json()["error"]["code"] == "invalid_payment_proof"  # full price now
+    paid = await world.client.get("/paywall/article?couponCode=HALF", headers=headers)
+    assert paid.status_code == 200, paid.text
+    assert paid.json()["amount"] == "250000"
 
 
 async def test_v0_still_settles_on_the_resource_endpoint(world: World) -> None:
