@@ -67,10 +67,24 @@ async def settle(request: Request, resource_id: str | None,
             resource_id=resource_id, coupon_code=coupon_code)
     except CedrosError as err:
         response = refusal(request, err, svc.quotes.terms.network)
-        if response.status_code == 402 and resource_id:
-            await offer_again(response, svc.payments, tenant(request), resource_id,
+        target = resource_id or _named_resource(request)
+        if response.status_code == 402 and target:
+            await offer_again(response, svc.payments, tenant(request), target,
                               coupon_code, str(request.url), err.message)
         return response
+
+
+def _named_resource(request: Request) -> str | None:
+    """The resource a v0 payment names (POST /verify has no resource in its URL)."""
+    try:
+        doc = decode_payment_header(request.headers.get("X-PAYMENT", "")).document
+    except CedrosError:
+        return None
+    body = doc.get("payload")
+    resource = body.get("resource") if isinstance(body, dict) else None
+    if not isinstance(resource, str) or resource.startswith(("cart:", "cart_")):
+        return None
+    return resource
 
 
 async def offer_again(response: Response, payments: Payments, tenant_id: str,

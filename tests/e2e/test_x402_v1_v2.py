@@ -242,6 +242,12 @@ async def test_v0_still_settles_on_the_resource_endpoint(world: World) -> None:
     assert paid.status_code == 200, paid.text
     assert unb64(paid.headers["X-PAYMENT-RESPONSE"])["txHash"] == str(tx.signatures[0])
     assert "PAYMENT-RESPONSE" not in paid.headers
+    short = usdc_transfer(world.sandbox.devnet, 1,
+                          blockhash=world.sandbox.chain.latest_block.blockhash)
+    refused = await world.client.post("/paywall/v1/verify",
+                                      headers={"X-PAYMENT": payment_header(short, "article")})
+    assert refused.status_code == 402  # amount_below_minimum: a 402, so it offers again
+    assert unb64(refused.headers["PAYMENT-REQUIRED"])["accepts"][0]["amount"] == "500000"
 
 
 @pytest.mark.parametrize(("change", "code"), [
