@@ -41,6 +41,11 @@ paywall:
       crypto_atomic_amount: 250000
       crypto_token: USDC
       memo_template: "pay:{resource}:{nonce}"
+    long-memo:
+      description: Memo template longer than the exact scheme's 256 bytes
+      crypto_atomic_amount: 100000
+      crypto_token: USDC
+      memo_template: "LONG {resource}"
 coupons:
   coupon_source: yaml
   coupons:
@@ -48,7 +53,7 @@ coupons:
       discount_type: percentage
       discount_value: 50
       applies_at: checkout
-"""
+""".replace("LONG", "x" * 300)
 
 
 class Events:
@@ -232,6 +237,17 @@ async def test_coupon_in_the_query_prices_the_offer_and_the_settlement(world: Wo
     paid = await world.client.get("/paywall/article?couponCode=HALF", headers=headers)
     assert paid.status_code == 200, paid.text
     assert paid.json()["amount"] == "250000"
+
+
+async def test_a_memo_template_over_256_bytes_falls_back_to_a_short_memo(
+        world: World) -> None:
+    _, offer = await world.offer("/paywall/long-memo")
+    accepted = offer["accepts"][0]
+    memo = accepted["extra"]["memo"]
+    assert memo.startswith("cedros:long-memo:") and len(memo) == len("cedros:long-memo:") + 8
+    paid = await world.client.get("/paywall/long-memo", headers=world.v1(
+        world.exact_tx(accepted)))
+    assert paid.status_code == 200, paid.text
 
 
 async def test_v0_still_settles_on_the_resource_endpoint(world: World) -> None:
