@@ -1,4 +1,8 @@
-"""x402 payments: turn an X-PAYMENT header into access, exactly once (specs 07, 13, 19).
+"""x402 payments: turn a payment header into access, exactly once (specs 07, 13, 19).
+
+Two formats share everything after parsing (replay protection, recording, the
+payment.succeeded event): the Cedros format (x402Version 0, `authorize`) and the official
+x402 `exact` scheme (versions 1 and 2, `settle` routes by version; `offer` makes the 402).
 
 The order matters for money:
 1. the required amount is recomputed from the catalog (single) or read from the stored
