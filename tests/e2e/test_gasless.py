@@ -42,6 +42,11 @@ paywall:
       description: An article
       crypto_atomic_amount: 1500000
       crypto_token: USDC
+    memo-article:
+      description: Needs a memo
+      crypto_atomic_amount: 1000000
+      crypto_token: USDC
+      memo_template: "pay:{resource}:{nonce}"
 """
 
 
@@ -367,3 +372,14 @@ async def test_auto_create_with_a_broke_server_wallet_is_server_insufficient_fun
         resp = await w.pay(tx)
         assert resp.json()["error"]["code"] == "server_insufficient_funds", resp.text
         assert resp.status_code == 500
+
+
+async def test_gasless_transaction_carries_the_quote_memo(world: World) -> None:
+    built = await world.build("memo-article")
+    assert built.status_code == 200, built.text
+    tx = VersionedTransaction.from_bytes(base64.b64decode(built.json()["transaction"]))
+    memo = bytes(tx.message.instructions[3].data).decode()
+    assert memo.startswith("pay:memo-article:")
+    paid = await world.pay(buyer_signs(built.json()["transaction"], world.payer),
+                           "memo-article", feePayer=built.json()["feePayer"])
+    assert paid.status_code == 200, paid.text
