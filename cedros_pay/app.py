@@ -51,7 +51,12 @@ from cedros_pay.resolvers.events import (
 from cedros_pay.resolvers.gasless import Gasless
 from cedros_pay.resolvers.health import Health, WalletStatus
 from cedros_pay.resolvers.nonces import Nonces
-from cedros_pay.resolvers.payments import FeePayers, Payments, PaymentVerifier
+from cedros_pay.resolvers.payments import (
+    FeePayers,
+    MintProgramSource,
+    Payments,
+    PaymentVerifier,
+)
 from cedros_pay.resolvers.pricing import Pricing
 from cedros_pay.resolvers.quotes import PaymentTerms, Quotes
 from cedros_pay.resolvers.services import Services
@@ -110,7 +115,8 @@ def build_services(config: Config, store: Store, clock: Clock, *, health: Health
                    features: list[str], verifier: PaymentVerifier,
                    notifier: Notifier, fee_payers: FeePayers | None = None,
                    gasless: GaslessBuilder | None = None,
-                   wallets: WalletPool | None = None) -> Services:
+                   wallets: WalletPool | None = None,
+                   mint_programs: MintProgramSource | None = None) -> Services:
     """Every resolver, wired from the configuration; REST and GraphQL share these."""
     products, coupons = catalog_repos(config, store, clock)
     pricing = Pricing(coupons, clock, RoundingMode.parse(config.x402.rounding_mode))
@@ -131,7 +137,7 @@ def build_services(config: Config, store: Store, clock: Clock, *, health: Health
         payments=Payments(quotes=quotes, pricing=pricing, carts=store.carts,
                           payments=store.payments, coupons=coupons, verifier=verifier,
                           notifier=PublishingNotifier(notifier, hub), clock=clock,
-                          fee_payers=fee_payers),
+                          fee_payers=fee_payers, mint_programs=mint_programs),
         payment_events=hub,
         nonces=nonces,
         admin_auth=AdminAuth(
@@ -248,7 +254,11 @@ class CedrosApp:
         services = build_services(cfg, store, self._clock, health=health, features=features,
                                   verifier=verifier, notifier=self.notifier or NoopNotifier(),
                                   fee_payers=self.fee_payers, gasless=gasless,
-                                  wallets=wallets)
+                                  wallets=wallets,
+                                  # exact payments pin the mint's owner, read from chain
+                                  mint_programs=exact.MintPrograms(
+                                      SolanaRpc(x.rpc_url, http=http).call)
+                                  if x.rpc_url else None)
         await start_workers(self.infra, self._lifecycle, config=cfg, store=store,
                             clock=self._clock)
         if wallets is not None:

@@ -94,6 +94,19 @@ class StaticFeePayers:
         return address in self._addresses
 
 
+class MintProgramSource(Protocol):
+    """The token program owning a mint (the chain's answer; `exact.MintPrograms`)."""
+
+    async def program_of(self, mint: str) -> str: ...
+
+
+class KnownMintPrograms:
+    """Offline default: the built-in table of known mints."""
+
+    async def program_of(self, mint: str) -> str:
+        return str(token_program_for(mint))
+
+
 @dataclass(frozen=True, slots=True)
 class Offer:
     """A 402's content: the Cedros (v0) quote and, when a fee payer is available, the
@@ -137,7 +150,8 @@ class Payments:
     def __init__(self, *, quotes: Quotes, pricing: Pricing, carts: CartQuoteRepo,
                  payments: PaymentRepo, coupons: CouponRepo, verifier: PaymentVerifier,
                  notifier: Notifier, clock: Clock, access_ttl: timedelta = ACCESS_TTL,
-                 fee_payers: FeePayers | None = None) -> None:
+                 fee_payers: FeePayers | None = None,
+                 mint_programs: MintProgramSource | None = None) -> None:
         self._quotes = quotes
         self._pricing = pricing
         self._carts = carts
@@ -148,6 +162,7 @@ class Payments:
         self._clock = clock
         self._access_ttl = access_ttl
         self._fee_payers = fee_payers
+        self._mint_programs = mint_programs or KnownMintPrograms()
 
     async def authorize(self, tenant: str, header: str | None,
                         resource_id: str | None = None) -> AccessGrant:
@@ -264,7 +279,7 @@ class Payments:
         requirement = Requirement(
             network=terms.network, mints=(mint,), decimals=decimals,
             amount_atomic=amount.atomic, recipient_owner=terms.payment_address, memo=memo,
-            token_program=str(token_program_for(mint)))
+            token_program=await self._mint_programs.program_of(mint))
         payload = PaymentPayload(header.version, exact.SCHEME, terms.network,
                                  SolanaPayload(transaction=payment.transaction,
                                                resource=product.id))

@@ -24,6 +24,7 @@ from starlette.routing import Mount, Route
 
 from cedros_pay.app import create_app
 from cedros_pay.resolvers.events import PaymentEvent
+from cedros_pay.sandbox import spl
 from cedros_pay.sandbox.testing import RunningSandbox, running_devnet_sandbox, usdc_transfer
 from cedros_pay.storage.store import Store, memory_store
 
@@ -134,9 +135,10 @@ def _env(sb: RunningSandbox, gasless: bool = True) -> dict[str, str]:
 
 
 @pytest.fixture
-async def world(tmp_path: Path) -> AsyncIterator[World]:
+async def world(tmp_path: Path, request: pytest.FixtureRequest) -> AsyncIterator[World]:
     (tmp_path / "catalog.yaml").write_text(CATALOG)
-    async with running_devnet_sandbox() as sb:
+    build = getattr(request, "param", {})
+    async with running_devnet_sandbox(**build) as sb:
         store, events = memory_store(), Events()
         app = create_app(config_from(_env(sb), yaml_path=str(tmp_path / "catalog.yaml")),
                          store=store, notifier=events)
@@ -247,6 +249,17 @@ async def test_a_memo_template_over_256_bytes_falls_back_to_a_short_memo(
     assert memo.startswith("cedros:long-memo:") and len(memo) == len("cedros:long-memo:") + 8
     paid = await world.client.get("/paywall/long-memo", headers=world.v1(
         world.exact_tx(accepted)))
+    assert paid.status_code == 200, paid.text
+
+
+@pytest.mark.parametrize("world", [{"token_program": spl.TOKEN_2022_PROGRAM_ID}],
+                         indirect=True)
+async def test_token_2022_mint_is_paid_with_its_own_program(world: World) -> None:
+    # The server reads the mint's owner from the chain, as the SDK client does.
+    _, offer = await world.offer()
+    tx = world.exact_tx(offer["accepts"][0])
+    paid = await world.client.get("/paywall/article",
+                                  headers=world.v2(tx, offer["accepts"][0], offer["resource"]))
     assert paid.status_code == 200, paid.text
 
 

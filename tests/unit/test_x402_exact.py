@@ -272,3 +272,32 @@ def test_accepted_fee_payer_and_memo_must_be_ours() -> None:
     too_long = {**entry, "extra": {"feePayer": str(SERVER.pubkey()), "memo": "x" * 257}}
     with pytest.raises(CedrosError):
         exact.check_accepted(too_long, requirement(), is_fee_payer=ours)
+
+
+# --- the mint's token program ----------------------------------------------------------------
+
+
+async def test_mint_program_is_read_once_and_cached() -> None:
+    calls: list[str] = []
+
+    async def call(method: str, params: list[Any]) -> Any:
+        calls.append(method)
+        return {"value": {"owner": str(spl.TOKEN_2022_PROGRAM_ID), "data": ["", "base64"]}}
+
+    programs = exact.MintPrograms(call)
+    assert await programs.program_of(str(MINT)) == str(spl.TOKEN_2022_PROGRAM_ID)
+    assert await programs.program_of(str(MINT)) == str(spl.TOKEN_2022_PROGRAM_ID)
+    assert calls == ["getAccountInfo"]
+
+
+async def test_mint_program_falls_back_to_the_known_table() -> None:
+    async def down(method: str, params: list[Any]) -> Any:
+        raise CedrosError(ErrorCode.NETWORK_ERROR, "down")
+
+    async def missing(method: str, params: list[Any]) -> Any:
+        return {"value": None}
+
+    pyusd = "2b1kV6DkPAnxd5ixfnxCpjxmKwqjjaYmCZfHsFu24GXo"
+    assert await exact.MintPrograms(down).program_of(str(MINT)) == str(spl.TOKEN_PROGRAM_ID)
+    assert await exact.MintPrograms(missing).program_of(pyusd) == \
+        str(spl.TOKEN_2022_PROGRAM_ID)

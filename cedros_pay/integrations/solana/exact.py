@@ -19,8 +19,9 @@ adds) could make the server's signature authorise something else, so it is refus
 
 from __future__ import annotations
 
+import logging
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, NoReturn
@@ -30,13 +31,17 @@ from solders.pubkey import Pubkey
 from solders.transaction import VersionedTransaction
 
 from cedros_pay.core.errors import CedrosError, ErrorCode
+from cedros_pay.integrations.solana.accounts import token_program_for
 from cedros_pay.integrations.solana.payload import PaymentHeader
+from cedros_pay.integrations.solana.rpc import RpcCallError
 from cedros_pay.integrations.solana.transaction import (
     COMPUTE_BUDGET_PROGRAM_ID,
     MEMO_PROGRAMS,
     TOKEN_PROGRAMS,
     TRANSFER_CHECKED,
 )
+
+log = logging.getLogger("cedros_pay.solana.exact")
 
 SCHEME = "exact"
 MAX_COMPUTE_UNIT_PRICE = 5_000_000  # micro-lamports per CU (the scheme's ceiling: 5 lamports)
@@ -292,6 +297,39 @@ def check_layout(tx: VersionedTransaction, *, is_fee_payer: Callable[[str], bool
     return ExactLayout(fee_payer=fee_payer,
                        compute_unit_limit=int.from_bytes(limit_data[1:5], "little"),
                        compute_unit_price=price, memos=tuple(memos))
+
+
+RpcCall = Callable[[str, list[Any]], Awaitable[Any]]  # SolanaRpc.call
+
+
+class MintPrograms:
+    """Which token program owns a mint, read from the chain once per mint.
+
+    The exact scheme pins the transfer's program to the mint's owner (Token or Token-2022),
+    and so does the client, which reads the mint account to build its transfer. A mint's
+    owner never changes, so one successful read is cached for good; when the RPC cannot
+    answer, the built-in table of known mints (`accounts.token_program_for`) stands in.
+    """
+
+    def __init__(self, call: RpcCall) -> None:
+        self._call = call
+        self._known: dict[str, str] = {}
+
+    async def program_of(self, mint: str) -> str:
+        cached = self._known.get(mint)
+        if cached is not None:
+            return cached
+        try:
+            result = await self._call("getAccountInfo", [mint, {"encoding": "base64"}])
+        except (CedrosError, RpcCallError, OSError, ValueError) as exc:
+            log.warning("mint owner lookup failed for %s: %s", mint[:8], exc)
+            return str(token_program_for(mint))
+        value = result.get("value") if isinstance(result, dict) else None
+        owner = value.get("owner") if isinstance(value, dict) else None
+        if not isinstance(owner, str):
+            return str(token_program_for(mint))
+        self._known[mint] = owner
+        return owner
 
 
 def _layout(reason: ExactReason, message: str, **details: Any) -> NoReturn:
