@@ -137,6 +137,8 @@ class AccessGrant:
     network: str
     paid_at: datetime
     expires_at: datetime
+    # Where the verification's time went, in ms: check (offline), submit, confirm.
+    timings: tuple[tuple[str, float], ...] = ()
 
 
 _NONCE = re.compile(r"\{\{?\s*nonce\s*\}?\}")
@@ -406,7 +408,9 @@ class Payments:
         ))
         return AccessGrant(resource_id=resource_id, resource_type=kind, wallet=result.wallet,
                            signature=result.signature, amount=paid, network=result.network,
-                           paid_at=now, expires_at=now + self._access_ttl)
+                           paid_at=now, expires_at=now + self._access_ttl,
+                           timings=(("check", result.check_ms), ("submit", result.submit_ms),
+                                    ("confirm", result.confirm_ms)))
 
     async def _count_coupons(self, tenant: str, codes: list[str]) -> None:
         """Best effort after payment (spec 19): a failure is logged, the payment stands."""

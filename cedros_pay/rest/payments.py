@@ -131,7 +131,11 @@ async def _grant(request: Request, resource_id: str | None,
     if isinstance(outcome, Response):
         return outcome
     grant: AccessGrant = outcome.grant
-    return spec_json(render.access_grant(grant), headers=settled_headers(outcome))
+    headers = settled_headers(outcome)
+    if grant.timings:  # W3C Server-Timing: lets operators (and bench/) see our share
+        headers["Server-Timing"] = ", ".join(f"{name};dur={ms:.3f}"
+                                             for name, ms in grant.timings)
+    return spec_json(render.access_grant(grant), headers=headers)
 
 
 @endpoint("Verify and settle an x402 payment (X-PAYMENT header)", tag="paywall",

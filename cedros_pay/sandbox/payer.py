@@ -57,6 +57,17 @@ async def _rpc(http: httpx.AsyncClient, url: str, method: str, params: list[Any]
     return body["result"]
 
 
+def v0_payment_header(tx: VersionedTransaction, resource: str, *, network: str = "devnet",
+                      scheme: str = "solana-spl-transfer", resource_type: str = "regular",
+                      **extra: Any) -> str:
+    """The Cedros (x402 version 0) X-PAYMENT header carrying a signed transaction."""
+    body = {"x402Version": 0, "scheme": scheme, "network": network,
+            "payload": {"transaction": base64.b64encode(bytes(tx)).decode(),
+                        "signature": str(tx.signatures[0]), "resource": resource,
+                        "resourceType": resource_type, **extra}}
+    return base64.b64encode(json.dumps(body).encode()).decode()
+
+
 def build_transfer(req: dict[str, Any], payer: Keypair, token_program: Pubkey,
                    blockhash: Hash) -> VersionedTransaction:
     mint = Pubkey.from_string(req["asset"])
@@ -90,12 +101,9 @@ async def pay(resource_url: str, payer: Keypair, rpc_url: str,
     latest = await _rpc(http, rpc_url, "getLatestBlockhash", [{"commitment": "confirmed"}])
     tx = build_transfer(req, payer, token_program,
                         Hash.from_string(latest["value"]["blockhash"]))
-    header = {"x402Version": 0, "scheme": req["scheme"], "network": req["network"],
-              "payload": {"transaction": base64.b64encode(bytes(tx)).decode(),
-                          "signature": str(tx.signatures[0]), "resource": req["resource"],
-                          "resourceType": "regular"}}
-    paid = await http.get(resource_url, headers={
-        "X-PAYMENT": base64.b64encode(json.dumps(header).encode()).decode()})
+    header = v0_payment_header(tx, req["resource"], network=req["network"],
+                               scheme=req["scheme"])
+    paid = await http.get(resource_url, headers={"X-PAYMENT": header})
     raw = paid.headers.get("X-PAYMENT-RESPONSE")
     settlement = json.loads(base64.b64decode(raw)) if raw else None
     return Outcome(paid.status_code, paid.json(), settlement, str(tx.signatures[0]))

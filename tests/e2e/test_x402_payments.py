@@ -18,6 +18,7 @@ from solders.keypair import Keypair
 from solders.transaction import VersionedTransaction
 
 from cedros_pay.app import create_app
+from cedros_pay.sandbox.payer import v0_payment_header
 from cedros_pay.sandbox.testing import RunningSandbox, running_devnet_sandbox, usdc_transfer
 from cedros_pay.storage.open import open_store
 from cedros_pay.storage.store import Store, memory_store
@@ -49,14 +50,9 @@ coupons:
 """
 
 
-def payment_header(tx: VersionedTransaction, resource: str, *,
-                   resource_type: str = "regular", **extra: Any) -> str:
+def payment_header(tx: VersionedTransaction, resource: str, **kw: Any) -> str:
     """An x402 v0 X-PAYMENT header carrying `tx`, as the Cedros clients send it."""
-    body = {"x402Version": 0, "scheme": "solana-spl-transfer", "network": "devnet",
-            "payload": {"transaction": base64.b64encode(bytes(tx)).decode(),
-                        "signature": str(tx.signatures[0]), "resource": resource,
-                        "resourceType": resource_type, **extra}}
-    return base64.b64encode(json.dumps(body).encode()).decode()
+    return v0_payment_header(tx, resource, **kw)
 
 
 @dataclass
@@ -119,6 +115,9 @@ async def test_user_paid_transfer_grants_access_once(world: World) -> None:
     assert settlement(resp) == {"success": True, "txHash": str(tx.signatures[0]),
                                 "networkId": "devnet", "error": None}
     assert world.merchant_usdc() - before == 1_500_000
+    timings = dict(part.split(";dur=") for part in resp.headers["Server-Timing"].split(", "))
+    assert set(timings) == {"check", "submit", "confirm"}
+    assert all(float(ms) >= 0 for ms in timings.values())
     recorded = await world.store.payments.get("default", str(tx.signatures[0]))
     assert recorded is not None and recorded.resource_id == "article"
     again = await world.pay(tx, "article")
