@@ -12,9 +12,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from cedros_pay.core.errors import CedrosError
-from cedros_pay.integrations.solana import exact
-from cedros_pay.integrations.solana.payload import decode_payment_header
 from cedros_pay.resolvers.payments import AccessGrant, Offer, Payments, Settled
+from cedros_pay.resolvers.x402_headers import named_resource, payment_version, wire_network
 from cedros_pay.rest import render
 from cedros_pay.rest.context import services, tenant
 from cedros_pay.rest.endpoint import endpoint
@@ -47,12 +46,8 @@ def payment_required(offer: Offer, url: str, error: str | None = None) -> Respon
 
 def _version(request: Request) -> int:
     """The protocol version a refusal should answer in (0 when unreadable)."""
-    if request.headers.get("PAYMENT-SIGNATURE"):
-        return 2
-    try:
-        return decode_payment_header(request.headers.get("X-PAYMENT", "")).version
-    except CedrosError:
-        return 0
+    return payment_version(request.headers.get("X-PAYMENT"),
+                           request.headers.get("PAYMENT-SIGNATURE"))
 
 
 async def settle(request: Request, resource_id: str | None,
@@ -76,15 +71,7 @@ async def settle(request: Request, resource_id: str | None,
 
 def _named_resource(request: Request) -> str | None:
     """The resource a v0 payment names (POST /verify has no resource in its URL)."""
-    try:
-        doc = decode_payment_header(request.headers.get("X-PAYMENT", "")).document
-    except CedrosError:
-        return None
-    body = doc.get("payload")
-    resource = body.get("resource") if isinstance(body, dict) else None
-    if not isinstance(resource, str) or resource.startswith(("cart:", "cart_")):
-        return None
-    return resource
+    return named_resource(request.headers.get("X-PAYMENT"))
 
 
 async def offer_again(response: Response, payments: Payments, tenant_id: str,
@@ -105,7 +92,7 @@ def refusal(request: Request, err: CedrosError, network: str) -> Response:
     response = render_error(err)
     version = _version(request)
     if version in (1, 2):
-        wire = exact.caip2(network) if version == 2 else exact.v1_network(network)
+        wire = wire_network(network, version)
         name, value = render.exact_refusal(version, wire, err)
         response.headers[name] = value
     else:

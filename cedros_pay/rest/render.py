@@ -13,7 +13,6 @@ from cedros_pay.core.clock import to_rfc3339
 from cedros_pay.core.errors import CedrosError
 from cedros_pay.core.models import Coupon, PaymentTransaction
 from cedros_pay.core.money import Money
-from cedros_pay.integrations.solana import exact
 from cedros_pay.resolvers.carts import CartQuoteResult
 from cedros_pay.resolvers.catalog import CatalogView, ProductView
 from cedros_pay.resolvers.coupon_check import CouponValidation
@@ -21,6 +20,7 @@ from cedros_pay.resolvers.nonces import IssuedNonce
 from cedros_pay.resolvers.payments import AccessGrant, Offer, Settled
 from cedros_pay.resolvers.pricing import Priced
 from cedros_pay.resolvers.quotes import CryptoRequirement
+from cedros_pay.resolvers.x402_headers import payment_required_document
 
 
 def amount(money: Money | None) -> float:
@@ -169,7 +169,7 @@ def exact_payment_required(offer: Offer, url: str, error: str | None = None) -> 
     """PAYMENT-REQUIRED: base64 of the x402 v2 PaymentRequired object. Without a server
     wallet to pay fees there is no exact offer, and `accepts` is empty."""
     crypto = offer.quote.crypto
-    return base64_json(exact.payment_required(
+    return base64_json(payment_required_document(
         [offer.exact] if offer.exact else [], url=url,
         description=crypto.description if crypto else "",
         mime_type=crypto.mime_type if crypto else "application/json", error=error))
