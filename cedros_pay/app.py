@@ -23,6 +23,7 @@ from cedros_pay.config import Config
 from cedros_pay.core.assets import stablecoin_for_mint
 from cedros_pay.core.clock import Clock, SystemClock
 from cedros_pay.core.money import RoundingMode
+from cedros_pay.core.observability import PaymentHook
 from cedros_pay.infra import build_infra, start_workers, wrap
 from cedros_pay.integrations.solana import exact
 from cedros_pay.integrations.solana.cosigner import WalletCosigner
@@ -116,7 +117,8 @@ def build_services(config: Config, store: Store, clock: Clock, *, health: Health
                    notifier: Notifier, fee_payers: FeePayers | None = None,
                    gasless: GaslessBuilder | None = None,
                    wallets: WalletPool | None = None,
-                   mint_programs: MintProgramSource | None = None) -> Services:
+                   mint_programs: MintProgramSource | None = None,
+                   hooks: PaymentHook | None = None) -> Services:
     """Every resolver, wired from the configuration; REST and GraphQL share these."""
     products, coupons = catalog_repos(config, store, clock)
     pricing = Pricing(coupons, clock, RoundingMode.parse(config.x402.rounding_mode))
@@ -137,7 +139,8 @@ def build_services(config: Config, store: Store, clock: Clock, *, health: Health
         payments=Payments(quotes=quotes, pricing=pricing, carts=store.carts,
                           payments=store.payments, coupons=coupons, verifier=verifier,
                           notifier=PublishingNotifier(notifier, hub), clock=clock,
-                          fee_payers=fee_payers, mint_programs=mint_programs),
+                          fee_payers=fee_payers, mint_programs=mint_programs,
+                          hooks=hooks),
         payment_events=hub,
         nonces=nonces,
         admin_auth=AdminAuth(
@@ -252,6 +255,7 @@ class CedrosApp:
         if self.fee_payers is None and wallets is not None and x.gasless_enabled:
             self.fee_payers = wallets
         services = build_services(cfg, store, self._clock, health=health, features=features,
+                                  hooks=self.infra.hooks,
                                   verifier=verifier, notifier=self.notifier or NoopNotifier(),
                                   fee_payers=self.fee_payers, gasless=gasless,
                                   wallets=wallets,

@@ -17,7 +17,8 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Mapping
+import time
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
@@ -35,6 +36,11 @@ from cedros_pay.core.models import (
     Product,
 )
 from cedros_pay.core.money import Money, display
+from cedros_pay.core.observability import (
+    PaymentCompletedEvent,
+    PaymentHook,
+    PaymentSettledEvent,
+)
 from cedros_pay.integrations.solana import exact
 from cedros_pay.integrations.solana.accounts import associated_token_address, token_program_for
 from cedros_pay.integrations.solana.payload import (
@@ -153,7 +159,8 @@ class Payments:
                  payments: PaymentRepo, coupons: CouponRepo, verifier: PaymentVerifier,
                  notifier: Notifier, clock: Clock, access_ttl: timedelta = ACCESS_TTL,
                  fee_payers: FeePayers | None = None,
-                 mint_programs: MintProgramSource | None = None) -> None:
+                 mint_programs: MintProgramSource | None = None,
+                 hooks: PaymentHook | None = None) -> None:
         self._quotes = quotes
         self._pricing = pricing
         self._carts = carts
@@ -165,14 +172,41 @@ class Payments:
         self._access_ttl = access_ttl
         self._fee_payers = fee_payers
         self._mint_programs = mint_programs or KnownMintPrograms()
+        self._hooks = hooks
+
+    async def _measured(self, run: Callable[[], Awaitable[Settled]]) -> Settled:
+        """Report every attempt to the observability hooks (spec 14 payment metrics)."""
+        if self._hooks is None:
+            return await run()
+        started = time.perf_counter()
+        try:
+            settled = await run()
+        except CedrosError as err:
+            self._hooks.on_payment_completed(PaymentCompletedEvent(
+                resource_id="", method="x402", duration=time.perf_counter() - started,
+                success=False, error_code=err.code.value))
+            raise
+        g = settled.grant
+        self._hooks.on_payment_completed(PaymentCompletedEvent(
+            resource_id=g.resource_id, method="x402", wallet=g.wallet,
+            amount_atomic=g.amount.atomic, decimals=g.amount.asset.decimals,
+            currency=g.amount.asset.code, duration=time.perf_counter() - started))
+        self._hooks.on_payment_settled(PaymentSettledEvent(
+            resource_id=g.resource_id, method="x402", wallet=g.wallet, tx_hash=g.signature))
+        return settled
 
     async def authorize(self, tenant: str, header: str | None,
                         resource_id: str | None = None) -> AccessGrant:
         """Verify and settle a version-0 (Cedros) X-PAYMENT header; `resource_id`, when
         given, is the resource the request is for (the payload must name the same one)."""
-        if not header:
-            raise CedrosError(ErrorCode.INVALID_PAYMENT_PROOF, "X-PAYMENT header is required")
-        return await self._authorize_v0(tenant, parse_payment_header(header), resource_id)
+        async def run() -> Settled:
+            if not header:
+                raise CedrosError(ErrorCode.INVALID_PAYMENT_PROOF,
+                                  "X-PAYMENT header is required")
+            grant = await self._authorize_v0(tenant, parse_payment_header(header), resource_id)
+            return Settled(grant, 0, grant.network)
+
+        return (await self._measured(run)).grant
 
     async def settle(self, tenant: str, *, x_payment: str | None,
                      payment_signature: str | None, resource_id: str | None,
@@ -180,6 +214,13 @@ class Payments:
         """Any x402 payment header, routed on its version: PAYMENT-SIGNATURE carries v2;
         X-PAYMENT carries 0 (the Cedros format, coupon in its metadata) or 1 (exact).
         `coupon_code` is the one the request quoted with (exact payments only)."""
+        return await self._measured(lambda: self._settle(
+            tenant, x_payment=x_payment, payment_signature=payment_signature,
+            resource_id=resource_id, coupon_code=coupon_code))
+
+    async def _settle(self, tenant: str, *, x_payment: str | None,
+                      payment_signature: str | None, resource_id: str | None,
+                      coupon_code: str | None) -> Settled:
         if payment_signature:
             header = decode_payment_header(payment_signature)
             if header.version != 2:

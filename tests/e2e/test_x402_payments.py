@@ -124,6 +124,9 @@ async def test_user_paid_transfer_grants_access_once(world: World) -> None:
     assert again.status_code == 402
     assert again.json()["error"]["code"] == "payment_already_used"
     assert settlement(again)["success"] is False
+    metrics = (await world.client.get("/metrics")).text
+    assert 'payments_total{method="x402",resource="article",success="true"} 1.0' in metrics
+    assert 'payments_total{method="x402",resource="",success="false"} 1.0' in metrics
 
 
 async def test_one_signature_cannot_pay_for_another_resource(world: World) -> None:
