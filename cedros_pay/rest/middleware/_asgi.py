@@ -7,7 +7,7 @@ request; these helpers keep them short without hiding what they do.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -74,15 +74,66 @@ def set_headers(message: Message, extra: Iterable[tuple[bytes, bytes]],
     """Add headers to an `http.response.start` message; existing names win unless
     `replace`."""
     headers: Headers = list(message.get("headers", ()))
+    merge_headers(headers, extra, replace=replace)
+    message["headers"] = headers
+
+
+def merge_headers(headers: Headers, extra: Iterable[tuple[bytes, bytes]],
+                  *, replace: bool = False) -> None:
+    """`set_headers` on a header list, in place."""
     present = {k.lower() for k, _ in headers}
     for name, value in extra:
         if name in present:
             if not replace:
                 continue
-            headers = [(k, v) for k, v in headers if k.lower() != name]
+            headers[:] = [(k, v) for k, v in headers if k.lower() != name]
         headers.append((name, value))
         present.add(name)
-    message["headers"] = headers
+
+
+# Response edits: the header-only layers change the response's headers and nothing else.
+# Each used to wrap `send`, so a response start crossed a closure per layer and copied its
+# header list each time. The outermost of them (request id) now keeps a per-request list
+# of edits; each inner layer appends its edit instead of wrapping `send`, and the edits are
+# applied innermost first, as the wrappers did, to one copy of the headers. A layer used
+# without that outer one (a test's tiny app) wraps `send` itself.
+HeaderEdit = Callable[[Headers], None]
+RESPONSE_EDITS = "cedros.response_edits"
+
+
+def edit_response(scope: Scope, send: Send, edit: HeaderEdit) -> Send:
+    """`send` with `edit` applied to the response's headers; registered with the outer
+    collector when there is one, so `send` itself comes back unchanged."""
+    edits: list[HeaderEdit] | None = scope.get(RESPONSE_EDITS)
+    if edits is not None:
+        edits.append(edit)
+        return send
+
+    async def send_edited(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            headers: Headers = list(message.get("headers", ()))
+            edit(headers)
+            message["headers"] = headers
+        await send(message)
+
+    return send_edited
+
+
+def collect_edits(scope: Scope, send: Send, last: HeaderEdit) -> Send:
+    """Open the per-request edit list; `send` applying every edit, then `last`."""
+    edits: list[HeaderEdit] = []
+    scope[RESPONSE_EDITS] = edits
+
+    async def send_edited(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            headers: Headers = list(message.get("headers", ()))
+            for edit in reversed(edits):  # innermost layer first, as nested wrappers did
+                edit(headers)
+            last(headers)
+            message["headers"] = headers
+        await send(message)
+
+    return send_edited
 
 
 async def send_error(scope: Scope, receive: Receive, send: Send, err: CedrosError, *,
@@ -97,7 +148,13 @@ async def send_error(scope: Scope, receive: Receive, send: Send, err: CedrosErro
 
 def add_vary(message: Message, names: Iterable[str]) -> None:
     """Extend the response's Vary header with `names` (case-insensitive, no repeats)."""
-    headers = list(message.get("headers", ()))
+    headers: Headers = list(message.get("headers", ()))
+    merge_vary(headers, names)
+    message["headers"] = headers
+
+
+def merge_vary(headers: Headers, names: Iterable[str]) -> None:
+    """`add_vary` on a header list, in place."""
     current = [v.decode("latin-1") for k, v in headers if k.lower() == b"vary"]
     tokens = [t.strip() for v in current for t in v.split(",") if t.strip()]
     seen = {t.lower() for t in tokens}
@@ -106,6 +163,6 @@ def add_vary(message: Message, names: Iterable[str]) -> None:
         if name and name.lower() not in seen:
             tokens.append(name)
             seen.add(name.lower())
-    headers = [(k, v) for k, v in headers if k.lower() != b"vary"]
+    if current:
+        headers[:] = [(k, v) for k, v in headers if k.lower() != b"vary"]
     headers.append((b"vary", ", ".join(tokens).encode("latin-1")))
-    message["headers"] = headers

@@ -20,15 +20,17 @@ from dataclasses import dataclass
 from datetime import datetime
 from email.utils import format_datetime
 
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from cedros_pay.core.errors import CedrosError, ErrorCode
 from cedros_pay.rest.middleware._asgi import (
+    HeaderEdit,
     Headers,
-    add_vary,
+    edit_response,
     header,
+    merge_headers,
+    merge_vary,
     send_error,
-    set_headers,
     state,
 )
 
@@ -74,6 +76,15 @@ def requested_version(scope: Scope) -> int | None:
     return None
 
 
+def _versioned(extra: Headers) -> HeaderEdit:
+    """The response edit for one version, made once: its headers, and Vary."""
+    def edit(headers: Headers) -> None:
+        merge_headers(headers, extra, replace=True)
+        merge_vary(headers, VARY)
+
+    return edit
+
+
 class APIVersionMiddleware:
     def __init__(self, app: ASGIApp, *, current: int = 1, supported: Sequence[int] = (1,),
                  deprecated: Mapping[int, Deprecation] | None = None) -> None:
@@ -81,7 +92,7 @@ class APIVersionMiddleware:
         self.current = current
         self.supported = tuple(sorted(set(supported)))
         self.deprecated = dict(deprecated or {})
-        self._headers = {v: self._response_headers(v) for v in self.supported}
+        self._headers = {v: _versioned(self._response_headers(v)) for v in self.supported}
 
     def _response_headers(self, version: int) -> Headers:
         out: Headers = [(b"x-api-version", str(version).encode())]
@@ -109,15 +120,7 @@ class APIVersionMiddleware:
             await self._refuse(scope, receive, send, f"API version {version} is not supported")
             return
         state(scope)["api_version"] = version
-        extra = self._headers[version]
-
-        async def send_versioned(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                set_headers(message, extra, replace=True)
-                add_vary(message, VARY)
-            await send(message)
-
-        await self.app(scope, receive, send_versioned)
+        await self.app(scope, receive, edit_response(scope, send, self._headers[version]))
 
     async def _refuse(self, scope: Scope, receive: Receive, send: Send, why: str) -> None:
         err = CedrosError(ErrorCode.INVALID_FIELD, why, {

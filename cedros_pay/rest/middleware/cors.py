@@ -11,9 +11,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
-from cedros_pay.rest.middleware._asgi import Headers, add_vary, header, set_headers
+from cedros_pay.rest.middleware._asgi import (
+    Headers,
+    edit_response,
+    header,
+    merge_headers,
+    merge_vary,
+)
 from cedros_pay.rest.middleware.security_headers import security_headers
 
 ALLOW_METHODS = b"GET, POST, DELETE, OPTIONS"
@@ -42,16 +48,15 @@ class CORSMiddleware:
             await self.preflight(scope, send, allowed)
             return
 
-        async def send_cors(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                extra: Headers = [(b"vary", b"Origin")] if not self.any_origin else []
-                if allowed is not None:
-                    extra += [(b"access-control-allow-origin", allowed),
-                              (b"access-control-expose-headers", EXPOSE_HEADERS)]
-                _merge_vary(message, extra)
-            await send(message)
+        extra: Headers = [(b"vary", b"Origin")] if not self.any_origin else []
+        if allowed is not None:
+            extra += [(b"access-control-allow-origin", allowed),
+                      (b"access-control-expose-headers", EXPOSE_HEADERS)]
 
-        await self.app(scope, receive, send_cors)
+        def add_cors(headers: Headers) -> None:
+            _merge_vary(headers, extra)
+
+        await self.app(scope, receive, edit_response(scope, send, add_cors))
 
     async def preflight(self, scope: Scope, send: Send, allowed: bytes | None) -> None:
         headers: Headers = [
@@ -72,9 +77,9 @@ class CORSMiddleware:
         await send({"type": "http.response.body", "body": b""})
 
 
-def _merge_vary(message: Message, extra: Headers) -> None:
+def _merge_vary(headers: Headers, extra: Headers) -> None:
     """Add headers; a Vary already present is extended rather than duplicated."""
     vary = [v for k, v in extra if k == b"vary"]
-    set_headers(message, [(k, v) for k, v in extra if k != b"vary"])
+    merge_headers(headers, [(k, v) for k, v in extra if k != b"vary"])
     if vary:
-        add_vary(message, vary[0].decode("latin-1").split(","))
+        merge_vary(headers, vary[0].decode("latin-1").split(","))

@@ -19,12 +19,19 @@ import math
 import time
 from dataclasses import dataclass
 
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from cedros_pay.core.errors import CedrosError, ErrorCode
 from cedros_pay.core.observability import RateLimitedEvent, RateLimitHook
 from cedros_pay.core.ratelimit import Bucket, RateLimiter, Verdict
-from cedros_pay.rest.middleware._asgi import request_wallet, send_error, set_headers, state
+from cedros_pay.rest.middleware._asgi import (
+    Headers,
+    edit_response,
+    merge_headers,
+    request_wallet,
+    send_error,
+    state,
+)
 
 log = logging.getLogger("cedros_pay.ratelimit")
 
@@ -95,12 +102,10 @@ class RateLimitMiddleware:
         extra = [(b"x-ratelimit-limit", str(verdict.limit).encode()),
                  (b"x-ratelimit-remaining", str(verdict.remaining).encode())]
 
-        async def send_with_limits(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                set_headers(message, extra)
-            await send(message)
+        def add_limits(headers: Headers) -> None:
+            merge_headers(headers, extra)
 
-        await self.app(scope, receive, send_with_limits)
+        await self.app(scope, receive, edit_response(scope, send, add_limits))
 
     async def refuse(self, scope: Scope, receive: Receive, send: Send, verdict: Verdict,
                      tier: str) -> None:

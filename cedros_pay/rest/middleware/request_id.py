@@ -10,7 +10,14 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from cedros_pay.core.ids import is_sane_request_id, new_request_id
 from cedros_pay.logs import request_id_var
-from cedros_pay.rest.middleware._asgi import header, set_headers, state
+from cedros_pay.rest.middleware._asgi import (
+    Headers,
+    collect_edits,
+    header,
+    merge_headers,
+    set_headers,
+    state,
+)
 
 
 def request_id_of(scope: Scope) -> str:
@@ -31,15 +38,24 @@ class RequestIdMiddleware:
         # Only a sane incoming id is kept: it ends up in our logs.
         rid = incoming if is_sane_request_id(incoming) else new_request_id()
         state(scope)["request_id"] = rid
-        raw = rid.encode("latin-1")
+        extra = [(b"x-request-id", rid.encode("latin-1"))]
+        outer: Send
+        if scope["type"] == "http":
+            # The header layers inside register their edits here rather than wrap `send`.
+            def add_id(headers: Headers) -> None:
+                merge_headers(headers, extra, replace=True)
 
-        async def send_with_id(message: Message) -> None:
-            if message["type"] in ("http.response.start", "websocket.accept"):
-                set_headers(message, [(b"x-request-id", raw)], replace=True)
-            await send(message)
+            outer = collect_edits(scope, send, add_id)
+        else:
+            async def send_with_id(message: Message) -> None:
+                if message["type"] == "websocket.accept":
+                    set_headers(message, extra, replace=True)
+                await send(message)
+
+            outer = send_with_id
 
         token = request_id_var.set(rid)
         try:
-            await self.app(scope, receive, send_with_id)
+            await self.app(scope, receive, outer)
         finally:
             request_id_var.reset(token)

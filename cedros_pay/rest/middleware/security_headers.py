@@ -6,9 +6,9 @@ real-IP middleware records it): HSTS over plain HTTP would be ignored by browser
 
 from __future__ import annotations
 
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
-from cedros_pay.rest.middleware._asgi import Headers, set_headers, state
+from cedros_pay.rest.middleware._asgi import Headers, edit_response, merge_headers, state
 
 BASE_HEADERS: Headers = [
     (b"x-content-type-options", b"nosniff"),
@@ -37,9 +37,16 @@ class SecurityHeadersMiddleware:
             await self.app(scope, receive, send)
             return
 
-        async def send_secured(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                set_headers(message, security_headers(scope))
-            await send(message)
+        edit = _add_https if is_https(scope) else _add_base
+        await self.app(scope, receive, edit_response(scope, send, edit))
 
-        await self.app(scope, receive, send_secured)
+
+_WITH_HSTS: Headers = [*BASE_HEADERS, HSTS]
+
+
+def _add_base(headers: Headers) -> None:
+    merge_headers(headers, BASE_HEADERS)
+
+
+def _add_https(headers: Headers) -> None:
+    merge_headers(headers, _WITH_HSTS)
