@@ -29,10 +29,19 @@ class MemoryRateLimiter:
 
     async def acquire(self, buckets: Sequence[Bucket]) -> Verdict:
         now = self._clock()
-        levels = [refill(self._buckets.get(b.name), b, now) for b in buckets]
+        store = self._buckets
+        names = [b.name for b in buckets]
+        states = [store.get(name) for name in names]
+        levels = [refill(s, b, now) for s, b in zip(states, buckets, strict=True)]
         after, verdict = draw(levels, buckets)
-        for bucket, level in zip(buckets, after, strict=True):
-            self._store(bucket, BucketState(tokens=level, updated=now))
+        for bucket, name, state, level in zip(buckets, names, states, after, strict=True):
+            if state is not None and store.get(name) is state:  # not evicted meanwhile
+                store.move_to_end(name)  # the hot path: update in place, no new state
+                state.tokens = level
+                state.updated = now
+                self._windows[name] = bucket.window
+            else:
+                self._store(bucket, BucketState(tokens=level, updated=now))
         return verdict
 
     def _store(self, bucket: Bucket, state: BucketState) -> None:

@@ -79,9 +79,11 @@ def set_headers(message: Message, extra: Iterable[tuple[bytes, bytes]],
 
 
 def merge_headers(headers: Headers, extra: Iterable[tuple[bytes, bytes]],
-                  *, replace: bool = False) -> None:
-    """`set_headers` on a header list, in place."""
-    present = {k.lower() for k, _ in headers}
+                  *, replace: bool = False, present: set[bytes] | None = None) -> None:
+    """`set_headers` on a header list, in place; `present`, the lower-cased names in
+    `headers` when the caller keeps them, is kept up to date."""
+    if present is None:
+        present = {k.lower() for k, _ in headers}
     for name, value in extra:
         if name in present:
             if not replace:
@@ -97,7 +99,7 @@ def merge_headers(headers: Headers, extra: Iterable[tuple[bytes, bytes]],
 # of edits; each inner layer appends its edit instead of wrapping `send`, and the edits are
 # applied innermost first, as the wrappers did, to one copy of the headers. A layer used
 # without that outer one (a test's tiny app) wraps `send` itself.
-HeaderEdit = Callable[[Headers], None]
+HeaderEdit = Callable[[Headers, set[bytes]], None]  # headers, their lower-cased names
 RESPONSE_EDITS = "cedros.response_edits"
 
 
@@ -112,7 +114,7 @@ def edit_response(scope: Scope, send: Send, edit: HeaderEdit) -> Send:
     async def send_edited(message: Message) -> None:
         if message["type"] == "http.response.start":
             headers: Headers = list(message.get("headers", ()))
-            edit(headers)
+            edit(headers, {k.lower() for k, _ in headers})
             message["headers"] = headers
         await send(message)
 
@@ -127,9 +129,10 @@ def collect_edits(scope: Scope, send: Send, last: HeaderEdit) -> Send:
     async def send_edited(message: Message) -> None:
         if message["type"] == "http.response.start":
             headers: Headers = list(message.get("headers", ()))
+            present = {k.lower() for k, _ in headers}
             for edit in reversed(edits):  # innermost layer first, as nested wrappers did
-                edit(headers)
-            last(headers)
+                edit(headers, present)
+            last(headers, present)
             message["headers"] = headers
         await send(message)
 
@@ -153,8 +156,9 @@ def add_vary(message: Message, names: Iterable[str]) -> None:
     message["headers"] = headers
 
 
-def merge_vary(headers: Headers, names: Iterable[str]) -> None:
-    """`add_vary` on a header list, in place."""
+def merge_vary(headers: Headers, names: Iterable[str],
+               present: set[bytes] | None = None) -> None:
+    """`add_vary` on a header list, in place (`present` as for `merge_headers`)."""
     current = [v.decode("latin-1") for k, v in headers if k.lower() == b"vary"]
     tokens = [t.strip() for v in current for t in v.split(",") if t.strip()]
     seen = {t.lower() for t in tokens}
@@ -166,3 +170,5 @@ def merge_vary(headers: Headers, names: Iterable[str]) -> None:
     if current:
         headers[:] = [(k, v) for k, v in headers if k.lower() != b"vary"]
     headers.append((b"vary", ", ".join(tokens).encode("latin-1")))
+    if present is not None:
+        present.add(b"vary")

@@ -78,9 +78,9 @@ def requested_version(scope: Scope) -> int | None:
 
 def _versioned(extra: Headers) -> HeaderEdit:
     """The response edit for one version, made once: its headers, and Vary."""
-    def edit(headers: Headers) -> None:
-        merge_headers(headers, extra, replace=True)
-        merge_vary(headers, VARY)
+    def edit(headers: Headers, present: set[bytes]) -> None:
+        merge_headers(headers, extra, replace=True, present=present)
+        merge_vary(headers, VARY, present)
 
     return edit
 

@@ -53,8 +53,8 @@ class CORSMiddleware:
             extra += [(b"access-control-allow-origin", allowed),
                       (b"access-control-expose-headers", EXPOSE_HEADERS)]
 
-        def add_cors(headers: Headers) -> None:
-            _merge_vary(headers, extra)
+        def add_cors(headers: Headers, present: set[bytes]) -> None:
+            _merge_vary(headers, present, extra)
 
         await self.app(scope, receive, edit_response(scope, send, add_cors))
 
@@ -77,9 +77,9 @@ class CORSMiddleware:
         await send({"type": "http.response.body", "body": b""})
 
 
-def _merge_vary(headers: Headers, extra: Headers) -> None:
+def _merge_vary(headers: Headers, present: set[bytes], extra: Headers) -> None:
     """Add headers; a Vary already present is extended rather than duplicated."""
     vary = [v for k, v in extra if k == b"vary"]
-    merge_headers(headers, [(k, v) for k, v in extra if k != b"vary"])
+    merge_headers(headers, [(k, v) for k, v in extra if k != b"vary"], present=present)
     if vary:
-        merge_vary(headers, vary[0].decode("latin-1").split(","))
+        merge_vary(headers, vary[0].decode("latin-1").split(","), present)

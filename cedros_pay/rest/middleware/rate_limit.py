@@ -102,8 +102,8 @@ class RateLimitMiddleware:
         extra = [(b"x-ratelimit-limit", str(verdict.limit).encode()),
                  (b"x-ratelimit-remaining", str(verdict.remaining).encode())]
 
-        def add_limits(headers: Headers) -> None:
-            merge_headers(headers, extra)
+        def add_limits(headers: Headers, present: set[bytes]) -> None:
+            merge_headers(headers, extra, present=present)
 
         await self.app(scope, receive, edit_response(scope, send, add_limits))
 

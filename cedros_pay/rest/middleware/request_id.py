@@ -42,8 +42,8 @@ class RequestIdMiddleware:
         outer: Send
         if scope["type"] == "http":
             # The header layers inside register their edits here rather than wrap `send`.
-            def add_id(headers: Headers) -> None:
-                merge_headers(headers, extra, replace=True)
+            def add_id(headers: Headers, present: set[bytes]) -> None:
+                merge_headers(headers, extra, replace=True, present=present)
 
             outer = collect_edits(scope, send, add_id)
         else:

@@ -44,9 +44,9 @@ class SecurityHeadersMiddleware:
 _WITH_HSTS: Headers = [*BASE_HEADERS, HSTS]
 
 
-def _add_base(headers: Headers) -> None:
-    merge_headers(headers, BASE_HEADERS)
+def _add_base(headers: Headers, present: set[bytes]) -> None:
+    merge_headers(headers, BASE_HEADERS, present=present)
 
 
-def _add_https(headers: Headers) -> None:
-    merge_headers(headers, _WITH_HSTS)
+def _add_https(headers: Headers, present: set[bytes]) -> None:
+    merge_headers(headers, _WITH_HSTS, present=present)
