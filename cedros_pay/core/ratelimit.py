@@ -78,7 +78,11 @@ def draw(levels: Sequence[float], buckets: Sequence[Bucket]) -> tuple[list[float
         return list(levels), Verdict(allowed=False, limit=b.limit, remaining=0,
                                      retry_after=wait, denied_by=b.kind)
     after = [level - 1.0 for level in levels]
-    tightest = min(range(len(buckets)), key=lambda i: after[i] / buckets[i].limit)
+    tightest, lowest = 0, after[0] / buckets[0].limit
+    for i in range(1, len(buckets)):  # the first of the emptiest, as min() would pick
+        share = after[i] / buckets[i].limit
+        if share < lowest:
+            tightest, lowest = i, share
     return after, Verdict(allowed=True, limit=buckets[tightest].limit,
                           remaining=int(after[tightest]), retry_after=0.0)
 

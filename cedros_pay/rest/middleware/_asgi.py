@@ -159,6 +159,15 @@ def add_vary(message: Message, names: Iterable[str]) -> None:
 def merge_vary(headers: Headers, names: Iterable[str],
                present: set[bytes] | None = None) -> None:
     """`add_vary` on a header list, in place (`present` as for `merge_headers`)."""
+    if present is not None and b"vary" not in present:  # the usual case: nothing to merge
+        first: dict[str, str] = {}
+        for name in names:
+            name = name.strip()
+            if name:
+                first.setdefault(name.lower(), name)
+        headers.append((b"vary", ", ".join(first.values()).encode("latin-1")))
+        present.add(b"vary")
+        return
     current = [v.decode("latin-1") for k, v in headers if k.lower() == b"vary"]
     tokens = [t.strip() for v in current for t in v.split(",") if t.strip()]
     seen = {t.lower() for t in tokens}

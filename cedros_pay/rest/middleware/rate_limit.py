@@ -57,6 +57,31 @@ def _bucket(kind: str, key: str, rule: Rule | None) -> list[Bucket]:
     return [Bucket(kind, key, rule.limit, rule.window)]
 
 
+# Buckets are immutable and a client sends many requests: reuse them rather than build
+# three per request. Bounded; a full cache is simply dropped and refilled.
+_CACHE_LIMIT = 4096
+
+
+class _Buckets:
+    """The buckets of one kind, by key (none when the rule is disabled)."""
+
+    def __init__(self, kind: str, rule: Rule | None) -> None:
+        self.kind = kind
+        self.rule = rule if rule is not None and rule.limit > 0 and rule.window > 0 else None
+        self._cache: dict[str, Bucket] = {}
+
+    def get(self, key: str) -> Bucket | None:
+        rule = self.rule
+        if rule is None:
+            return None
+        bucket = self._cache.get(key)
+        if bucket is None:
+            if len(self._cache) >= _CACHE_LIMIT:
+                self._cache.clear()
+            bucket = self._cache[key] = Bucket(self.kind, key, rule.limit, rule.window)
+        return bucket
+
+
 class RateLimitMiddleware:
     def __init__(self, app: ASGIApp, *, limiter: RateLimiter, rules: RateLimitRules,
                  hooks: RateLimitHook | None = None) -> None:
@@ -64,21 +89,29 @@ class RateLimitMiddleware:
         self.limiter = limiter
         self.rules = rules
         self.hooks = hooks
+        self._global = _bucket("global", "", rules.global_)
+        self._wallets = _Buckets("wallet", rules.per_wallet)
+        self._ips = _Buckets("ip", rules.per_ip)
 
     def buckets(self, scope: Scope, tier: str) -> list[Bucket]:
         if tier == "partner":
             return []
-        out = _bucket("global", "", self.rules.global_)
+        out = list(self._global)
         if tier == "enterprise":
             return out
+        st = state(scope)
         wallet = request_wallet(scope)
         if wallet:
-            state(scope)["wallet"] = wallet
-            out += _bucket("wallet", wallet, self.rules.per_wallet)
+            st["wallet"] = wallet
+            bucket = self._wallets.get(wallet)
+            if bucket is not None:
+                out.append(bucket)
         client = scope.get("client")
-        ip = state(scope).get("client_ip") or (client[0] if client else "")
+        ip = st.get("client_ip") or (client[0] if client else "")
         if ip:
-            out += _bucket("ip", str(ip), self.rules.per_ip)
+            bucket = self._ips.get(str(ip))
+            if bucket is not None:
+                out.append(bucket)
         return out
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
