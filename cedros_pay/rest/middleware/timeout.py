@@ -5,12 +5,21 @@ the handler is *cancelled*, not abandoned: it cannot write anything after the cl
 told the request failed, and a database transaction it had open rolls back. The client
 gets a 503 envelope. Once a response has started it is let finish, since a half-sent
 body cannot be replaced by an error any more.
+
+A timer per request (`asyncio.timeout`) was a measurable share of a cheap request. All
+requests under one duration get their deadlines in arrival order, so a queue per duration
+with one timer, armed for the oldest request still running, serves them all: a request
+costs an append, and the timer wakes about once per duration rather than per request.
+Cancellation is what `asyncio.timeout` does: cancel the task, and on the way out
+`uncancel` it, so a cancellation from elsewhere is never mistaken for the deadline.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import weakref
+from collections import deque
 from collections.abc import Callable
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -31,6 +40,52 @@ def discovery_paths(prefix: str) -> Callable[[str], bool]:
     return lambda path: path in exact or path.startswith(well_known)
 
 
+class _Watch:
+    """One request under a deadline; `done` once it finished or began its response."""
+
+    __slots__ = ("done", "expired", "task", "when")
+
+    def __init__(self, when: float, task: asyncio.Task[object]) -> None:
+        self.when = when
+        self.task = task
+        self.done = False
+        self.expired = False
+
+
+class _Deadlines:
+    """The running requests of one duration on one loop, oldest first."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, seconds: float) -> None:
+        self.loop = loop
+        self.seconds = seconds
+        self.queue: deque[_Watch] = deque()
+        self.timer: asyncio.TimerHandle | None = None
+
+    def watch(self, task: asyncio.Task[object]) -> _Watch:
+        queue = self.queue
+        while queue and queue[0].done:
+            queue.popleft()
+        entry = _Watch(self.loop.time() + self.seconds, task)
+        queue.append(entry)
+        if self.timer is None:  # otherwise armed already, no later than this deadline
+            self.timer = self.loop.call_at(entry.when, self.expire)
+        return entry
+
+    def expire(self) -> None:
+        self.timer = None
+        now = self.loop.time()
+        queue = self.queue
+        while queue:
+            entry = queue[0]
+            if not entry.done and entry.when > now:
+                self.timer = self.loop.call_at(entry.when, self.expire)
+                return
+            queue.popleft()
+            if not entry.done:
+                entry.expired = True
+                entry.task.cancel()
+
+
 class TimeoutMiddleware:
     def __init__(self, app: ASGIApp, *, default: float = 60.0, short: float = 5.0,
                  is_short: Callable[[str], bool] | None = None) -> None:
@@ -38,6 +93,18 @@ class TimeoutMiddleware:
         self.default = default
         self.short = short
         self.is_short = is_short or discovery_paths("")
+        self._by_loop: weakref.WeakKeyDictionary[
+            asyncio.AbstractEventLoop, dict[float, _Deadlines]] = weakref.WeakKeyDictionary()
+
+    def _deadlines(self, seconds: float) -> _Deadlines:
+        loop = asyncio.get_running_loop()
+        queues = self._by_loop.get(loop)
+        if queues is None:
+            queues = self._by_loop[loop] = {}
+        found = queues.get(seconds)
+        if found is None:
+            found = queues[seconds] = _Deadlines(loop, seconds)
+        return found
 
     def timeout_for(self, scope: Scope) -> float:
         return self.short if self.is_short(route_path(scope)) else self.default
@@ -47,23 +114,37 @@ class TimeoutMiddleware:
             await self.app(scope, receive, send)
             return
         seconds = self.timeout_for(scope)
+        task = asyncio.current_task()
+        if task is None:
+            raise RuntimeError("the timeout middleware must run inside a task")
+        cancelling = task.cancelling()
+        watch = self._deadlines(seconds).watch(task)
         started = False
-        deadline: asyncio.Timeout | None = None
 
         async def send_guarded(message: Message) -> None:
             nonlocal started
             if message["type"] == "http.response.start":
                 started = True
-                if deadline is not None:
-                    deadline.reschedule(None)  # the response is under way: let it finish
+                watch.done = True  # the response is under way: let it finish
             await send(message)
 
+        timed_out = False
         try:
-            async with asyncio.timeout(seconds) as deadline:
-                await self.app(scope, receive, send_guarded)
-        except TimeoutError:
-            if deadline is None or not deadline.expired() or started:
+            await self.app(scope, receive, send_guarded)
+        except asyncio.CancelledError as exc:
+            if not watch.expired:
                 raise
+            watch.expired = False  # uncancelled here, not again below
+            if task.uncancel() > cancelling:
+                raise  # cancelled from elsewhere too: that one wins
+            if started:
+                raise TimeoutError from exc
+            timed_out = True
+        finally:
+            watch.done = True
+            if watch.expired:  # the handler absorbed the cancellation: balance it
+                task.uncancel()
+        if timed_out:
             log.warning("request timed out and was cancelled",
                         extra={"path": scope["path"], "timeout_s": seconds})
             err = CedrosError(ErrorCode.INTERNAL_ERROR,
