@@ -1,0 +1,102 @@
+"""The chain's shortcuts behave like the plain layers: response edits collected by the
+request-id layer, and the timeout's shared timer."""
+
+from __future__ import annotations
+
+import asyncio
+
+import httpx
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from cedros_pay.integrations.ratelimit import MemoryRateLimiter
+from cedros_pay.rest.middleware import (
+    APIVersionMiddleware,
+    CORSMiddleware,
+    RateLimitMiddleware,
+    RateLimitRules,
+    RequestIdMiddleware,
+    Rule,
+    SecurityHeadersMiddleware,
+    TimeoutMiddleware,
+)
+
+
+async def answer(scope: Scope, receive: Receive, send: Send) -> None:
+    await send({"type": "http.response.start", "status": 200, "headers": [
+        (b"content-type", b"text/plain"), (b"vary", b"Accept-Encoding"),
+        (b"x-frame-options", b"SAMEORIGIN"), (b"x-api-version", b"9")]})
+    await send({"type": "http.response.body", "body": b"ok"})
+
+
+def header_layers(app: ASGIApp) -> ASGIApp:
+    app = RateLimitMiddleware(app, limiter=MemoryRateLimiter(),
+                              rules=RateLimitRules(global_=Rule(10, 1.0)))
+    app = APIVersionMiddleware(app)
+    app = SecurityHeadersMiddleware(app)
+    return CORSMiddleware(app, ["https://shop.example"])
+
+
+async def raw_headers(app: ASGIApp) -> list[tuple[bytes, bytes]]:
+    sent: list[Message] = []
+    scope = {"type": "http", "method": "GET", "path": "/x", "root_path": "", "scheme": "http",
+             "query_string": b"", "client": ("203.0.113.7", 1),
+             "headers": [(b"origin", b"https://shop.example"), (b"x-request-id", b"abc-1")]}
+
+    async def receive() -> Message:
+        return {"type": "http.request", "body": b""}
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    await app(scope, receive, send)
+    headers = sent[0]["headers"]
+    assert isinstance(headers, list)
+    return headers
+
+
+async def test_collected_response_edits_equal_the_nested_wrappers() -> None:
+    fused = await raw_headers(RequestIdMiddleware(header_layers(answer)))
+    alone = await raw_headers(header_layers(answer))
+    assert fused == [*alone, (b"x-request-id", b"abc-1")]
+    assert (b"vary", b"Accept-Encoding, Accept, X-API-Version, Origin") in fused
+    assert (b"x-frame-options", b"SAMEORIGIN") in fused and (b"x-api-version", b"1") in fused
+
+
+async def test_each_of_many_concurrent_requests_gets_its_own_deadline() -> None:
+    async def sleepy(scope: Scope, receive: Receive, send: Send) -> None:
+        await asyncio.sleep(float(scope["path"].strip("/")))
+        await answer(scope, receive, send)
+
+    app = TimeoutMiddleware(sleepy, default=0.15)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
+        resps = await asyncio.gather(*(c.get(f"/{d}") for d in (0.3, 0.01, 0.3, 0.05, 0.01)))
+        assert [r.status_code for r in resps] == [503, 200, 503, 200, 200]
+        assert (await c.get("/0.3")).status_code == 503  # the timer re-arms after idling
+
+
+async def test_a_cancellation_from_outside_is_not_taken_for_the_deadline() -> None:
+    entered = asyncio.Event()
+
+    async def stuck(scope: Scope, receive: Receive, send: Send) -> None:
+        entered.set()
+        await asyncio.sleep(5)
+
+    async def receive() -> Message:
+        return {"type": "http.request", "body": b""}
+
+    async def send(message: Message) -> None:
+        raise AssertionError("nothing may be sent")
+
+    app = TimeoutMiddleware(stuck, default=0.05)
+    scope = {"type": "http", "method": "GET", "path": "/x", "root_path": "", "headers": []}
+    task = asyncio.create_task(app(scope, receive, send))
+    await entered.wait()
+    task.cancel()
+    try:
+        await task
+    except asyncio.CancelledError:
+        pass
+    else:
+        raise AssertionError("the outside cancellation was swallowed")
+    await asyncio.sleep(0.1)  # the shared timer fires later and finds nothing to cancel
