@@ -30,9 +30,15 @@ class MemoryRateLimiter:
     async def acquire(self, buckets: Sequence[Bucket]) -> Verdict:
         now = self._clock()
         store = self._buckets
-        names = [b.name for b in buckets]
-        states = [store.get(name) for name in names]
-        levels = [refill(s, b, now) for s, b in zip(states, buckets, strict=True)]
+        names: list[str] = []
+        states: list[BucketState | None] = []
+        levels: list[float] = []
+        for b in buckets:
+            name = b.name
+            state = store.get(name)
+            names.append(name)
+            states.append(state)
+            levels.append(refill(state, b, now))
         after, verdict = draw(levels, buckets)
         for bucket, name, state, level in zip(buckets, names, states, after, strict=True):
             if state is not None and store.get(name) is state:  # not evicted meanwhile
