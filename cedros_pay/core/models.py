@@ -1,12 +1,16 @@
 """Domain records shared by resolvers and storage (specs 05, 06, 08, 23).
 
 Plain dataclasses: amounts are integer atomic units beside an asset code, times are
-timezone-aware UTC. Storage backends translate these to rows or documents; nothing here
-knows about JSON wire shapes (those live in the adapters' renderers).
+timezone-aware UTC. Catalog records (Product, Coupon, SubscriptionConfig) are frozen and
+their containers typed read-only: caches and sources hand out one shared instance to every
+request instead of a private copy, and a change is a new record (`dataclasses.replace`).
+Storage backends translate these to rows or documents; nothing here knows about JSON
+wire shapes (those live in the adapters' renderers).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -183,7 +187,7 @@ class StripeSession:
     completed_at: datetime | None = None
 
 
-@dataclass(slots=True, kw_only=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class SubscriptionConfig:
     billing_period: str = ""
     billing_interval: int = 1
@@ -193,7 +197,7 @@ class SubscriptionConfig:
     grace_period_hours: int = 0
 
 
-@dataclass(slots=True, kw_only=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Product:
     """A catalog entry; prices are atomic amounts with their asset code (spec 23)."""
 
@@ -207,7 +211,7 @@ class Product:
     crypto_token: str = ""
     crypto_account: str = ""
     memo_template: str = ""
-    metadata: dict[str, str] = field(default_factory=dict)
+    metadata: Mapping[str, str] = field(default_factory=dict)
     active: bool = True
     subscription: SubscriptionConfig | None = None
     created_at: datetime | None = None
@@ -218,7 +222,7 @@ class Product:
         return self.subscription is not None and bool(self.subscription.billing_period)
 
 
-@dataclass(slots=True, kw_only=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Coupon:
     """A discount code (spec 23).
 
@@ -232,7 +236,7 @@ class Coupon:
     tenant_id: str = DEFAULT_TENANT
     currency: str = ""
     scope: str = "all"
-    product_ids: list[str] = field(default_factory=list)
+    product_ids: Sequence[str] = field(default_factory=list)
     payment_method: str = ""
     auto_apply: bool = False
     applies_at: str = "catalog"
@@ -241,7 +245,7 @@ class Coupon:
     starts_at: datetime | None = None
     expires_at: datetime | None = None
     active: bool = True
-    metadata: dict[str, str] = field(default_factory=dict)
+    metadata: Mapping[str, str] = field(default_factory=dict)
     created_at: datetime | None = None
     updated_at: datetime | None = None
 

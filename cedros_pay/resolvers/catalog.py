@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import builtins
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TypeVar
 
 from cedros_pay.core.clock import Clock
@@ -92,12 +92,12 @@ class Catalog:
 
     async def create_product(self, product: Product) -> Product:
         now = self._clock.now()
-        product.created_at = product.updated_at = now
+        product = replace(product, created_at=now, updated_at=now)
         await _write(lambda: self._products.create(product), f"product {product.id!r}")
         return product
 
     async def update_product(self, product: Product) -> Product:
-        product.updated_at = self._clock.now()
+        product = replace(product, updated_at=self._clock.now())
         await _write(lambda: self._products.update(product), f"product {product.id!r}")
         return product
 
@@ -114,12 +114,12 @@ class Catalog:
 
     async def create_coupon(self, coupon: Coupon) -> Coupon:
         now = self._clock.now()
-        coupon.created_at = coupon.updated_at = now
+        coupon = replace(coupon, created_at=now, updated_at=now)
         await _write(lambda: self._coupons.create(coupon), f"coupon {coupon.code!r}")
         return coupon
 
     async def update_coupon(self, coupon: Coupon) -> Coupon:
-        coupon.updated_at = self._clock.now()
+        coupon = replace(coupon, updated_at=self._clock.now())
         await _write(lambda: self._coupons.update(coupon), f"coupon {coupon.code!r}")
         return coupon
 

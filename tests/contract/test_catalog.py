@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from decimal import Decimal
 
 import pytest
@@ -39,8 +40,7 @@ async def test_product_crud_and_soft_delete(store: Store) -> None:
     assert await store.products.get("default", "p1") == product()
     with pytest.raises(AlreadyExists):
         await store.products.create(product())
-    changed = product()
-    changed.crypto_amount = 7
+    changed = replace(product(), crypto_amount=7)
     await store.products.update(changed)
     got = await store.products.get("default", "p1")
     assert got is not None and got.crypto_amount == 7
@@ -91,8 +91,7 @@ async def test_coupon_soft_delete_update_and_tenants(store: Store) -> None:
     await store.coupons.create(coupon(tenant="a"))
     assert await store.coupons.get("b", "SAVE10") is None
     assert not await store.coupons.increment_usage("b", "SAVE10")
-    changed = coupon(tenant="a")
-    changed.discount_value = Decimal("25")
+    changed = replace(coupon(tenant="a"), discount_value=Decimal("25"))
     await store.coupons.update(changed)
     assert await store.coupons.delete("a", "SAVE10")
     assert await store.coupons.list("a") == []
@@ -108,8 +107,8 @@ async def test_coupon_update_never_rewinds_the_usage_count(store: Store) -> None
     assert stale is not None
     await store.coupons.increment_usage("default", "SAVE10")
     await store.coupons.increment_usage("default", "SAVE10")
-    stale.discount_value = Decimal("15")
-    await store.coupons.update(stale)  # based on a read from before the redemptions
+    # an update based on a read from before the redemptions
+    await store.coupons.update(replace(stale, discount_value=Decimal("15")))
     got = await store.coupons.get("default", "SAVE10")
     assert got is not None
     assert (got.usage_count, got.discount_value) == (2, Decimal("15"))

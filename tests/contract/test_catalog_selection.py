@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from decimal import Decimal
 from typing import Any
 
@@ -124,8 +125,7 @@ async def test_coupon_limit_holds_for_concurrent_uses_through_the_cache(
 async def test_tenants_stay_apart_through_the_cache(
         store: Store, backend_target: tuple[str, str], clock: ManualClock) -> None:
     products, _ = catalog_repos(settings(*backend_target), store, clock)
-    a = product("p")
-    a.tenant_id = "a"
+    a = replace(product("p"), tenant_id="a")
     await products.create(a)
     assert await products.get("b", "p") is None
     assert [p.tenant_id for p in await products.list("a")] == ["a"]

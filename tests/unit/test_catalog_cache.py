@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
+from dataclasses import FrozenInstanceError, replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from functools import partial
@@ -113,8 +114,7 @@ async def test_changes_behind_the_cache_show_after_the_ttl(clock: ManualClock) -
 
 
 async def test_list_variants_are_cached_separately(clock: ManualClock) -> None:
-    gone = product("p2")
-    gone.active = False
+    gone = replace(product("p2"), active=False)
     repo, inner = cached(clock, product(), gone)
     assert [p.id for p in await repo.list("default")] == ["p1"]
     assert [p.id for p in await repo.list("default", include_inactive=True)] == ["p1", "p2"]
@@ -207,19 +207,20 @@ async def test_a_write_invalidates_only_its_tenant(clock: ManualClock) -> None:
     assert inner.calls["list"] == 3  # b still cached
 
 
-# --- copies ------------------------------------------------------------------------
+# --- shared records ----------------------------------------------------------------
 
 
-async def test_callers_get_private_copies(clock: ManualClock) -> None:
+async def test_callers_share_frozen_records_but_own_their_lists(clock: ManualClock) -> None:
     repo, _ = cached(clock, product())
     first = await repo.get("default", "p1")
     assert first is not None
-    first.crypto_amount = 1
-    first.metadata["k"] = "changed"
-    (await repo.list("default"))[0].metadata["k"] = "changed"
-    again = await repo.get("default", "p1")
-    assert again is not None and (again.crypto_amount, again.metadata) == (100, {"k": "v"})
-    assert (await repo.list("default"))[0].metadata == {"k": "v"}
+    with pytest.raises(FrozenInstanceError):
+        first.crypto_amount = 1  # type: ignore[misc]
+    page = await repo.list("default")
+    page.append(product("intruder"))
+    page.clear()
+    assert [p.id for p in await repo.list("default")] == ["p1"]
+    assert await repo.get("default", "p1") is first  # no copy per read
 
 
 # --- no stampede -------------------------------------------------------------------
@@ -236,7 +237,7 @@ async def test_concurrent_misses_share_one_load(clock: ManualClock) -> None:
     await asyncio.gather(*lists)
     assert inner.calls == {"get": 1, "list": 1}
     assert all(r == product() for r in results)
-    assert len({id(r) for r in results}) == 20  # each caller its own copy
+    assert len({id(r) for r in results}) == 1  # one shared, frozen record
     await repo.get("default", "p1")
     assert inner.calls["get"] == 1
 
@@ -333,8 +334,7 @@ async def test_coupon_writes_invalidate_their_tenant(clock: ManualClock) -> None
     await repo.list("a")
     await repo.list("b")
     await repo.create(coupon("D", tenant="a"))
-    changed = coupon(tenant="a")
-    changed.discount_value = Decimal(20)
+    changed = replace(coupon(tenant="a"), discount_value=Decimal(20))
     await repo.update(changed)
     assert [c.code for c in await repo.list("a")] == ["C", "D"]
     got = await repo.get("a", "C")
@@ -356,13 +356,14 @@ async def test_coupon_cache_expires(clock: ManualClock) -> None:
     assert inner.calls["get"] == 2
 
 
-async def test_coupon_copies_are_private(clock: ManualClock) -> None:
+async def test_coupon_records_are_frozen(clock: ManualClock) -> None:
     repo = CachedCoupons(CountingCoupons([coupon()]), timedelta(minutes=1), clock)
     got = await repo.get("default", "C")
     assert got is not None
-    got.product_ids.append("p2")
+    with pytest.raises(FrozenInstanceError):
+        got.usage_count = 99  # type: ignore[misc]
     again = await repo.get("default", "C")
-    assert again is not None and again.product_ids == ["p1"]
+    assert again is not None and again.usage_count == 0 and again.product_ids == ["p1"]
 
 
 # --- the bound ---------------------------------------------------------------------

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import FrozenInstanceError, replace
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -198,20 +198,19 @@ async def test_yaml_lookup_by_stripe_price_id() -> None:
     assert await products.get("default", "nope") is None
 
 
-async def test_yaml_records_are_private_copies() -> None:
+async def test_yaml_records_are_frozen_and_stamped_per_tenant() -> None:
     products, coupons = yaml_repos()
     article = await products.get("default", "article")
     assert article is not None
-    article.metadata["plan"] = "changed"
-    article.crypto_amount = 1
-    again = await products.get("default", "article")
-    assert again is not None and again.metadata == {"plan": "gold"}
-    assert again.crypto_amount == 5_000_000
-    five = await coupons.get("default", "FIVE")
-    assert five is not None
-    five.product_ids.append("x")
-    five_again = await coupons.get("default", "FIVE")
-    assert five_again is not None and five_again.product_ids == ["article"]
+    with pytest.raises(FrozenInstanceError):
+        article.crypto_amount = 1  # type: ignore[misc]
+    assert await products.get("default", "article") is article  # built once per tenant
+    other = await products.get("acme", "article")
+    assert other is not None and other.tenant_id == "acme" and article.tenant_id == "default"
+    assert other.crypto_amount == 5_000_000 and other.metadata == {"plan": "gold"}
+    five = await coupons.get("acme", "FIVE")
+    assert five is not None and five.tenant_id == "acme"
+    assert five.product_ids == ["article"]
 
 
 async def test_yaml_product_writes_are_refused_with_a_reason() -> None:

@@ -6,7 +6,7 @@ USDC, lamports for SOL) in the comment beside it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -290,8 +290,7 @@ async def _pricing(coupons: list[Coupon], rounding: RoundingMode = STD,
                    tenant: str = "default") -> tuple[Pricing, Store, ManualClock]:
     store = memory_store()
     for c in coupons:
-        c.tenant_id = tenant
-        await store.coupons.create(c)
+        await store.coupons.create(replace(c, tenant_id=tenant))
     clock = ManualClock(NOW)
     return Pricing(store.coupons, clock, rounding), store, clock
 

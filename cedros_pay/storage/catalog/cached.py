@@ -23,7 +23,6 @@ from typing import Any, Generic, TypeVar
 
 from cedros_pay.core.clock import Clock
 from cedros_pay.core.models import Coupon, Product
-from cedros_pay.storage.catalog.copies import copy_coupon, copy_product
 from cedros_pay.storage.repos import CouponRepo, ProductRepo
 
 V = TypeVar("V")
@@ -152,20 +151,18 @@ class CachedProducts:
         self._many.invalidate(tenant)
 
     async def get(self, tenant: str, product_id: str) -> Product | None:
-        found = await self._one.get(tenant, ("id", product_id),
-                                    lambda: self._inner.get(tenant, product_id))
-        return copy_product(found) if found is not None else None
+        return await self._one.get(tenant, ("id", product_id),
+                                   lambda: self._inner.get(tenant, product_id))
 
     async def get_by_stripe_price_id(self, tenant: str, price_id: str) -> Product | None:
-        found = await self._one.get(
+        return await self._one.get(
             tenant, ("stripe_price", price_id),
             lambda: self._inner.get_by_stripe_price_id(tenant, price_id))
-        return copy_product(found) if found is not None else None
 
     async def list(self, tenant: str, include_inactive: bool = False) -> list[Product]:
         found = await self._many.get(tenant, include_inactive,
                                      lambda: self._inner.list(tenant, include_inactive))
-        return [copy_product(p) for p in found]
+        return list(found)  # records are frozen and shared; the list is the caller's
 
     # Writes invalidate even when they fail: a failure may leave the outcome unknown.
 
@@ -206,13 +203,12 @@ class CachedCoupons:
         self._many.invalidate(tenant)
 
     async def get(self, tenant: str, code: str) -> Coupon | None:
-        found = await self._one.get(tenant, code, lambda: self._inner.get(tenant, code))
-        return copy_coupon(found) if found is not None else None
+        return await self._one.get(tenant, code, lambda: self._inner.get(tenant, code))
 
     async def list(self, tenant: str, include_inactive: bool = False) -> list[Coupon]:
         found = await self._many.get(tenant, include_inactive,
                                      lambda: self._inner.list(tenant, include_inactive))
-        return [copy_coupon(c) for c in found]
+        return list(found)
 
     async def create(self, coupon: Coupon) -> None:
         try:

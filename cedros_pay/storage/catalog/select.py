@@ -23,6 +23,8 @@ catalog into a database is an explicit, one-off step: `import_yaml_catalog`.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from cedros_pay.config.models import Config, StorageConfig
 from cedros_pay.core.clock import Clock
 from cedros_pay.storage.catalog.cached import CachedCoupons, CachedProducts
@@ -114,14 +116,14 @@ async def import_yaml_catalog(config: Config, products: ProductRepo, coupons: Co
     """
     added_products = added_coupons = 0
     for product in products_from_config(config.paywall.resources, config.x402):
-        product.tenant_id = tenant
+        product = replace(product, tenant_id=tenant)
         try:
             await products.create(product)
             added_products += 1
         except AlreadyExists:
             pass
     for coupon in coupons_from_config(config.coupons.coupons):
-        coupon.tenant_id = tenant
+        coupon = replace(coupon, tenant_id=tenant)
         try:
             await coupons.create(coupon)
             added_coupons += 1

@@ -17,8 +17,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable, Iterable, Mapping
+from dataclasses import replace
 from decimal import Decimal
-from typing import TypeVar
+from typing import Generic, TypeVar
 
 from cedros_pay.config.models import (
     CouponConfig,
@@ -28,7 +29,6 @@ from cedros_pay.config.models import (
 )
 from cedros_pay.config.tokens import stablecoin_for_mint
 from cedros_pay.core.models import Coupon, Product, SubscriptionConfig
-from cedros_pay.storage.catalog.copies import copy_coupon, copy_product
 from cedros_pay.storage.catalog.errors import ReadOnlySource
 from cedros_pay.storage.repos import AlreadyExists, CouponRepo, ProductRepo
 
@@ -126,27 +126,58 @@ def coupons_from_config(coupons: Mapping[str, CouponConfig]) -> list[Coupon]:
 # --- read-only sources -----------------------------------------------------------------
 
 
+class _PerTenant(Generic[T]):
+    """The file's records stamped with each tenant that asked, built once per tenant.
+
+    Tenant ids come from requests, so the number kept is bounded: past the bound the
+    views are dropped and rebuilt on demand (they are cheap and hold no state).
+    """
+
+    LIMIT = 1024
+
+    def __init__(self, records: dict[str, T], stamp: Callable[[T, str], T]) -> None:
+        self._records = records
+        self._stamp = stamp
+        self._views: dict[str, dict[str, T]] = {}
+
+    def __call__(self, tenant: str) -> dict[str, T]:
+        view = self._views.get(tenant)
+        if view is None:
+            if len(self._views) >= self.LIMIT:
+                self._views.clear()
+            view = self._views[tenant] = {
+                key: self._stamp(record, tenant) for key, record in self._records.items()}
+        return view
+
+
+def _product_in(product: Product, tenant: str) -> Product:
+    return product if product.tenant_id == tenant else replace(product, tenant_id=tenant)
+
+
+def _coupon_in(coupon: Coupon, tenant: str) -> Coupon:
+    return coupon if coupon.tenant_id == tenant else replace(coupon, tenant_id=tenant)
+
+
 class YamlProducts:
     """ProductRepo over a fixed list; same catalog for every tenant, writes refused."""
 
     def __init__(self, products: Iterable[Product]) -> None:
-        self._by_id = {p.id: copy_product(p) for p in products}  # keeps file order
+        by_id = {p.id: p for p in products}  # keeps file order
+        self._in = _PerTenant(by_id, _product_in)
 
     async def get(self, tenant: str, product_id: str) -> Product | None:
-        found = self._by_id.get(product_id)
-        return copy_product(found, tenant) if found is not None else None
+        return self._in(tenant).get(product_id)
 
     async def get_by_stripe_price_id(self, tenant: str, price_id: str) -> Product | None:
         if not price_id:
             return None
-        for p in self._by_id.values():
+        for p in self._in(tenant).values():
             if p.stripe_price_id == price_id:
-                return copy_product(p, tenant)
+                return p
         return None
 
     async def list(self, tenant: str, include_inactive: bool = False) -> list[Product]:
-        return [copy_product(p, tenant) for p in self._by_id.values()
-                if include_inactive or p.active]
+        return [p for p in self._in(tenant).values() if include_inactive or p.active]
 
     async def create(self, product: Product) -> None:
         raise ReadOnlySource(_PRODUCTS_READ_ONLY)
@@ -159,24 +190,28 @@ class YamlProducts:
 
 
 class YamlCoupons:
-    """CouponRepo over a fixed list; writes refused except usage counting (in memory)."""
+    """CouponRepo over a fixed list; writes refused except usage counting (in memory).
+
+    A tenant's view carries the file's usage_count plus the uses counted here; counting a
+    use replaces that one record of the view.
+    """
 
     def __init__(self, coupons: Iterable[Coupon]) -> None:
-        self._by_code = {c.code: copy_coupon(c) for c in coupons}  # keeps file order
+        self._by_code = {c.code: c for c in coupons}  # keeps file order
+        self._in = _PerTenant(self._by_code, self._stamp)
         self._used: dict[tuple[str, str], int] = {}  # (tenant, code) -> uses since start
 
-    def _view(self, coupon: Coupon, tenant: str) -> Coupon:
-        out = copy_coupon(coupon, tenant)
-        out.usage_count += self._used.get((tenant, coupon.code), 0)
-        return out
+    def _stamp(self, coupon: Coupon, tenant: str) -> Coupon:
+        used = self._used.get((tenant, coupon.code), 0)
+        if used:
+            return replace(coupon, tenant_id=tenant, usage_count=coupon.usage_count + used)
+        return _coupon_in(coupon, tenant)
 
     async def get(self, tenant: str, code: str) -> Coupon | None:
-        found = self._by_code.get(code)
-        return self._view(found, tenant) if found is not None else None
+        return self._in(tenant).get(code)
 
     async def list(self, tenant: str, include_inactive: bool = False) -> list[Coupon]:
-        return [self._view(c, tenant) for c in self._by_code.values()
-                if include_inactive or c.active]
+        return [c for c in self._in(tenant).values() if include_inactive or c.active]
 
     async def increment_usage(self, tenant: str, code: str) -> bool:
         """Count one use in this process; atomic because nothing here awaits."""
@@ -187,6 +222,8 @@ class YamlCoupons:
         if found.usage_limit is not None and found.usage_count + used >= found.usage_limit:
             return False
         self._used[(tenant, code)] = used + 1
+        view = self._in(tenant)
+        view[code] = self._stamp(found, tenant)
         return True
 
     async def create(self, coupon: Coupon) -> None:

@@ -1,0 +1,143 @@
+"""Where a request's time goes, measured in process (no sockets, no HTTP parsing).
+
+    python -m bench.inprocess [--target quote|products|graphql] [-n 3000] [--profile]
+
+Builds the server from bench/catalog.yaml (a fresh SQLite file in a temporary directory)
+and drives ASGI requests through three entry points: the whole app (middleware chain +
+routing + handler), the Starlette app alone (routing + handler) and, for the baseline,
+the bare Starlette app of bench/baseline.py. The differences say what the chain and the
+handler cost per request. `--profile` adds a cProfile of the whole app sorted by own time.
+
+Figures are µs per request on this machine at this moment: compare them within one run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import cProfile
+import pstats
+import shutil
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from bench.servers import CATALOG
+from bench.targets import GRAPHQL_QUERY
+
+Send = Callable[[dict[str, Any]], Awaitable[None]]
+ASGI = Callable[[dict[str, Any], Any, Send], Awaitable[None]]
+
+REQUESTS = {
+    "quote": ("POST", "/paywall/v1/quote", b'{"resource":"demo-article"}', 402),
+    "products": ("GET", "/paywall/v1/products", b"", 200),
+    "graphql": ("POST", "/graphql",
+                ('{"query":"' + GRAPHQL_QUERY.replace('"', '\\"') + '"}').encode(), 200),
+    "baseline": ("GET", "/", b"", 200),
+}
+
+
+def scope_for(method: str, path: str, body: bytes) -> dict[str, Any]:
+    headers = [(b"host", b"127.0.0.1:8080"), (b"user-agent", b"wrk"), (b"accept", b"*/*")]
+    if body:
+        headers += [(b"content-type", b"application/json"),
+                    (b"content-length", str(len(body)).encode())]
+    return {"type": "http", "asgi": {"version": "3.0", "spec_version": "2.3"},
+            "http_version": "1.1", "method": method, "scheme": "http", "path": path,
+            "raw_path": path.encode(), "root_path": "", "query_string": b"",
+            "headers": headers, "client": ("127.0.0.1", 40000), "server": ("127.0.0.1", 8080),
+            "state": {}}
+
+
+async def one(app: ASGI, method: str, path: str, body: bytes) -> int:
+    status = 0
+    sent = False
+
+    async def receive() -> dict[str, Any]:
+        nonlocal sent
+        if sent:
+            await asyncio.sleep(3600)
+        sent = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        nonlocal status
+        if message["type"] == "http.response.start":
+            status = message["status"]
+
+    await app(scope_for(method, path, body), receive, send)
+    return status
+
+
+async def per_request(app: ASGI, target: str, n: int) -> float:
+    method, path, body, expect = REQUESTS[target]
+    status = await one(app, method, path, body)
+    if status != expect:
+        raise SystemExit(f"{target}: status {status}, expected {expect}")
+    for _ in range(200):
+        await one(app, method, path, body)
+    started = time.perf_counter()
+    for _ in range(n):
+        await one(app, method, path, body)
+    return (time.perf_counter() - started) / n * 1e6
+
+
+async def build(tmp: Path) -> Any:
+    from cedros_pay.app import create_app
+    from cedros_pay.config import load_config
+
+    doc = yaml.safe_load(CATALOG.read_text())
+    doc["storage"]["file_path"] = str(tmp / "bench.db")
+    path = tmp / "config.yaml"
+    path.write_text(yaml.safe_dump(doc))
+    app = create_app(load_config(path, environ={}, dotenv_path=None))
+    await app.start()
+    return app
+
+
+async def main(target: str, n: int, profile: bool, args_sort: str = "tottime") -> None:
+    from bench.baseline import app as baseline
+
+    tmp = Path(tempfile.mkdtemp(prefix="cedros-inprocess-"))
+    app = await build(tmp)
+    try:
+        rows = [("baseline (bare Starlette)", await per_request(baseline, "baseline", n)),
+                (f"{target}: Starlette app, no chain", await per_request(app.starlette, target, n)),
+                (f"{target}: whole app", await per_request(app, target, n))]
+        for label, micros in rows:
+            print(f"{label:40s} {micros:8.1f} µs")
+        print(f"{'chain (whole - Starlette)':40s} {rows[2][1] - rows[1][1]:8.1f} µs")
+        if profile:
+            prof = cProfile.Profile()
+            prof.enable()
+            await per_request(app, target, n)
+            prof.disable()
+            pstats.Stats(prof).sort_stats(args_sort).print_stats(45)
+    finally:
+        await app.aclose()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def cli() -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.inprocess", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--target", choices=["quote", "products", "graphql"], default="quote")
+    parser.add_argument("-n", type=int, default=3000)
+    parser.add_argument("--profile", action="store_true")
+    parser.add_argument("--sort", default="tottime", help="cProfile sort key (tottime, cumtime)")
+    args = parser.parse_args()
+    try:
+        import uvloop
+
+        uvloop.install()
+    except ImportError:  # pragma: no cover - uvloop is a dependency
+        pass
+    asyncio.run(main(args.target, args.n, args.profile, args.sort))
+
+
+if __name__ == "__main__":
+    cli()
