@@ -19,9 +19,10 @@ through it, so every surface shows the amount that verification will demand.
 from __future__ import annotations
 
 import math
+import operator
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from enum import StrEnum
 
@@ -308,19 +309,70 @@ class CouponView:
     now: datetime
 
 
+_MIN_TIME = datetime.min.replace(tzinfo=UTC)
+_MAX_TIME = datetime.max.replace(tzinfo=UTC)
+_MEMO_LIMIT = 4096  # entries; keys carry client-chosen coupon codes, so it is bounded
+
+
+def validity_window(coupons: Iterable[Coupon], now: datetime) -> tuple[datetime, datetime]:
+    """The span around `now` in which no coupon starts or expires: whatever the coupons
+    do to a price at `now`, they do throughout it."""
+    since, until = _MIN_TIME, _MAX_TIME
+    for c in coupons:
+        for edge in (c.starts_at, c.expires_at):
+            if edge is None:
+                continue
+            edge = as_utc(edge)
+            if edge <= now:
+                since = max(since, edge)
+            else:
+                until = min(until, edge)
+    return since, until
+
+
+@dataclass(frozen=True, slots=True)
+class _Memo:
+    """Both prices of a product as computed from exactly these records, and the time span
+    they hold for. Records are frozen, so identity says nothing changed: a new coupon
+    count, an edit or a cache refresh all come as new records and miss."""
+
+    product: Product
+    manual: Coupon | None
+    auto: tuple[Coupon, ...]
+    since: datetime
+    until: datetime
+    fiat: Priced | None
+    crypto: Priced | None
+
+
+def _same(a: tuple[Coupon, ...], b: tuple[Coupon, ...]) -> bool:
+    return len(a) == len(b) and all(map(operator.is_, a, b))
+
+
 class Pricing:
     """Prices products and order totals with the tenant's coupons (spec 19).
 
     Each pricing method takes an optional `view`; without one it reads its own.
+    A product's prices are memoised (`product_prices`): the catalog and coupons rarely
+    change, and quoting the same product over and over is the hot path of an x402 API.
     """
 
     def __init__(self, coupons: CouponRepo, clock: Clock, rounding: RoundingMode) -> None:
         self._coupons = coupons
         self._clock = clock
         self.rounding = rounding
+        self._autos: dict[str, tuple[Coupon, ...]] = {}  # per tenant, the last auto set
+        self._memo: dict[tuple[str, str, str], _Memo] = {}
 
     async def view(self, tenant: str) -> CouponView:
         auto = tuple(c for c in await self._coupons.list(tenant) if c.auto_apply)
+        last = self._autos.get(tenant)
+        if last is not None and _same(last, auto):
+            auto = last  # the same records: keep the tuple, so memo entries still match
+        else:
+            if len(self._autos) >= _MEMO_LIMIT:
+                self._autos.clear()
+            self._autos[tenant] = auto
         return CouponView(auto=auto, now=self._clock.now())
 
     async def _auto(self, tenant: str, view: CouponView | None) -> CouponView:
@@ -329,25 +381,48 @@ class Pricing:
     async def _manual(self, tenant: str, code: str | None) -> Coupon | None:
         return await find_coupon(self._coupons, tenant, code) if code else None
 
+    async def product_prices(
+        self, tenant: str, product: Product, manual_code: str | None,
+        view: CouponView | None = None,
+    ) -> tuple[Priced | None, Priced | None]:
+        """(`fiat_price`, `crypto_price`) of one product with one manual code, memoised
+        on the records they were computed from and the span in which no coupon starts or
+        expires."""
+        v = await self._auto(tenant, view)
+        manual = await self._manual(tenant, manual_code)
+        key = (tenant, product.id, manual_code or "")
+        hit = self._memo.get(key)
+        if (hit is not None and hit.product is product and hit.manual is manual
+                and hit.auto is v.auto and hit.since <= v.now < hit.until):
+            return hit.fiat, hit.crypto
+        fiat = self._fiat(product, manual, v)
+        crypto = self._crypto(product, manual, v)
+        since, until = validity_window((*v.auto, manual) if manual else v.auto, v.now)
+        if len(self._memo) >= _MEMO_LIMIT:
+            self._memo.clear()
+        self._memo[key] = _Memo(product=product, manual=manual, auto=v.auto, since=since,
+                                until=until, fiat=fiat, crypto=crypto)
+        return fiat, crypto
+
     async def fiat_price(
         self, tenant: str, product: Product, manual_code: str | None,
         view: CouponView | None = None,
     ) -> Priced | None:
         """The Stripe price: every applicable coupon, catalog and checkout alike, auto-apply
         plus the manual one, stacked in one step with the rounding mode (spec 19 step 4,
-        ScopeAll). None when the product has no fiat price.
+        ScopeAll). None when the product has no fiat price."""
+        v = await self._auto(tenant, view)
+        return self._fiat(product, await self._manual(tenant, manual_code), v)
 
-        The single stack takes the catalog-level coupons before the checkout-level ones
-        (each in selection order), which is the order `Priced.applied` reports.
-        """
+    def _fiat(self, product: Product, manual: Coupon | None, v: CouponView) -> Priced | None:
+        # The single stack takes the catalog-level coupons before the checkout-level ones
+        # (each in selection order), which is the order `Priced.applied` reports.
         price = fiat_money(product)
         if price is None:
             return None
-        v = await self._auto(tenant, view)
         selected = select_coupons(
-            list(v.auto), await self._manual(tenant, manual_code),
-            product_id=product.id, method=PaymentMethod.STRIPE, phase=CouponPhase.ALL,
-            now=v.now,
+            v.auto, manual, product_id=product.id, method=PaymentMethod.STRIPE,
+            phase=CouponPhase.ALL, now=v.now,
         )
         checkout = tuple(c for c in selected if _applies_at(c) == APPLIES_AT_CHECKOUT)
         catalog = tuple(c for c in selected if _applies_at(c) != APPLIES_AT_CHECKOUT)
@@ -361,17 +436,17 @@ class Pricing:
         """The x402 price of one product (spec 19 step 5): phase 1 stacks the catalog
         coupons on the product price, phase 2 stacks the checkout coupons on that, and the
         result is rounded up to whole cents. The manual coupon joins the phase whose filter
-        it passes. None when the product has no crypto price.
+        it passes. None when the product has no crypto price."""
+        v = await self._auto(tenant, view)
+        return self._crypto(product, await self._manual(tenant, manual_code), v)
 
-        The phases run one after the other, exactly as for a one-item cart, so a product
-        costs the same bought alone or in a cart of one.
-        """
+    def _crypto(self, product: Product, manual: Coupon | None, v: CouponView) -> Priced | None:
+        # The phases run one after the other, exactly as for a one-item cart, so a product
+        # costs the same bought alone or in a cart of one.
         price = crypto_money(product)
         if price is None:
             return None
-        v = await self._auto(tenant, view)
-        auto, now = list(v.auto), v.now
-        manual = await self._manual(tenant, manual_code)
+        auto, now = v.auto, v.now
         catalog = select_coupons(auto, manual, product_id=product.id, method=PaymentMethod.X402,
                                  phase=CouponPhase.CATALOG, now=now)
         codes = {c.code for c in catalog}
@@ -392,7 +467,7 @@ class Pricing:
         if price is None:
             return None
         v = await self._auto(tenant, view)
-        catalog = select_coupons(list(v.auto), None, product_id=product.id,
+        catalog = select_coupons(v.auto, None, product_id=product.id,
                                  method=method, phase=CouponPhase.CATALOG, now=v.now)
         effective = stack_coupons(price, catalog, self.rounding)
         return Priced(original=price, effective=effective, catalog=tuple(catalog))
@@ -422,7 +497,7 @@ class Pricing:
         qualify is ignored, as in quotes."""
         v = await self._auto(tenant, view)
         checkout = select_coupons(
-            list(v.auto), await self._manual(tenant, manual_code),
+            v.auto, await self._manual(tenant, manual_code),
             product_id=None, method=method, phase=CouponPhase.CHECKOUT, now=v.now,
         )
         effective = stack_coupons(total, checkout, self.rounding)
@@ -435,5 +510,5 @@ class Pricing:
         """The auto-apply checkout coupons usable now on `method`: GET /products'
         `checkoutStripeCoupons` / `checkoutCryptoCoupons` (spec 04)."""
         v = await self._auto(tenant, view)
-        return select_coupons(list(v.auto), None, product_id=None, method=method,
+        return select_coupons(v.auto, None, product_id=None, method=method,
                               phase=CouponPhase.CHECKOUT, now=v.now)

@@ -108,9 +108,7 @@ class Quotes:
     async def quote(self, tenant: str, resource_id: str, coupon_code: str | None) -> Quote:
         """Price one resource for both rails; an unusable coupon is ignored (spec 19)."""
         product = await self.product(tenant, resource_id)
-        view = await self._pricing.view(tenant)
-        fiat = await self._pricing.fiat_price(tenant, product, coupon_code, view)
-        crypto = await self._pricing.crypto_price(tenant, product, coupon_code, view)
+        fiat, crypto = await self._pricing.product_prices(tenant, product, coupon_code)
         if fiat is None and crypto is None and not product.stripe_price_id:
             raise CedrosError(ErrorCode.RESOURCE_NOT_FOUND,
                               f"resource {resource_id!r} has no price", {"resource": resource_id})
