@@ -63,7 +63,7 @@ from cedros_pay.resolvers.quotes import PaymentTerms, Quotes
 from cedros_pay.resolvers.services import Services
 from cedros_pay.rest.errors import EXCEPTION_HANDLERS
 from cedros_pay.rest.guard import Endpoint, payment_guard
-from cedros_pay.rest.routes import build_routes
+from cedros_pay.rest.routes import IndexedRouter, build_routes
 from cedros_pay.schema.app import graphql_routes
 from cedros_pay.storage.catalog import catalog_repos
 from cedros_pay.storage.open import open_store
@@ -190,11 +190,11 @@ class CedrosApp:
         self._start_lock = asyncio.Lock()
         self.services: Services | None = None
         prefix = config.server.route_prefix
-        self.starlette = Starlette(
-            routes=[*build_routes(prefix), *graphql_routes(f"{prefix}/graphql")],
-            exception_handlers=EXCEPTION_HANDLERS,
-            lifespan=self._lifespan,
-        )
+        self.starlette = Starlette(exception_handlers=EXCEPTION_HANDLERS)
+        # Starlette's router plus an index of the fixed paths (rest/routes.py).
+        self.starlette.router = IndexedRouter(
+            [*build_routes(prefix), *graphql_routes(f"{prefix}/graphql")],
+            lifespan=self._lifespan)
         # Middleware chain, hooks, breakers, shared-state backends (infra.py).
         self.infra = build_infra(config)
         self.asgi: ASGIApp = wrap(self.starlette, config, self.infra)

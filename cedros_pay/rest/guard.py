@@ -16,6 +16,7 @@ from starlette.responses import Response
 from cedros_pay.core.errors import CedrosError
 from cedros_pay.core.models import DEFAULT_TENANT
 from cedros_pay.resolvers.services import Services
+from cedros_pay.rest.context import request_url
 from cedros_pay.rest.errors import render_error
 from cedros_pay.rest.payments import (
     has_payment,
@@ -42,10 +43,10 @@ def payment_guard(services: Callable[[], Awaitable[Services]],
             if not has_payment(request):
                 try:
                     offer = await svc.payments.offer(tenant, resource_id, coupon,
-                                                     str(request.url))
+                                                     request_url(request))
                 except CedrosError as err:
                     return render_error(err)
-                return payment_required(offer, str(request.url))
+                return payment_required(offer, request_url(request))
             try:
                 settled = await svc.payments.settle(
                     tenant, x_payment=request.headers.get("X-PAYMENT"),
@@ -55,7 +56,7 @@ def payment_guard(services: Callable[[], Awaitable[Services]],
                 refused = refusal(request, err, svc.quotes.terms.network)
                 if refused.status_code == 402:
                     await offer_again(refused, svc.payments, tenant, resource_id, coupon,
-                                      str(request.url), err.message)
+                                      request_url(request), err.message)
                 return refused
             request.state.payment = settled.grant
             response = await endpoint(request)

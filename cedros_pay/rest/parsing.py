@@ -9,6 +9,7 @@ from pydantic import BaseModel, ValidationError
 from starlette.requests import Request
 
 from cedros_pay.core.errors import CedrosError, ErrorCode
+from cedros_pay.rest.context import request_header
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -24,7 +25,7 @@ class BodyTooLarge(CedrosError):
 
 
 async def read_body(request: Request, limit: int = MAX_BODY_BYTES) -> bytes:
-    declared = request.headers.get("content-length", "")
+    declared = request_header(request, b"content-length") or ""
     if declared.isdigit() and int(declared) > limit:
         raise BodyTooLarge(ErrorCode.INVALID_FIELD, f"request body exceeds {limit} bytes")
     chunks: list[bytes] = []

@@ -15,7 +15,7 @@ from cedros_pay.core.errors import CedrosError
 from cedros_pay.resolvers.payments import AccessGrant, Offer, Payments, Settled
 from cedros_pay.resolvers.x402_headers import named_resource, payment_version, wire_network
 from cedros_pay.rest import render
-from cedros_pay.rest.context import services, tenant
+from cedros_pay.rest.context import request_header, request_url, services, tenant
 from cedros_pay.rest.endpoint import endpoint
 from cedros_pay.rest.errors import render_error
 from cedros_pay.rest.models import (
@@ -27,13 +27,15 @@ from cedros_pay.rest.models import (
 from cedros_pay.rest.responses import spec_json
 
 PAYMENT_HEADERS = ("X-PAYMENT", "PAYMENT-SIGNATURE")
+_PAYMENT_KEYS = tuple(name.lower().encode() for name in PAYMENT_HEADERS)
 X402_HEADERS = "PAYMENT-REQUIRED, PAYMENT-RESPONSE, X-PAYMENT-RESPONSE"
 EXPOSE = {"Access-Control-Expose-Headers": X402_HEADERS}
 NO_STORE = {"Cache-Control": "no-store"}
 
 
 def has_payment(request: Request) -> bool:
-    return any(request.headers.get(name) for name in PAYMENT_HEADERS)
+    """A non-empty payment header of any protocol version."""
+    return any(request_header(request, key) for key in _PAYMENT_KEYS)
 
 
 def payment_required(offer: Offer, url: str, error: str | None = None) -> Response:
@@ -65,7 +67,7 @@ async def settle(request: Request, resource_id: str | None,
         target = resource_id or _named_resource(request)
         if response.status_code == 402 and target:
             await offer_again(response, svc.payments, tenant(request), target,
-                              coupon_code, str(request.url), err.message)
+                              coupon_code, request_url(request), err.message)
         return response
 
 
@@ -143,9 +145,9 @@ async def resource(request: Request) -> Response:
     coupon = request.query_params.get("couponCode") or None
     if has_payment(request):
         return await _grant(request, resource_id, coupon)
-    offer = await services(request).payments.offer(tenant(request), resource_id, coupon,
-                                                   str(request.url))
-    return payment_required(offer, str(request.url))
+    url = request_url(request)
+    offer = await services(request).payments.offer(tenant(request), resource_id, coupon, url)
+    return payment_required(offer, url)
 
 
 @endpoint("Look up a settled x402 payment by signature", tag="paywall",

@@ -11,7 +11,7 @@ from starlette.responses import Response
 
 from cedros_pay.resolvers.carts import CartItemInput, CartQuoteInput
 from cedros_pay.rest import render
-from cedros_pay.rest.context import services, tenant
+from cedros_pay.rest.context import request_url, services, tenant
 from cedros_pay.rest.endpoint import endpoint
 from cedros_pay.rest.models import (
     AccessGrantResponse,
@@ -46,9 +46,10 @@ async def quote(request: Request) -> Response:
         if isinstance(outcome, Response):
             return outcome
         return spec_json(render.access_grant(outcome.grant), headers=settled_headers(outcome))
+    url = request_url(request)
     offer = await services(request).payments.offer(tenant(request), body.resource,
-                                                   body.coupon_code, str(request.url))
-    return payment_required(offer, str(request.url))
+                                                   body.coupon_code, url)
+    return payment_required(offer, url)
 
 
 @endpoint("Quote a multi-item cart for one x402 payment", tag="paywall",
