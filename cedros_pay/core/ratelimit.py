@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 
@@ -22,15 +22,14 @@ class Bucket:
     key: str  # the bucket's identity within its kind ("" for global)
     limit: int
     window: float  # seconds
+    # Derived once: both are read on every draw.
+    refill_interval: float = field(init=False, repr=False, compare=False)
+    """Seconds per token: after a burst, one request per interval (spec 13)."""
+    name: str = field(init=False, repr=False, compare=False)
 
-    @property
-    def refill_interval(self) -> float:
-        """Seconds per token: after a burst, one request per interval (spec 13)."""
-        return self.window / self.limit
-
-    @property
-    def name(self) -> str:
-        return f"{self.kind}:{self.key}" if self.key else self.kind
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "refill_interval", self.window / self.limit)
+        object.__setattr__(self, "name", f"{self.kind}:{self.key}" if self.key else self.kind)
 
 
 @dataclass(frozen=True, slots=True)

@@ -80,9 +80,35 @@ class Quote:
     crypto_price: Priced | None
 
 
+def _with_memo(r: CryptoRequirement, memo: str, fee_payer: str | None) -> CryptoRequirement:
+    """A copy of `r` with this quote's memo and fee payer."""
+    return CryptoRequirement(
+        network=r.network, amount=r.amount, resource=r.resource, description=r.description,
+        pay_to=r.pay_to, pay_to_owner=r.pay_to_owner, asset_mint=r.asset_mint,
+        token_symbol=r.token_symbol, decimals=r.decimals,
+        max_timeout_seconds=r.max_timeout_seconds, memo=memo, fee_payer=fee_payer,
+        scheme=r.scheme, mime_type=r.mime_type)
+
+
 def memo_nonce() -> str:
     """8 base64url characters from 6 random bytes (spec 16)."""
     return base64.urlsafe_b64encode(secrets.token_bytes(6)).decode()
+
+
+@dataclass(frozen=True, slots=True)
+class _Parts:
+    """What a product's quotes share while its prices stay the same: everything but the
+    memo nonce, the expiry and the fee payer of the moment."""
+
+    product: Product
+    fiat: Priced | None
+    crypto: Priced | None
+    stripe: StripeOption | None
+    requirement: CryptoRequirement | None  # with an empty memo and no fee payer
+    amount: str  # the memo's {amount}
+
+
+_PARTS_LIMIT = 4096
 
 
 class Quotes:
@@ -92,6 +118,7 @@ class Quotes:
         self._pricing = pricing
         self.terms = terms
         self._clock = clock
+        self._parts: dict[tuple[str, str, str], _Parts] = {}
 
     async def product(self, tenant: str, resource_id: str) -> Product:
         """An active product, or `resource_not_found` (spec 19 step 1)."""
@@ -109,9 +136,26 @@ class Quotes:
         """Price one resource for both rails; an unusable coupon is ignored (spec 19)."""
         product = await self.product(tenant, resource_id)
         fiat, crypto = await self._pricing.product_prices(tenant, product, coupon_code)
+        key = (tenant, product.id, coupon_code or "")
+        parts = self._parts.get(key)
+        if (parts is None or parts.product is not product or parts.fiat is not fiat
+                or parts.crypto is not crypto):
+            parts = self._build_parts(key, product, fiat, crypto)
+        requirement = parts.requirement
+        if requirement is not None:
+            t = self.terms
+            requirement = _with_memo(requirement, interpolate_memo(product.memo_template, {
+                "resource": product.id, "nonce": memo_nonce(), "amount": parts.amount,
+            }), t.fee_payer() if t.fee_payer else None)
+        return Quote(resource_id=product.id, expires_at=self._clock.now() + self.terms.quote_ttl,
+                     stripe=parts.stripe, crypto=requirement, fiat_price=fiat,
+                     crypto_price=crypto)
+
+    def _build_parts(self, key: tuple[str, str, str], product: Product, fiat: Priced | None,
+                     crypto: Priced | None) -> _Parts:
         if fiat is None and crypto is None and not product.stripe_price_id:
             raise CedrosError(ErrorCode.RESOURCE_NOT_FOUND,
-                              f"resource {resource_id!r} has no price", {"resource": resource_id})
+                              f"resource {product.id!r} has no price", {"resource": product.id})
         stripe = None
         if fiat is not None or product.stripe_price_id:
             stripe = StripeOption(
@@ -122,22 +166,31 @@ class Quotes:
                 metadata=coupon_metadata(fiat) if fiat else {},
             )
         requirement = None
+        amount = ""
         if crypto is not None:
-            requirement = self.requirement(
+            amount = display(crypto.effective).split(" ")[0]
+            requirement = self._requirement(
                 resource=product.id, amount=crypto.effective, description=product.description,
-                recipient_account=product.crypto_account,
-                memo=interpolate_memo(product.memo_template, {
-                    "resource": product.id, "nonce": memo_nonce(),
-                    "amount": display(crypto.effective).split(" ")[0],
-                }),
-                ttl=self.terms.quote_ttl,
-            )
-        return Quote(resource_id=product.id, expires_at=self._clock.now() + self.terms.quote_ttl,
-                     stripe=stripe, crypto=requirement, fiat_price=fiat, crypto_price=crypto)
+                recipient_account=product.crypto_account, memo="", ttl=self.terms.quote_ttl,
+                fee_payer=None)
+        parts = _Parts(product=product, fiat=fiat, crypto=crypto, stripe=stripe,
+                       requirement=requirement, amount=amount)
+        if len(self._parts) >= _PARTS_LIMIT:
+            self._parts.clear()
+        self._parts[key] = parts
+        return parts
 
     def requirement(self, *, resource: str, amount: Money, description: str,
                     recipient_account: str, memo: str, ttl: timedelta) -> CryptoRequirement:
         """The x402 requirement for an amount; carts use it too."""
+        t = self.terms
+        return self._requirement(resource=resource, amount=amount, description=description,
+                                 recipient_account=recipient_account, memo=memo, ttl=ttl,
+                                 fee_payer=t.fee_payer() if t.fee_payer else None)
+
+    def _requirement(self, *, resource: str, amount: Money, description: str,
+                     recipient_account: str, memo: str, ttl: timedelta,
+                     fee_payer: str | None) -> CryptoRequirement:
         t = self.terms
         mint, decimals = self.mint_for(amount)
         pay_to = recipient_account or associated_token_address(t.payment_address, mint)
@@ -145,8 +198,7 @@ class Quotes:
             network=t.network, amount=amount, resource=resource, description=description,
             pay_to=pay_to, pay_to_owner=t.payment_address, asset_mint=mint,
             token_symbol=amount.asset.code, decimals=decimals,
-            max_timeout_seconds=int(ttl.total_seconds()), memo=memo,
-            fee_payer=t.fee_payer() if t.fee_payer else None,
+            max_timeout_seconds=int(ttl.total_seconds()), memo=memo, fee_payer=fee_payer,
         )
 
     def mint_for(self, amount: Money) -> tuple[str, int]:

@@ -30,25 +30,44 @@ class MemoryRateLimiter:
     async def acquire(self, buckets: Sequence[Bucket]) -> Verdict:
         now = self._clock()
         store = self._buckets
-        names: list[str] = []
         states: list[BucketState | None] = []
         levels: list[float] = []
         for b in buckets:
-            name = b.name
-            state = store.get(name)
-            names.append(name)
+            state = store.get(b.name)
             states.append(state)
             levels.append(refill(state, b, now))
+        if levels and min(levels) >= 1.0:
+            return self._take(buckets, states, levels, now)
         after, verdict = draw(levels, buckets)
-        for bucket, name, state, level in zip(buckets, names, states, after, strict=True):
+        self._save(buckets, states, after, now)
+        return verdict
+
+    def _take(self, buckets: Sequence[Bucket], states: list[BucketState | None],
+              levels: list[float], now: float) -> Verdict:
+        """`draw` for the usual case, every bucket holding a token, without its copies."""
+        tightest = 0
+        lowest = 2.0
+        for i, b in enumerate(buckets):
+            level = levels[i] = levels[i] - 1.0
+            share = level / b.limit
+            if share < lowest:  # the first of the emptiest, as `draw` picks
+                tightest, lowest = i, share
+        self._save(buckets, states, levels, now)
+        b = buckets[tightest]
+        return Verdict(allowed=True, limit=b.limit, remaining=int(levels[tightest]),
+                       retry_after=0.0)
+
+    def _save(self, buckets: Sequence[Bucket], states: list[BucketState | None],
+              levels: list[float], now: float) -> None:
+        store = self._buckets
+        for bucket, state, level in zip(buckets, states, levels, strict=True):
+            name = bucket.name
             if state is not None and store.get(name) is state:  # not evicted meanwhile
                 store.move_to_end(name)  # the hot path: update in place, no new state
                 state.tokens = level
                 state.updated = now
-                self._windows[name] = bucket.window
             else:
                 self._store(bucket, BucketState(tokens=level, updated=now))
-        return verdict
 
     def _store(self, bucket: Bucket, state: BucketState) -> None:
         name = bucket.name
