@@ -284,6 +284,8 @@ class HookRegistry:
 
     def __init__(self) -> None:
         self._hooks: dict[type[Any], list[Any]] = {kind: [] for kind in HOOK_KINDS}
+        # Per-request events go only to hooks that do something with them (see `_doing`).
+        self._doing_cache: dict[str, list[Any]] = {}
 
     # Registration, by interface (spec 14's RegisterPaymentHook and friends) or for all.
 
@@ -294,28 +296,44 @@ class HookRegistry:
             raise TypeError(f"{type(hook).__name__} implements no hook interface")
         for kind in kinds:
             self._hooks[kind].append(hook)
+            self._doing_cache.clear()
         return [k.__name__ for k in kinds]
 
     def register_payment_hook(self, hook: PaymentHook) -> None:
         self._hooks[PaymentHook].append(hook)
+        self._doing_cache.clear()
 
     def register_webhook_hook(self, hook: WebhookHook) -> None:
         self._hooks[WebhookHook].append(hook)
+        self._doing_cache.clear()
 
     def register_refund_hook(self, hook: RefundHook) -> None:
         self._hooks[RefundHook].append(hook)
+        self._doing_cache.clear()
 
     def register_cart_hook(self, hook: CartHook) -> None:
         self._hooks[CartHook].append(hook)
+        self._doing_cache.clear()
 
     def register_rpc_hook(self, hook: RPCHook) -> None:
         self._hooks[RPCHook].append(hook)
+        self._doing_cache.clear()
 
     def register_database_hook(self, hook: DatabaseHook) -> None:
         self._hooks[DatabaseHook].append(hook)
+        self._doing_cache.clear()
 
     def registered(self, kind: type[H]) -> list[H]:
         return list(self._hooks[kind])
+
+    def _doing(self, kind: type[Any], name: str) -> list[Any]:
+        """The hooks of `kind` whose `name` method is not BaseHook's no-op."""
+        found = self._doing_cache.get(name)
+        if found is None:
+            noop = getattr(BaseHook, name)
+            found = self._doing_cache[name] = [
+                h for h in self._hooks[kind] if getattr(type(h), name, None) is not noop]
+        return found
 
     def _emit(self, kind: type[Any], call: Callable[[Any], None]) -> None:
         for hook in self._hooks[kind]:
@@ -382,11 +400,20 @@ class HookRegistry:
         self._emit(DatabaseHook, lambda h: h.on_database_query(event))
 
     # HTTPHook
+    # Every request reports these two, so they skip the generic `_emit`.
     def on_request_started(self) -> None:
-        self._emit(HTTPHook, lambda h: h.on_request_started())
+        for hook in self._doing(HTTPHook, "on_request_started"):
+            try:
+                hook.on_request_started()
+            except Exception:
+                log.exception("observability hook failed", extra={"hook": type(hook).__name__})
 
     def on_request_finished(self, event: HTTPRequestEvent) -> None:
-        self._emit(HTTPHook, lambda h: h.on_request_finished(event))
+        for hook in self._doing(HTTPHook, "on_request_finished"):
+            try:
+                hook.on_request_finished(event)
+            except Exception:
+                log.exception("observability hook failed", extra={"hook": type(hook).__name__})
 
     # StripeHook
     def on_stripe_call(self, event: StripeCallEvent) -> None:

@@ -10,7 +10,6 @@ series count by inventing names. HTTP paths are route templates, never raw paths
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -38,6 +37,7 @@ from cedros_pay.core.observability import (
     WebhookFailedEvent,
 )
 from cedros_pay.logs import truncate_wallet
+from cedros_pay.observability.http_stats import HTTPStats
 
 OTHER = "other"
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
@@ -66,12 +66,8 @@ class PrometheusMetrics:
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         r = self.registry = registry or CollectorRegistry()
         # HTTP
-        self.http_requests = Counter("http_requests_total", "Total HTTP requests",
-                                     ["method", "path", "status"], registry=r)
-        self.http_duration = Histogram("http_request_duration_seconds", "Request latency",
-                                       ["method", "path"], registry=r)
-        self.http_in_flight = Gauge("http_requests_in_flight", "Requests being served",
-                                    registry=r)
+        self.http = HTTPStats()  # http_requests_total, _duration_seconds, _in_flight
+        r.register(self.http)
         # Payments
         self.payments = Counter("payments_total", "Payment attempts",
                                 ["method", "resource", "success"], registry=r)
@@ -150,7 +146,7 @@ class PrometheusHook(BaseHook):
         self._wallet = BoundedLabel(label_limit)
         self._route = BoundedLabel(label_limit)
         self._currency = BoundedLabel(50)
-        self._http_children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+        self._http_labels: dict[tuple[str, str, int], tuple[str, str, str]] = {}
 
     def on_payment_completed(self, event: PaymentCompletedEvent) -> None:
         m = self.metrics
@@ -198,21 +194,17 @@ class PrometheusHook(BaseHook):
             self.metrics.db_errors.labels(event.operation, table, event.error).inc()
 
     def on_request_started(self) -> None:
-        self.metrics.http_in_flight.inc()
+        self.metrics.http.started()
 
     def on_request_finished(self, event: HTTPRequestEvent) -> None:
-        self.metrics.http_in_flight.dec()
         key = (event.method, event.route, event.status)
-        children = self._http_children.get(key)
-        if children is None:  # label lookups are the costly part: once per series
-            route = self._route(event.route)
+        labels = self._http_labels.get(key)
+        if labels is None:  # bounded labels, worked out once per series
             method = event.method if event.method in _METHODS else OTHER
-            children = (self.metrics.http_requests.labels(method, route, str(event.status)),
-                        self.metrics.http_duration.labels(method, route))
-            if len(self._http_children) < 10_000:
-                self._http_children[key] = children
-        children[0].inc()
-        children[1].observe(event.duration)
+            labels = (method, self._route(event.route), str(event.status))
+            if len(self._http_labels) < 10_000:
+                self._http_labels[key] = labels
+        self.metrics.http.finished(*labels, event.duration)
 
     def on_stripe_call(self, event: StripeCallEvent) -> None:
         op = self._operation(event.operation)

@@ -73,6 +73,42 @@ def test_registry_fans_out_and_a_failing_hook_changes_nothing(
     assert event.amount_cents == 150.0
 
 
+class Requests(BaseHook):
+    def __init__(self, fail: bool = False) -> None:
+        self.started = 0
+        self.finished: list[HTTPRequestEvent] = []
+        self.fail = fail
+
+    def on_request_started(self) -> None:
+        self.started += 1
+
+    def on_request_finished(self, event: HTTPRequestEvent) -> None:
+        if self.fail:
+            raise RuntimeError("hook bug")
+        self.finished.append(event)
+
+
+def test_request_events_reach_hooks_registered_before_and_after_the_first(
+        caplog: pytest.LogCaptureFixture) -> None:
+    registry = HookRegistry()
+    early = Requests()
+    registry.register(early)
+    registry.register(LoggingHook())  # BaseHook's no-ops: skipped, harmlessly
+    first = HTTPRequestEvent("GET", "/a", 200, 0.001)
+    registry.on_request_started()
+    registry.on_request_finished(first)
+    late, broken = Requests(), Requests(fail=True)
+    registry.register(broken)
+    registry.register(late)
+    second = HTTPRequestEvent("POST", "/b", 402, 0.002)
+    with caplog.at_level(logging.ERROR, "cedros_pay.observability"):
+        registry.on_request_started()
+        registry.on_request_finished(second)
+    assert (early.started, early.finished) == (2, [first, second])
+    assert (late.started, late.finished) == (1, [second])
+    assert "observability hook failed" in caplog.text
+
+
 def test_register_subscribes_to_each_implemented_interface() -> None:
     registry = HookRegistry()
     assert registry.register(Payments()) == ["PaymentHook"]
