@@ -93,50 +93,65 @@ def merge_headers(headers: Headers, extra: Iterable[tuple[bytes, bytes]],
         present.add(name)
 
 
-# Response edits: the header-only layers change the response's headers and nothing else.
-# Each used to wrap `send`, so a response start crossed a closure per layer and copied its
-# header list each time. The outermost of them (request id) now keeps a per-request list
-# of edits; each inner layer appends its edit instead of wrapping `send`, and the edits are
-# applied innermost first, as the wrappers did, to one copy of the headers. A layer used
-# without that outer one (a test's tiny app) wraps `send` itself.
+# The response side of the chain. Each layer used to wrap `send` (to add headers, to see
+# the status, to know the response had started), so every response message crossed a
+# closure per layer. Now the outermost layer opens one `Exchange` per request and passes
+# it down as `send`; the layers inside register header edits on it and read its state.
+# A layer used without an outer one (a test's tiny app) opens its own.
 HeaderEdit = Callable[[Headers, set[bytes]], None]  # headers, their lower-cased names
-RESPONSE_EDITS = "cedros.response_edits"
+EXCHANGE = "cedros.exchange"
+
+
+class Exchange:
+    """One request's response as it leaves the chain: the single `send` wrapper.
+
+    On `http.response.start` it applies the registered header edits, innermost layer
+    first (as nested wrappers did), to one copy of the headers, and notes the status; it
+    notes when the last body chunk went out. Everything else passes through untouched.
+    """
+
+    __slots__ = ("edits", "finished", "send", "started", "status")
+
+    def __init__(self, send: Send) -> None:
+        self.send = send
+        self.edits: list[HeaderEdit] = []
+        self.status = 0
+        self.started = False
+        self.finished = False
+
+    async def __call__(self, message: Message) -> None:
+        kind = message["type"]
+        if kind == "http.response.start":
+            self.started = True
+            self.status = message["status"]
+            edits = self.edits
+            if edits:
+                headers: Headers = list(message.get("headers", ()))
+                present = {k.lower() for k, _ in headers}
+                for edit in reversed(edits):
+                    edit(headers, present)
+                message["headers"] = headers
+        elif kind == "http.response.body" and not message.get("more_body"):
+            self.finished = True
+        await self.send(message)
+
+
+def exchange(scope: Scope, send: Send) -> tuple[Exchange, Send]:
+    """The request's Exchange and the `send` to pass down: the outer layer's, with `send`
+    unchanged, or a new one, which is then the `send` to pass down."""
+    found: Exchange | None = scope.get(EXCHANGE)
+    if found is not None:
+        return found, send
+    opened = scope[EXCHANGE] = Exchange(send)
+    return opened, opened
 
 
 def edit_response(scope: Scope, send: Send, edit: HeaderEdit) -> Send:
-    """`send` with `edit` applied to the response's headers; registered with the outer
-    collector when there is one, so `send` itself comes back unchanged."""
-    edits: list[HeaderEdit] | None = scope.get(RESPONSE_EDITS)
-    if edits is not None:
-        edits.append(edit)
-        return send
-
-    async def send_edited(message: Message) -> None:
-        if message["type"] == "http.response.start":
-            headers: Headers = list(message.get("headers", ()))
-            edit(headers, {k.lower() for k, _ in headers})
-            message["headers"] = headers
-        await send(message)
-
-    return send_edited
-
-
-def collect_edits(scope: Scope, send: Send, last: HeaderEdit) -> Send:
-    """Open the per-request edit list; `send` applying every edit, then `last`."""
-    edits: list[HeaderEdit] = []
-    scope[RESPONSE_EDITS] = edits
-
-    async def send_edited(message: Message) -> None:
-        if message["type"] == "http.response.start":
-            headers: Headers = list(message.get("headers", ()))
-            present = {k.lower() for k, _ in headers}
-            for edit in reversed(edits):  # innermost layer first, as nested wrappers did
-                edit(headers, present)
-            last(headers, present)
-            message["headers"] = headers
-        await send(message)
-
-    return send_edited
+    """`send` with `edit` applied to the response's headers (registered on the request's
+    Exchange, so `send` itself usually comes back unchanged)."""
+    ex, send = exchange(scope, send)
+    ex.edits.append(edit)
+    return send
 
 
 async def send_error(scope: Scope, receive: Receive, send: Send, err: CedrosError, *,

@@ -10,11 +10,11 @@ from __future__ import annotations
 import logging
 import time
 
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from cedros_pay.core.observability import HTTPHook, HTTPRequestEvent
 from cedros_pay.logs import truncate_wallet
-from cedros_pay.rest.middleware._asgi import header, request_wallet, state
+from cedros_pay.rest.middleware._asgi import exchange, header, request_wallet, state
 
 access_log = logging.getLogger("cedros_pay.access")
 
@@ -43,20 +43,15 @@ class AccessLogMiddleware:
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
-        status = 500  # what the client gets if the app raises before answering
-
-        async def send_observed(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
+        ex, send = exchange(scope, send)
         if self.hooks is not None:
             self.hooks.on_request_started()
         try:
-            await self.app(scope, receive, send_observed)
+            await self.app(scope, receive, send)
         finally:
             duration = time.perf_counter() - started
+            # 500 is what the client gets if the app raised before answering.
+            status = ex.status if ex.started else 500
             # Building the line costs as much as a cheap endpoint: skip it when unread.
             if self.log.isEnabledFor(logging.INFO):
                 self._write(scope, status, duration)

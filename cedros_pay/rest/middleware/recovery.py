@@ -14,11 +14,11 @@ from __future__ import annotations
 
 import logging
 
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from cedros_pay.core.errors import CedrosError, ErrorCode
 from cedros_pay.logs import request_id_var
-from cedros_pay.rest.middleware._asgi import send_error
+from cedros_pay.rest.middleware._asgi import exchange, send_error
 from cedros_pay.rest.middleware.request_id import request_id_of
 from cedros_pay.rest.middleware.security_headers import security_headers
 
@@ -33,19 +33,11 @@ class RecoveryMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        started = finished = False
-
-        async def tracking_send(message: Message) -> None:
-            nonlocal started, finished
-            if message["type"] == "http.response.start":
-                started = True
-            elif message["type"] == "http.response.body" and not message.get("more_body"):
-                finished = True
-            await send(message)
-
+        ex, inner = exchange(scope, send)  # as the outermost layer, it opens the Exchange
         try:
-            await self.app(scope, receive, tracking_send)
+            await self.app(scope, receive, inner)
         except Exception as exc:
+            started, finished = ex.started, ex.finished
             rid = request_id_of(scope)
             token = request_id_var.set(rid)
             try:

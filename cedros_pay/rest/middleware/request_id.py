@@ -12,7 +12,7 @@ from cedros_pay.core.ids import is_sane_request_id, new_request_id
 from cedros_pay.logs import request_id_var
 from cedros_pay.rest.middleware._asgi import (
     Headers,
-    collect_edits,
+    edit_response,
     header,
     merge_headers,
     set_headers,
@@ -41,11 +41,11 @@ class RequestIdMiddleware:
         extra = [(b"x-request-id", rid.encode("latin-1"))]
         outer: Send
         if scope["type"] == "http":
-            # The header layers inside register their edits here rather than wrap `send`.
+            # Registered first, so applied last: the id always wins.
             def add_id(headers: Headers, present: set[bytes]) -> None:
                 merge_headers(headers, extra, replace=True, present=present)
 
-            outer = collect_edits(scope, send, add_id)
+            outer = edit_response(scope, send, add_id)
         else:
             async def send_with_id(message: Message) -> None:
                 if message["type"] == "websocket.accept":

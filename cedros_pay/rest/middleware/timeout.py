@@ -22,10 +22,10 @@ import weakref
 from collections import deque
 from collections.abc import Callable
 
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from cedros_pay.core.errors import CedrosError, ErrorCode
-from cedros_pay.rest.middleware._asgi import route_path, send_error
+from cedros_pay.rest.middleware._asgi import Exchange, exchange, route_path, send_error
 
 log = logging.getLogger("cedros_pay.timeout")
 
@@ -41,15 +41,21 @@ def discovery_paths(prefix: str) -> Callable[[str], bool]:
 
 
 class _Watch:
-    """One request under a deadline; `done` once it finished or began its response."""
+    """One request under a deadline; over once it finished (`done`) or its response began
+    (its Exchange has `started`)."""
 
-    __slots__ = ("done", "expired", "task", "when")
+    __slots__ = ("done", "exchange", "expired", "task", "when")
 
-    def __init__(self, when: float, task: asyncio.Task[object]) -> None:
+    def __init__(self, when: float, task: asyncio.Task[object], ex: Exchange) -> None:
         self.when = when
         self.task = task
+        self.exchange = ex
         self.done = False
         self.expired = False
+
+    @property
+    def over(self) -> bool:
+        return self.done or self.exchange.started
 
 
 class _Deadlines:
@@ -61,11 +67,11 @@ class _Deadlines:
         self.queue: deque[_Watch] = deque()
         self.timer: asyncio.TimerHandle | None = None
 
-    def watch(self, task: asyncio.Task[object]) -> _Watch:
+    def watch(self, task: asyncio.Task[object], ex: Exchange) -> _Watch:
         queue = self.queue
         while queue and queue[0].done:
             queue.popleft()
-        entry = _Watch(self.loop.time() + self.seconds, task)
+        entry = _Watch(self.loop.time() + self.seconds, task, ex)
         queue.append(entry)
         if self.timer is None:  # otherwise armed already, no later than this deadline
             self.timer = self.loop.call_at(entry.when, self.expire)
@@ -77,11 +83,11 @@ class _Deadlines:
         queue = self.queue
         while queue:
             entry = queue[0]
-            if not entry.done and entry.when > now:
+            if not entry.over and entry.when > now:
                 self.timer = self.loop.call_at(entry.when, self.expire)
                 return
             queue.popleft()
-            if not entry.done:
+            if not entry.over:
                 entry.expired = True
                 entry.task.cancel()
 
@@ -118,26 +124,18 @@ class TimeoutMiddleware:
         if task is None:
             raise RuntimeError("the timeout middleware must run inside a task")
         cancelling = task.cancelling()
-        watch = self._deadlines(seconds).watch(task)
-        started = False
-
-        async def send_guarded(message: Message) -> None:
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-                watch.done = True  # the response is under way: let it finish
-            await send(message)
-
+        ex, send = exchange(scope, send)  # a started response is let finish
+        watch = self._deadlines(seconds).watch(task, ex)
         timed_out = False
         try:
-            await self.app(scope, receive, send_guarded)
+            await self.app(scope, receive, send)
         except asyncio.CancelledError as exc:
             if not watch.expired:
                 raise
             watch.expired = False  # uncancelled here, not again below
             if task.uncancel() > cancelling:
                 raise  # cancelled from elsewhere too: that one wins
-            if started:
+            if ex.started:
                 raise TimeoutError from exc
             timed_out = True
         finally:
