@@ -9,10 +9,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gc
 import json
 import logging
 import os
 import signal
+import socket
 import sys
 from collections.abc import Coroutine, Iterator, Sequence
 from pathlib import Path
@@ -63,6 +65,13 @@ async def _serve(config: Config, host: str, port: int) -> None:
         @contextlib.contextmanager
         def capture_signals(self) -> Iterator[None]:
             yield
+
+        async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+            await super().startup(sockets=sockets)
+            # What exists once the app has started lives as long as the process: frozen
+            # out of the collector's sight, a full collection under load walks only what
+            # requests allocate (no 100k-object pause in the middle of a payment).
+            gc.freeze()
 
     app = create_app(config)
     server = _Server(uvicorn.Config(
