@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping
 
@@ -12,15 +13,29 @@ DEFAULT_TEMPLATE = "Payment for {resource}"
 _PLACEHOLDER = re.compile(r"\{\{\s*(\w+)\s*\}\}|\{(\w+)\}")
 
 
+@functools.lru_cache(maxsize=1024)
+def _pieces(template: str) -> tuple[tuple[str, str, str], ...]:
+    """The template as (literal text, placeholder name, placeholder as written) triples,
+    the last with an empty name: split once per template, filled per quote."""
+    out: list[tuple[str, str, str]] = []
+    pos = 0
+    for match in _PLACEHOLDER.finditer(template):
+        out.append((template[pos:match.start()], match.group(1) or match.group(2),
+                    match.group(0)))
+        pos = match.end()
+    out.append((template[pos:], "", ""))
+    return tuple(out)
+
+
 def interpolate_memo(template: str, values: Mapping[str, str]) -> str:
     """Fill `{resource}`, `{nonce}`, `{wallet}`, `{amount}`; cut to 566 UTF-8 bytes."""
-
-    def fill(match: re.Match[str]) -> str:
-        name = match.group(1) or match.group(2)
-        value = values.get(name)
-        return match.group(0) if value is None else value
-
-    memo = _PLACEHOLDER.sub(fill, template or DEFAULT_TEMPLATE)
+    parts: list[str] = []
+    for literal, name, written in _pieces(template or DEFAULT_TEMPLATE):
+        parts.append(literal)
+        if name:
+            value = values.get(name)
+            parts.append(written if value is None else value)
+    memo = "".join(parts)
     encoded = memo.encode()
     if len(encoded) <= MAX_MEMO_BYTES:
         return memo

@@ -165,14 +165,30 @@ def base64_json(doc: dict[str, Any]) -> str:
     return base64.b64encode(orjson.dumps(doc)).decode()
 
 
+# Without an exact offer the header depends only on the URL and the product's texts, and
+# the same few come back all the time; bounded, as URLs come from clients.
+_NO_OFFER_HEADERS: dict[tuple[str, str, str, str | None], str] = {}
+_NO_OFFER_LIMIT = 1024
+
+
 def exact_payment_required(offer: Offer, url: str, error: str | None = None) -> str:
     """PAYMENT-REQUIRED: base64 of the x402 v2 PaymentRequired object. Without a server
     wallet to pay fees there is no exact offer, and `accepts` is empty."""
     crypto = offer.quote.crypto
-    return base64_json(payment_required_document(
-        [offer.exact] if offer.exact else [], url=url,
-        description=crypto.description if crypto else "",
-        mime_type=crypto.mime_type if crypto else "application/json", error=error))
+    description = crypto.description if crypto else ""
+    mime_type = crypto.mime_type if crypto else "application/json"
+    if offer.exact is not None:  # carries this quote's memo: made afresh
+        return base64_json(payment_required_document(
+            [offer.exact], url=url, description=description, mime_type=mime_type,
+            error=error))
+    key = (url, description, mime_type, error)
+    found = _NO_OFFER_HEADERS.get(key)
+    if found is None:
+        if len(_NO_OFFER_HEADERS) >= _NO_OFFER_LIMIT:
+            _NO_OFFER_HEADERS.clear()
+        found = _NO_OFFER_HEADERS[key] = base64_json(payment_required_document(
+            [], url=url, description=description, mime_type=mime_type, error=error))
+    return found
 
 
 def exact_settlement(settled: Settled) -> tuple[str, str]:

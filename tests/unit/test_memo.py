@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import random
+import re
+
 import pytest
 
 from cedros_pay.core.memo import MAX_MEMO_BYTES, interpolate_memo
@@ -43,3 +46,22 @@ def test_memo_matcher_accepts_what_interpolation_produces() -> None:
     assert not matcher.fullmatch("article:p-1:aBc1De_-extra")
     assert memo_matcher("", {"resource": "p.1"}).fullmatch("Payment for p.1")
     assert not memo_matcher("", {"resource": "p.1"}).fullmatch("Payment for pX1")
+
+
+def _reference(template: str, values: dict[str, str]) -> str:
+    """Spec 16's rule written as one regex substitution (the straightforward reading)."""
+    def fill(match: re.Match[str]) -> str:
+        value = values.get(match.group(1) or match.group(2))
+        return match.group(0) if value is None else value
+    out = re.sub(r"\{\{\s*(\w+)\s*\}\}|\{(\w+)\}", fill, template or "Payment for {resource}")
+    return out.encode()[:566].decode(errors="ignore")
+
+
+def test_interpolation_matches_the_plain_substitution_on_random_templates() -> None:
+    rng = random.Random(16)
+    atoms = ["{resource}", "{{nonce}}", "{{ amount }}", "{wallet}", "{unknown}", "{", "}",
+             "{{", "}}", ":", "pay ", "é", "{ nonce}", "{{resource}", "x" * 40]
+    values = {"resource": "article", "nonce": "AbCd_-12", "amount": "1.50", "wallet": ""}
+    for _ in range(500):
+        template = "".join(rng.choice(atoms) for _ in range(rng.randint(0, 20)))
+        assert interpolate_memo(template, values) == _reference(template, values), template

@@ -2,14 +2,14 @@
 
      1. recovery          exception -> 500 envelope, traceback logged
      2. request id        X-Request-ID; in every log line
-     3. real IP           forwarding headers from trusted proxies only
+     3. real IP           forwarding headers from trusted proxies only (when any)
      4. access log        one JSON line + HTTP metrics per request
      5. CORS              configured origins; answers preflights
      6. security headers  on every response; HSTS over HTTPS
      7. API version       X-API-Version, Vary, Deprecation/Sunset
         tenant            X-Tenant-ID / JWT / subdomain / default (spec 10 lists it apart;
                           it runs before anything keyed by tenant)
-     8. API key           X-API-Key -> tier
+     8. API key           X-API-Key -> tier (when keys are enabled)
      9. rate limit        token buckets; 429
     10. timeout           5 s discovery, 60 s the rest
     11. idempotency       Idempotency-Key replay on the idempotent POSTs
@@ -92,7 +92,11 @@ def build_chain(app: ASGIApp, options: ChainOptions, deps: ChainDeps) -> ASGIApp
     add = layers.append
     add(RecoveryMiddleware)
     add(RequestIdMiddleware)
-    add(lambda a: RealIPMiddleware(a, options.trusted_proxies))
+    # Layers that would do nothing under this configuration are left out: without trusted
+    # proxies the client is the connection's peer, which is what the readers of
+    # `client_ip` fall back to; without API keys every request is `free`, the default.
+    if options.trusted_proxies:
+        add(lambda a: RealIPMiddleware(a, options.trusted_proxies))
     add(lambda a: AccessLogMiddleware(a, deps.http_hooks))
     if options.cors_origins:
         add(lambda a: CORSMiddleware(a, options.cors_origins))
@@ -104,7 +108,8 @@ def build_chain(app: ASGIApp, options: ChainOptions, deps: ChainDeps) -> ASGIApp
     add(lambda a: TenantMiddleware(a, default=t.default, header_enabled=t.header_enabled,
                                    jwt_secret=t.jwt_secret, jwt_claim=t.jwt_claim,
                                    subdomain_base=t.subdomain_base))
-    add(lambda a: APIKeyMiddleware(a, enabled=options.api_keys_enabled, keys=options.api_keys))
+    if options.api_keys_enabled and options.api_keys:
+        add(lambda a: APIKeyMiddleware(a, enabled=True, keys=options.api_keys))
     if deps.rate_limiter is not None:
         limiter = deps.rate_limiter
         add(lambda a: RateLimitMiddleware(a, limiter=limiter, rules=options.rate_limits,
