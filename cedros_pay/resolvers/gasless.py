@@ -43,9 +43,10 @@ class Gasless:
         A requested `fee_payer` must be one of ours (`invalid_field`), healthy or not;
         without one the next healthy wallet is used round-robin (spec 22)."""
         builder = self._builder
-        if builder is None:
-            raise CedrosError(ErrorCode.CONFIG_ERROR,
-                              "gasless transactions are not enabled on this server")
+        if builder is None:  # a feature turned off, not a fault: answered like a missing endpoint
+            raise CedrosError(ErrorCode.RESOURCE_NOT_FOUND,
+                              "gasless transactions are not enabled on this server",
+                              {"feature": "gasless"})
         if not req.resource_id:
             raise CedrosError(ErrorCode.MISSING_FIELD, "resourceId is required",
                               {"field": "resourceId"})

@@ -337,7 +337,9 @@ async def test_cart_is_paid_gaslessly(world: World) -> None:
 async def test_gasless_endpoint_refuses_when_gasless_is_off(tmp_path: Path) -> None:
     async with world_for(tmp_path, CEDROS_X402_GASLESS_ENABLED="false") as w:
         resp = await w.build()
-        assert resp.json()["error"]["code"] == "config_error"
+        assert resp.status_code == 404  # a client request for an absent feature, not a 500
+        assert resp.json()["error"]["code"] == "resource_not_found"
+        assert "not enabled" in resp.json()["error"]["message"]
         quote = await w.client.post("/paywall/v1/quote", json={"resource": "article"})
         assert "feePayer" not in quote.json()["accepts"][0].get("extra", {})
 
