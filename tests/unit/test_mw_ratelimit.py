@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import random
 import uuid
 from collections.abc import AsyncIterator
 
@@ -57,6 +58,25 @@ async def test_memory_limiter_allows_a_burst_then_one_per_interval() -> None:
     clock.now += 0.5
     assert (await limiter.acquire(bucket)).allowed
     assert not (await limiter.acquire(bucket)).allowed
+
+
+async def test_memory_limiter_agrees_with_the_reference_arithmetic() -> None:
+    """Random bucket sets, times and clock steps (backwards too): every verdict is the one
+    `refill` + `draw` give for the same states."""
+    rng = random.Random(13)
+    clock = FakeTime()
+    limiter = MemoryRateLimiter(clock=clock)
+    states: dict[str, BucketState] = {}
+    kinds = [Bucket("global", "", 5, 2.0), Bucket("ip", "a", 3, 3.0),
+             Bucket("ip", "b", 2, 1.0), Bucket("wallet", "W", 1, 4.0)]
+    for _ in range(2000):
+        clock.now += rng.choice([0.0, 0.0, 0.05, 0.3, 1.0, -0.2])
+        buckets = rng.sample(kinds, rng.randint(1, 3))
+        levels = [refill(states.get(b.name), b, clock.now) for b in buckets]
+        after, expected = draw(levels, buckets)
+        for b, level in zip(buckets, after, strict=True):
+            states[b.name] = BucketState(tokens=level, updated=clock.now)
+        assert await limiter.acquire(buckets) == expected
 
 
 async def test_memory_limiter_evicts_least_recently_used_before_adding() -> None:

@@ -6,7 +6,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 
-from cedros_pay.core.ratelimit import Bucket, BucketState, Verdict, draw, refill
+from cedros_pay.core.ratelimit import Bucket, BucketState, Verdict, draw
 
 
 class MemoryRateLimiter:
@@ -32,11 +32,21 @@ class MemoryRateLimiter:
         store = self._buckets
         states: list[BucketState | None] = []
         levels: list[float] = []
+        every_has_one = True
         for b in buckets:
             state = store.get(b.name)
             states.append(state)
-            levels.append(refill(state, b, now))
-        if levels and min(levels) >= 1.0:
+            if state is None:
+                level = float(b.limit)
+            else:  # `refill`, inline: this runs for every bucket of every request
+                elapsed = now - state.updated
+                level = state.tokens + elapsed / b.refill_interval if elapsed > 0 else state.tokens
+                if level > b.limit:
+                    level = float(b.limit)
+            if level < 1.0:
+                every_has_one = False
+            levels.append(level)
+        if every_has_one and levels:
             return self._take(buckets, states, levels, now)
         after, verdict = draw(levels, buckets)
         self._save(buckets, states, after, now)

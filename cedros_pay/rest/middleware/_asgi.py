@@ -6,6 +6,7 @@ request; these helpers keep them short without hiding what they do.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -81,9 +82,14 @@ def set_headers(message: Message, extra: Iterable[tuple[bytes, bytes]],
 def merge_headers(headers: Headers, extra: Iterable[tuple[bytes, bytes]],
                   *, replace: bool = False, present: set[bytes] | None = None) -> None:
     """`set_headers` on a header list, in place; `present`, the lower-cased names in
-    `headers` when the caller keeps them, is kept up to date."""
+    `headers` when the caller keeps them, is kept up to date. The names in `extra` are
+    distinct and lower-case."""
     if present is None:
         present = {k.lower() for k, _ in headers}
+    if isinstance(extra, list | tuple) and all(name not in present for name, _ in extra):
+        headers.extend(extra)  # the usual case: none of the names is there yet
+        present.update(name for name, _ in extra)
+        return
     for name, value in extra:
         if name in present:
             if not replace:
@@ -171,16 +177,22 @@ def add_vary(message: Message, names: Iterable[str]) -> None:
     message["headers"] = headers
 
 
+@functools.lru_cache(maxsize=64)
+def _vary_value(names: tuple[str, ...]) -> bytes:
+    """A fresh Vary value for `names`: trimmed, first spelling of each name, no repeats."""
+    first: dict[str, str] = {}
+    for name in names:
+        name = name.strip()
+        if name:
+            first.setdefault(name.lower(), name)
+    return ", ".join(first.values()).encode("latin-1")
+
+
 def merge_vary(headers: Headers, names: Iterable[str],
                present: set[bytes] | None = None) -> None:
     """`add_vary` on a header list, in place (`present` as for `merge_headers`)."""
     if present is not None and b"vary" not in present:  # the usual case: nothing to merge
-        first: dict[str, str] = {}
-        for name in names:
-            name = name.strip()
-            if name:
-                first.setdefault(name.lower(), name)
-        headers.append((b"vary", ", ".join(first.values()).encode("latin-1")))
+        headers.append((b"vary", _vary_value(tuple(names))))
         present.add(b"vary")
         return
     current = [v.decode("latin-1") for k, v in headers if k.lower() == b"vary"]

@@ -14,6 +14,7 @@ one, sends `text/plain;version=0.0.4`, which is not a request for API version 0.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -52,13 +53,17 @@ class UnreadableVersion(ValueError):
 
 def requested_version(scope: Scope) -> int | None:
     """The version a request asks for, None if it asks for none."""
-    explicit = header(scope, b"x-api-version")
+    return version_asked(header(scope, b"x-api-version"), header(scope, b"accept") or "")
+
+
+@functools.lru_cache(maxsize=256)  # clients send the same few Accept headers over and over
+def version_asked(explicit: str | None, accept: str) -> int | None:
+    """`requested_version` from the two header values (UnreadableVersion if unreadable)."""
     if explicit is not None and explicit.strip():
         m = _HEADER_VALUE.fullmatch(explicit.strip())
         if m is None:
             raise UnreadableVersion(explicit)
         return int(m.group(1))
-    accept = header(scope, b"accept") or ""
     m = _VENDOR.search(accept)
     if m:
         return int(m.group(1))
