@@ -16,7 +16,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol, TypeVar, runtime_checkable
+from typing import Any, NamedTuple, Protocol, TypeVar, runtime_checkable
 
 log = logging.getLogger("cedros_pay.observability")
 
@@ -167,8 +167,9 @@ class DatabaseQueryEvent:
     error: str = ""  # an error class name, never a message (they carry values)
 
 
-@dataclass(frozen=True, slots=True)
-class HTTPRequestEvent:
+class HTTPRequestEvent(NamedTuple):
+    """One finished request (a named tuple: one is made per request)."""
+
     method: str
     route: str  # the route template, never the raw path (bounded label cardinality)
     status: int

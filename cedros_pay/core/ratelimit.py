@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,9 +32,11 @@ class Bucket:
         object.__setattr__(self, "name", f"{self.kind}:{self.key}" if self.key else self.kind)
 
 
-@dataclass(frozen=True, slots=True)
-class Verdict:
-    """The outcome of one draw, with what the X-RateLimit-* headers report."""
+class Verdict(NamedTuple):
+    """The outcome of one draw, with what the X-RateLimit-* headers report.
+
+    A named tuple rather than a dataclass: one is made per request, and a tuple is the
+    cheapest immutable record to build."""
 
     allowed: bool
     limit: int  # the deciding bucket's size (the refusing one, else the emptiest)
@@ -91,4 +93,9 @@ class RateLimiter(Protocol):
 
     async def acquire(self, buckets: Sequence[Bucket]) -> Verdict:
         """Atomically draw one token from all `buckets` or from none."""
+        ...
+
+    def acquire_now(self, buckets: Sequence[Bucket]) -> Verdict | None:
+        """`acquire` without awaiting, when the backend can (memory); None when it must
+        do I/O (Redis): then the caller awaits `acquire`."""
         ...

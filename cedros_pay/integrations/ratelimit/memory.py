@@ -28,6 +28,9 @@ class MemoryRateLimiter:
         return len(self._buckets)
 
     async def acquire(self, buckets: Sequence[Bucket]) -> Verdict:
+        return self.acquire_now(buckets)
+
+    def acquire_now(self, buckets: Sequence[Bucket]) -> Verdict:
         now = self._clock()
         store = self._buckets
         states: list[BucketState | None] = []
@@ -64,8 +67,7 @@ class MemoryRateLimiter:
                 tightest, lowest = i, share
         self._save(buckets, states, levels, now)
         b = buckets[tightest]
-        return Verdict(allowed=True, limit=b.limit, remaining=int(levels[tightest]),
-                       retry_after=0.0)
+        return Verdict(True, b.limit, int(levels[tightest]), 0.0)  # allowed, limit, left
 
     def _save(self, buckets: Sequence[Bucket], states: list[BucketState | None],
               levels: list[float], now: float) -> None:

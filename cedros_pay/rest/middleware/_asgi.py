@@ -86,10 +86,15 @@ def merge_headers(headers: Headers, extra: Iterable[tuple[bytes, bytes]],
     distinct and lower-case."""
     if present is None:
         present = {k.lower() for k, _ in headers}
-    if isinstance(extra, list | tuple) and all(name not in present for name, _ in extra):
-        headers.extend(extra)  # the usual case: none of the names is there yet
-        present.update(name for name, _ in extra)
-        return
+    if isinstance(extra, list | tuple):
+        for name, _ in extra:
+            if name in present:
+                break
+        else:  # the usual case: none of the names is there yet
+            headers.extend(extra)
+            for name, _ in extra:
+                present.add(name)
+            return
     for name, value in extra:
         if name in present:
             if not replace:
@@ -133,7 +138,9 @@ class Exchange:
             edits = self.edits
             if edits:
                 headers: Headers = list(message.get("headers", ()))
-                present = {k.lower() for k, _ in headers}
+                present: set[bytes] = set()
+                for name, _ in headers:
+                    present.add(name.lower())
                 for edit in reversed(edits):
                     edit(headers, present)
                 message["headers"] = headers

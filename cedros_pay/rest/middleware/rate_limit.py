@@ -124,7 +124,7 @@ class RateLimitMiddleware:
             await self.app(scope, receive, send)
             return
         try:
-            verdict = await self.limiter.acquire(buckets)
+            verdict = self.limiter.acquire_now(buckets) or await self.limiter.acquire(buckets)
         except Exception:
             log.exception("rate limiter unavailable; request let through")
             await self.app(scope, receive, send)

@@ -34,9 +34,9 @@ class RequestIdMiddleware:
         if scope["type"] not in ("http", "websocket"):
             await self.app(scope, receive, send)
             return
-        incoming = header(scope, b"x-request-id") or ""
+        incoming = header(scope, b"x-request-id")
         # Only a sane incoming id is kept: it ends up in our logs.
-        rid = incoming if is_sane_request_id(incoming) else new_request_id()
+        rid = incoming if incoming and is_sane_request_id(incoming) else new_request_id()
         state(scope)["request_id"] = rid
         extra = [(b"x-request-id", rid.encode("latin-1"))]
         outer: Send
