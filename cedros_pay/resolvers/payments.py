@@ -21,7 +21,7 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from cedros_pay.core.assets import get_asset
 from cedros_pay.core.clock import Clock
@@ -113,8 +113,7 @@ class KnownMintPrograms:
         return str(token_program_for(mint))
 
 
-@dataclass(frozen=True, slots=True)
-class Offer:
+class Offer(NamedTuple):
     """A 402's content: the Cedros (v0) quote and, when a fee payer is available, the
     official exact-scheme requirement for the same price."""
 

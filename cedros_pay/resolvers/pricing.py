@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from enum import StrEnum
+from typing import NamedTuple
 
 from cedros_pay.core.assets import Asset, find_asset
 from cedros_pay.core.clock import Clock, as_utc
@@ -300,8 +301,7 @@ async def find_coupon(coupons: CouponRepo, tenant: str, code: str) -> Coupon | N
     return found
 
 
-@dataclass(frozen=True, slots=True)
-class CouponView:
+class CouponView(NamedTuple):
     """One read of a tenant's auto-apply coupons and one clock reading, shared by every
     price computed for a request: a catalog page prices N products from one read."""
 
@@ -365,7 +365,7 @@ class Pricing:
         self._memo: dict[tuple[str, str, str], _Memo] = {}
 
     async def view(self, tenant: str) -> CouponView:
-        auto = tuple(c for c in await self._coupons.list(tenant) if c.auto_apply)
+        auto = tuple([c for c in await self._coupons.list(tenant) if c.auto_apply])
         last = self._autos.get(tenant)
         if last is not None and _same(last, auto):
             auto = last  # the same records: keep the tuple, so memo entries still match

@@ -11,6 +11,7 @@ import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import NamedTuple
 
 from cedros_pay.core.assets import find_asset
 from cedros_pay.core.clock import Clock
@@ -50,9 +51,8 @@ class StripeOption:
     metadata: dict[str, str] = field(default_factory=dict)
 
 
-@dataclass(frozen=True, slots=True)
-class CryptoRequirement:
-    """One `accepts` entry of an x402 v0 402 body."""
+class CryptoRequirement(NamedTuple):
+    """One `accepts` entry of an x402 v0 402 body (a named tuple: one per quote)."""
 
     network: str
     amount: Money
@@ -70,8 +70,9 @@ class CryptoRequirement:
     mime_type: str = MIME_TYPE
 
 
-@dataclass(frozen=True, slots=True)
-class Quote:
+class Quote(NamedTuple):
+    """A priced offer for one resource (a named tuple: one per request)."""
+
     resource_id: str
     expires_at: datetime
     stripe: StripeOption | None
