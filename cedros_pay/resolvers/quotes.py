@@ -6,8 +6,6 @@ the client quoted with when the payment is verified (DESIGN §7).
 
 from __future__ import annotations
 
-import base64
-import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -16,6 +14,7 @@ from typing import NamedTuple
 from cedros_pay.core.assets import find_asset
 from cedros_pay.core.clock import Clock
 from cedros_pay.core.errors import CedrosError, ErrorCode
+from cedros_pay.core.ids import new_memo_nonce
 from cedros_pay.core.memo import interpolate_memo
 from cedros_pay.core.models import Product
 from cedros_pay.core.money import Money, display
@@ -93,7 +92,7 @@ def _with_memo(r: CryptoRequirement, memo: str, fee_payer: str | None) -> Crypto
 
 def memo_nonce() -> str:
     """8 base64url characters from 6 random bytes (spec 16)."""
-    return base64.urlsafe_b64encode(secrets.token_bytes(6)).decode()
+    return new_memo_nonce()
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, timezone
@@ -165,3 +166,24 @@ def test_solana_signature_is_base58_of_64_bytes() -> None:
     assert not ids.is_solana_signature(base58.b58encode(b"\x7f" * 32).decode())
     assert not ids.is_solana_signature("I" * 88)
     assert not ids.is_solana_signature(full + "1")
+
+
+def test_memo_nonces_stay_distinct_across_pool_refills() -> None:
+    drawn = [ids.new_memo_nonce() for _ in range(5000)]  # several pool refills
+    assert len(set(drawn)) == len(drawn)
+
+
+@pytest.mark.parametrize("draw", [ids.new_memo_nonce, ids.new_request_id])
+def test_a_forked_child_does_not_repeat_its_parents_ids(draw: Callable[[], str]) -> None:
+    draw()  # the parent has a pool / generator state the child inherits
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: its next ids, then leave at once
+        os.write(write, ",".join(draw() for _ in range(20)).encode())
+        os._exit(0)
+    os.close(write)
+    os.waitpid(pid, 0)
+    with os.fdopen(read) as pipe:
+        child = set(pipe.read().split(","))
+    parent = {draw() for _ in range(20)}
+    assert len(child) == 20 and not child & parent
