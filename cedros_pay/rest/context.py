@@ -31,7 +31,11 @@ _URLS_LIMIT = 1024
 def request_url(request: Request) -> str:
     """`str(request.url)`, remembered for the scope parts it is made of."""
     scope = request.scope
-    host = next((v for k, v in scope["headers"] if k == b"host"), None)
+    host = None
+    for name, value in scope["headers"]:
+        if name == b"host":
+            host = value
+            break
     key = (scope.get("scheme"), host, scope.get("server"), scope.get("root_path"),
            scope["path"], scope.get("query_string"))
     url = _URLS.get(key)

@@ -22,7 +22,7 @@ class _Body(BaseModel):
     @classmethod
     def _null_is_absent(cls, data: Any) -> Any:
         """`null` for a field means the field is absent (DESIGN §7)."""
-        if isinstance(data, dict):
+        if isinstance(data, dict) and None in data.values():
             return {k: v for k, v in data.items() if v is not None}
         return data
 

@@ -27,15 +27,15 @@ from cedros_pay.rest.models import (
 from cedros_pay.rest.responses import spec_json
 
 PAYMENT_HEADERS = ("X-PAYMENT", "PAYMENT-SIGNATURE")
-_PAYMENT_KEYS = tuple(name.lower().encode() for name in PAYMENT_HEADERS)
 X402_HEADERS = "PAYMENT-REQUIRED, PAYMENT-RESPONSE, X-PAYMENT-RESPONSE"
 EXPOSE = {"Access-Control-Expose-Headers": X402_HEADERS}
 NO_STORE = {"Cache-Control": "no-store"}
 
 
 def has_payment(request: Request) -> bool:
-    """A non-empty payment header of any protocol version."""
-    return any(request_header(request, key) for key in _PAYMENT_KEYS)
+    """A non-empty payment header of any protocol version (on every 402 path)."""
+    return bool(request_header(request, b"x-payment")
+                or request_header(request, b"payment-signature"))
 
 
 def payment_required(offer: Offer, url: str, error: str | None = None) -> Response:
