@@ -26,12 +26,17 @@ class SpecJSON(Response):
         self.status_code = status_code
         self.background = None
         self.body = body = orjson.dumps(content)
-        raw = [(k.lower().encode("latin-1"), v.encode("latin-1"))
-               for k, v in headers.items()] if headers else []
-        names = {k for k, _ in raw}
-        if b"content-length" not in names:
+        raw: list[tuple[bytes, bytes]] = []
+        length = typed = False
+        if headers:
+            for k, v in headers.items():
+                name = k.lower().encode("latin-1")
+                length = length or name == b"content-length"
+                typed = typed or name == b"content-type"
+                raw.append((name, v.encode("latin-1")))
+        if not length:
             raw.append((b"content-length", str(len(body)).encode("latin-1")))
-        if b"content-type" not in names:
+        if not typed:
             raw.append(_JSON)
         self.raw_headers = raw
 

@@ -86,7 +86,7 @@ def merge_headers(headers: Headers, extra: Iterable[tuple[bytes, bytes]],
     distinct and lower-case."""
     if present is None:
         present = {k.lower() for k, _ in headers}
-    if isinstance(extra, list | tuple):
+    if type(extra) is list or type(extra) is tuple:  # exact types: cheaper than a union
         for name, _ in extra:
             if name in present:
                 break

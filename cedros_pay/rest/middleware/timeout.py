@@ -101,12 +101,22 @@ class TimeoutMiddleware:
         self.is_short = is_short or discovery_paths("")
         self._by_loop: weakref.WeakKeyDictionary[
             asyncio.AbstractEventLoop, dict[float, _Deadlines]] = weakref.WeakKeyDictionary()
+        # The loop of the previous request, nearly always this request's too: found
+        # without the weak dictionary's lookup (its loop only weakly referenced as well).
+        self._last: tuple[weakref.ref[asyncio.AbstractEventLoop],
+                          dict[float, _Deadlines]] | None = None
 
     def _deadlines(self, seconds: float) -> _Deadlines:
         loop = asyncio.get_running_loop()
-        queues = self._by_loop.get(loop)
-        if queues is None:
-            queues = self._by_loop[loop] = {}
+        last = self._last
+        if last is not None and last[0]() is loop:
+            queues = last[1]
+        else:
+            found_queues = self._by_loop.get(loop)
+            if found_queues is None:
+                found_queues = self._by_loop[loop] = {}
+            queues = found_queues
+            self._last = (weakref.ref(loop), queues)
         found = queues.get(seconds)
         if found is None:
             found = queues[seconds] = _Deadlines(loop, seconds)
