@@ -388,8 +388,10 @@ class Pricing:
         """(`fiat_price`, `crypto_price`) of one product with one manual code, memoised
         on the records they were computed from and the span in which no coupon starts or
         expires."""
-        v = await self._auto(tenant, view)
-        manual = await self._manual(tenant, manual_code)
+        # Inline rather than through `_auto` / `_manual`: this runs on every quote, and
+        # each awaited helper is a coroutine built and run.
+        v = view if view is not None else await self.view(tenant)
+        manual = await find_coupon(self._coupons, tenant, manual_code) if manual_code else None
         key = (tenant, product.id, manual_code or "")
         hit = self._memo.get(key)
         if (hit is not None and hit.product is product and hit.manual is manual
