@@ -61,6 +61,7 @@ from cedros_pay.resolvers.payments import (
 from cedros_pay.resolvers.pricing import Pricing
 from cedros_pay.resolvers.quotes import PaymentTerms, Quotes
 from cedros_pay.resolvers.services import Services
+from cedros_pay.rest.dispatch import FixedRoutes
 from cedros_pay.rest.errors import EXCEPTION_HANDLERS
 from cedros_pay.rest.guard import Endpoint, payment_guard
 from cedros_pay.rest.routes import IndexedRouter, build_routes
@@ -192,12 +193,14 @@ class CedrosApp:
         prefix = config.server.route_prefix
         self.starlette = Starlette(exception_handlers=EXCEPTION_HANDLERS)
         # Starlette's router plus an index of the fixed paths (rest/routes.py).
-        self.starlette.router = IndexedRouter(
+        router = self.starlette.router = IndexedRouter(
             [*build_routes(prefix), *graphql_routes(f"{prefix}/graphql")],
             lifespan=self._lifespan)
         # Middleware chain, hooks, breakers, shared-state backends (infra.py).
         self.infra = build_infra(config)
-        self.asgi: ASGIApp = wrap(self.starlette, config, self.infra)
+        # The fixed-path REST endpoints skip Starlette's middleware stack (rest/dispatch.py).
+        rest = FixedRoutes(self.starlette, router.fixed, EXCEPTION_HANDLERS)
+        self.asgi: ASGIApp = wrap(rest, config, self.infra)
 
     @property
     def state(self) -> Any:

@@ -47,19 +47,19 @@ class IndexedRouter(Router):
 
     def __init__(self, routes: Sequence[BaseRoute], **kwargs: Any) -> None:
         super().__init__(routes=list(routes), **kwargs)
-        self._fixed: dict[str, Route] = {}
+        self.fixed: dict[str, Route] = {}  # path -> the route Starlette would pick
         for i, route in enumerate(self.routes):
             if not isinstance(route, Route) or route.param_convertors or not route.methods:
                 continue
             path = route.path
             # Only when no earlier route would have claimed the path first.
-            if route.path not in self._fixed and not any(
+            if route.path not in self.fixed and not any(
                     isinstance(r, Route) and r.path_regex.match(path) for r in self.routes[:i]):
-                self._fixed[path] = route
+                self.fixed[path] = route
 
     async def app(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and not scope.get("root_path"):
-            route = self._fixed.get(scope["path"])
+            route = self.fixed.get(scope["path"])
             if route is not None and route.methods and scope["method"] in route.methods:
                 if "router" not in scope:
                     scope["router"] = self
