@@ -21,7 +21,6 @@ Headers = list[tuple[bytes, bytes]]
 
 # A Solana address as a wallet header may carry it; anything else is not a wallet.
 _WALLET = re.compile(r"[1-9A-HJ-NP-Za-km-z]{32,44}")
-_WALLET_HEADERS = (b"x-wallet", b"x-signer")
 _WALLET_PARAMS = ("wallet", "userWallet", "user_wallet")
 
 
@@ -58,10 +57,18 @@ def request_wallet(scope: Scope) -> str | None:
 
     Only a well-formed address counts, so junk cannot mint endless rate-limit buckets.
     """
-    for name in _WALLET_HEADERS:
-        value = header(scope, name)
-        if value and _WALLET.fullmatch(value.strip()):
-            return value.strip()
+    wallet = signer = None  # the first of each, in one pass over the headers
+    for key, raw in scope.get("headers", ()):
+        if key == b"x-wallet":
+            if wallet is None:
+                wallet = raw
+        elif key == b"x-signer" and signer is None:
+            signer = raw
+    for found in (wallet, signer):
+        if found:
+            value: str = found.decode("latin-1").strip()
+            if _WALLET.fullmatch(value):
+                return value
     query: bytes = scope.get("query_string", b"")
     if query:
         for key, param in parse_qsl(query.decode("latin-1")):

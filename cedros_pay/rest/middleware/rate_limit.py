@@ -82,6 +82,22 @@ class _Buckets:
         return bucket
 
 
+def _digits(n: int) -> bytes:
+    return b"%d" % n
+
+
+class _Limits:
+    """The X-RateLimit-* edit of one response (a small callable, not a closure)."""
+
+    __slots__ = ("extra",)
+
+    def __init__(self, extra: Headers) -> None:
+        self.extra = extra
+
+    def __call__(self, headers: Headers, present: set[bytes]) -> None:
+        merge_headers(headers, self.extra, present=present)
+
+
 class RateLimitMiddleware:
     def __init__(self, app: ASGIApp, *, limiter: RateLimiter, rules: RateLimitRules,
                  hooks: RateLimitHook | None = None) -> None:
@@ -123,8 +139,9 @@ class RateLimitMiddleware:
         if not buckets:
             await self.app(scope, receive, send)
             return
+        limiter = self.limiter
         try:
-            verdict = self.limiter.acquire_now(buckets) or await self.limiter.acquire(buckets)
+            verdict = limiter.acquire_now(buckets) or await limiter.acquire(buckets)
         except Exception:
             log.exception("rate limiter unavailable; request let through")
             await self.app(scope, receive, send)
@@ -132,13 +149,9 @@ class RateLimitMiddleware:
         if not verdict.allowed:
             await self.refuse(scope, receive, send, verdict, tier)
             return
-        extra = [(b"x-ratelimit-limit", str(verdict.limit).encode()),
-                 (b"x-ratelimit-remaining", str(verdict.remaining).encode())]
-
-        def add_limits(headers: Headers, present: set[bytes]) -> None:
-            merge_headers(headers, extra, present=present)
-
-        await self.app(scope, receive, edit_response(scope, send, add_limits))
+        await self.app(scope, receive, edit_response(scope, send, _Limits(
+            [(b"x-ratelimit-limit", _digits(verdict.limit)),
+             (b"x-ratelimit-remaining", _digits(verdict.remaining))])))
 
     async def refuse(self, scope: Scope, receive: Receive, send: Send, verdict: Verdict,
                      tier: str) -> None:
