@@ -135,7 +135,8 @@ class Quotes:
     async def quote(self, tenant: str, resource_id: str, coupon_code: str | None) -> Quote:
         """Price one resource for both rails; an unusable coupon is ignored (spec 19)."""
         product = await self.product(tenant, resource_id)
-        fiat, crypto = await self._pricing.product_prices(tenant, product, coupon_code)
+        view = await self._pricing.view(tenant)  # its clock reading dates the quote too
+        fiat, crypto = await self._pricing.product_prices(tenant, product, coupon_code, view)
         key = (tenant, product.id, coupon_code or "")
         parts = self._parts.get(key)
         if (parts is None or parts.product is not product or parts.fiat is not fiat
@@ -147,7 +148,7 @@ class Quotes:
             requirement = _with_memo(requirement, interpolate_memo(product.memo_template, {
                 "resource": product.id, "nonce": memo_nonce(), "amount": parts.amount,
             }), t.fee_payer() if t.fee_payer else None)
-        return Quote(resource_id=product.id, expires_at=self._clock.now() + self.terms.quote_ttl,
+        return Quote(resource_id=product.id, expires_at=view.now + self.terms.quote_ttl,
                      stripe=parts.stripe, crypto=requirement, fiat_price=fiat,
                      crypto_price=crypto)
 
