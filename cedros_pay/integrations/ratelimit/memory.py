@@ -49,23 +49,27 @@ class MemoryRateLimiter:
             if level < 1.0:
                 every_has_one = False
             levels.append(level)
-        if every_has_one and levels:
-            return self._take(buckets, states, levels, now)
-        after, verdict = draw(levels, buckets)
-        self._save(buckets, states, after, now)
-        return verdict
-
-    def _take(self, buckets: Sequence[Bucket], states: list[BucketState | None],
-              levels: list[float], now: float) -> Verdict:
-        """`draw` for the usual case, every bucket holding a token, without its copies."""
+        if not every_has_one or not levels:
+            after, verdict = draw(levels, buckets)
+            self._save(buckets, states, after, now)
+            return verdict
+        # `draw` and `_save` for the usual case, every bucket holding a token, in one loop.
         tightest = 0
         lowest = 2.0
         for i, b in enumerate(buckets):
             level = levels[i] = levels[i] - 1.0
             share = level / b.limit
             if share < lowest:  # the first of the emptiest, as `draw` picks
-                tightest, lowest = i, share
-        self._save(buckets, states, levels, now)
+                tightest = i
+                lowest = share
+            state = states[i]
+            name = b.name
+            if state is not None and store.get(name) is state:  # not evicted meanwhile
+                store.move_to_end(name)
+                state.tokens = level
+                state.updated = now
+            else:
+                self._store(b, BucketState(tokens=level, updated=now))
         b = buckets[tightest]
         return Verdict(True, b.limit, int(levels[tightest]), 0.0)  # allowed, limit, left
 
