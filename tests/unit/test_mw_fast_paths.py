@@ -100,3 +100,28 @@ async def test_a_cancellation_from_outside_is_not_taken_for_the_deadline() -> No
     else:
         raise AssertionError("the outside cancellation was swallowed")
     await asyncio.sleep(0.1)  # the shared timer fires later and finds nothing to cancel
+
+
+async def test_header_blocks_apply_like_merges_innermost_first() -> None:
+    from cedros_pay.rest.middleware._asgi import Exchange, HeaderBlock, Headers
+
+    sent: list[dict[str, object]] = []
+
+    async def record(message: dict[str, object]) -> None:
+        sent.append(message)
+
+    def vary(headers: Headers, present: set[bytes]) -> None:
+        headers.append((b"vary", b"Accept"))
+        present.add(b"vary")
+
+    ex = Exchange(record)  # type: ignore[arg-type]
+    ex.edits += [HeaderBlock([(b"x-request-id", b"outer")], replace=True),  # outermost
+                 HeaderBlock([(b"x-frame-options", b"DENY"), (b"x-a", b"1")]),
+                 vary,
+                 HeaderBlock([(b"x-a", b"inner"), (b"x-b", b"2")])]  # innermost: first
+    await ex({"type": "http.response.start", "status": 402,
+              "headers": [(b"X-Frame-Options", b"SAMEORIGIN"), (b"x-request-id", b"app")]})
+    headers = sent[0]["headers"]
+    assert headers == [(b"X-Frame-Options", b"SAMEORIGIN"), (b"x-a", b"inner"), (b"x-b", b"2"),
+                       (b"vary", b"Accept"), (b"x-request-id", b"outer")]
+    assert ex.started and ex.status == 402

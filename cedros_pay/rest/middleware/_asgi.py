@@ -9,7 +9,7 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import parse_qsl
 
 from starlette.types import Message, Receive, Scope, Send
@@ -120,6 +120,14 @@ HeaderEdit = Callable[[Headers, set[bytes]], None]  # headers, their lower-cased
 EXCHANGE = "cedros.exchange"
 
 
+class HeaderBlock(NamedTuple):
+    """The commonest edit, as data: add these headers (names distinct, lower-case); an
+    existing name wins unless `replace`. The Exchange applies it without a call."""
+
+    headers: Headers
+    replace: bool = False
+
+
 class Exchange:
     """One request's response as it leaves the chain: the single `send` wrapper.
 
@@ -132,7 +140,7 @@ class Exchange:
 
     def __init__(self, send: Send) -> None:
         self.send = send
-        self.edits: list[HeaderEdit] = []
+        self.edits: list[HeaderEdit | HeaderBlock] = []
         self.status = 0
         self.started = False
         self.finished = False
@@ -149,7 +157,18 @@ class Exchange:
                 for name, _ in headers:
                     present.add(name.lower())
                 for edit in reversed(edits):
-                    edit(headers, present)
+                    if type(edit) is HeaderBlock:
+                        for name, _ in edit.headers:
+                            if name in present:
+                                merge_headers(headers, edit.headers, replace=edit.replace,
+                                              present=present)
+                                break
+                        else:  # the usual case, inline: none of the names is there yet
+                            headers.extend(edit.headers)
+                            for name, _ in edit.headers:
+                                present.add(name)
+                    else:
+                        edit(headers, present)  # type: ignore[operator]
                 message["headers"] = headers
         elif kind == "http.response.body" and not message.get("more_body"):
             self.finished = True
@@ -166,7 +185,7 @@ def exchange(scope: Scope, send: Send) -> tuple[Exchange, Send]:
     return opened, opened
 
 
-def edit_response(scope: Scope, send: Send, edit: HeaderEdit) -> Send:
+def edit_response(scope: Scope, send: Send, edit: HeaderEdit | HeaderBlock) -> Send:
     """`send` with `edit` applied to the response's headers (registered on the request's
     Exchange, so `send` itself usually comes back unchanged)."""
     ex, send = exchange(scope, send)

@@ -25,9 +25,8 @@ from cedros_pay.core.errors import CedrosError, ErrorCode
 from cedros_pay.core.observability import RateLimitedEvent, RateLimitHook
 from cedros_pay.core.ratelimit import Bucket, RateLimiter, Verdict
 from cedros_pay.rest.middleware._asgi import (
-    Headers,
+    HeaderBlock,
     edit_response,
-    merge_headers,
     request_wallet,
     send_error,
     state,
@@ -82,22 +81,6 @@ class _Buckets:
         return bucket
 
 
-def _digits(n: int) -> bytes:
-    return b"%d" % n
-
-
-class _Limits:
-    """The X-RateLimit-* edit of one response (a small callable, not a closure)."""
-
-    __slots__ = ("extra",)
-
-    def __init__(self, extra: Headers) -> None:
-        self.extra = extra
-
-    def __call__(self, headers: Headers, present: set[bytes]) -> None:
-        merge_headers(headers, self.extra, present=present)
-
-
 class RateLimitMiddleware:
     def __init__(self, app: ASGIApp, *, limiter: RateLimiter, rules: RateLimitRules,
                  hooks: RateLimitHook | None = None) -> None:
@@ -149,9 +132,9 @@ class RateLimitMiddleware:
         if not verdict.allowed:
             await self.refuse(scope, receive, send, verdict, tier)
             return
-        await self.app(scope, receive, edit_response(scope, send, _Limits(
-            [(b"x-ratelimit-limit", _digits(verdict.limit)),
-             (b"x-ratelimit-remaining", _digits(verdict.remaining))])))
+        await self.app(scope, receive, edit_response(scope, send, HeaderBlock(
+            [(b"x-ratelimit-limit", b"%d" % verdict.limit),
+             (b"x-ratelimit-remaining", b"%d" % verdict.remaining)])))
 
     async def refuse(self, scope: Scope, receive: Receive, send: Send, verdict: Verdict,
                      tier: str) -> None:

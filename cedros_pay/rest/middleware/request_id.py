@@ -11,10 +11,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from cedros_pay.core.ids import is_sane_request_id, new_request_id
 from cedros_pay.logs import request_id_var
 from cedros_pay.rest.middleware._asgi import (
-    Headers,
+    HeaderBlock,
     edit_response,
     header,
-    merge_headers,
     set_headers,
     state,
 )
@@ -42,10 +41,7 @@ class RequestIdMiddleware:
         outer: Send
         if scope["type"] == "http":
             # Registered first, so applied last: the id always wins.
-            def add_id(headers: Headers, present: set[bytes]) -> None:
-                merge_headers(headers, extra, replace=True, present=present)
-
-            outer = edit_response(scope, send, add_id)
+            outer = edit_response(scope, send, HeaderBlock(extra, replace=True))
         else:
             async def send_with_id(message: Message) -> None:
                 if message["type"] == "websocket.accept":

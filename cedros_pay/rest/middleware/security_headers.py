@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from cedros_pay.rest.middleware._asgi import Headers, edit_response, merge_headers, state
+from cedros_pay.rest.middleware._asgi import HeaderBlock, Headers, edit_response, state
 
 BASE_HEADERS: Headers = [
     (b"x-content-type-options", b"nosniff"),
@@ -37,16 +37,9 @@ class SecurityHeadersMiddleware:
             await self.app(scope, receive, send)
             return
 
-        edit = _add_https if is_https(scope) else _add_base
+        edit = _WITH_HSTS if is_https(scope) else _BASE
         await self.app(scope, receive, edit_response(scope, send, edit))
 
 
-_WITH_HSTS: Headers = [*BASE_HEADERS, HSTS]
-
-
-def _add_base(headers: Headers, present: set[bytes]) -> None:
-    merge_headers(headers, BASE_HEADERS, present=present)
-
-
-def _add_https(headers: Headers, present: set[bytes]) -> None:
-    merge_headers(headers, _WITH_HSTS, present=present)
+_BASE = HeaderBlock(BASE_HEADERS)
+_WITH_HSTS = HeaderBlock([*BASE_HEADERS, HSTS])
