@@ -20,7 +20,7 @@ from cedros_pay.config import Config
 from cedros_pay.config.models import BreakerConfig
 from cedros_pay.core.clock import Clock
 from cedros_pay.core.idempotency import IdempotencyStore
-from cedros_pay.core.observability import HookRegistry
+from cedros_pay.core.observability import HookRegistry, HTTPHook
 from cedros_pay.core.ratelimit import RateLimiter
 from cedros_pay.integrations.circuit_breaker import BreakerSet, BreakerSettings
 from cedros_pay.integrations.idempotency import MemoryIdempotencyStore, RedisIdempotencyStore
@@ -74,7 +74,8 @@ def build_infra(config: Config, *, hooks: HookRegistry | None = None) -> Infra:
     """Everything the chain and the services share; opens no connection yet."""
     hooks = hooks or HookRegistry()
     metrics = PrometheusMetrics()
-    hooks.register(PrometheusHook(metrics))
+    # HTTP requests reach the metrics through the access-log layer (`http_recorder`).
+    hooks.register(PrometheusHook(metrics), exclude=(HTTPHook,))
     hooks.register(LoggingHook())
     cb = config.circuit_breaker
     breakers = BreakerSet.build(
@@ -148,7 +149,7 @@ def wrap(app: ASGIApp, config: Config, infra: Infra) -> ASGIApp:
     """`app` inside spec 10's middleware chain (REST and GraphQL alike)."""
     return build_chain(app, chain_options(config), ChainDeps(
         rate_limiter=infra.rate_limiter, idempotency=infra.idempotency,
-        http_hooks=infra.hooks, rate_limit_hooks=infra.hooks,
+        http_hooks=infra.hooks, http_recorder=infra.metrics.http, rate_limit_hooks=infra.hooks,
         exposition=infra.metrics.exposition))
 
 

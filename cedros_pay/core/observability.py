@@ -13,7 +13,7 @@ HTTP requests, Stripe calls, rate-limit rejections, circuit breakers, queue gaug
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, NamedTuple, Protocol, TypeVar, runtime_checkable
@@ -246,6 +246,14 @@ class DatabaseHook(Protocol):
     def on_database_query(self, event: DatabaseQueryEvent) -> None: ...
 
 
+class HTTPRecorder(Protocol):
+    """The HTTP metrics store the access-log layer writes to directly, without an event
+    and a hook call per request (observability/http_stats.py)."""
+
+    def started(self) -> None: ...
+    def record(self, method: str, route: str, status: int, duration: float) -> None: ...
+
+
 @runtime_checkable
 class HTTPHook(Protocol):
     def on_request_started(self) -> None: ...
@@ -290,9 +298,11 @@ class HookRegistry:
 
     # Registration, by interface (spec 14's RegisterPaymentHook and friends) or for all.
 
-    def register(self, hook: object) -> list[str]:
-        """Register `hook` for every interface it fully implements; their names."""
-        kinds = [k for k in HOOK_KINDS if isinstance(hook, k)]
+    def register(self, hook: object, *, exclude: Iterable[type[Any]] = ()) -> list[str]:
+        """Register `hook` for every interface it fully implements but those in `exclude`;
+        their names."""
+        skipped = set(exclude)
+        kinds = [k for k in HOOK_KINDS if k not in skipped and isinstance(hook, k)]
         if not kinds:
             raise TypeError(f"{type(hook).__name__} implements no hook interface")
         for kind in kinds:

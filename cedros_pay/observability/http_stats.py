@@ -25,6 +25,27 @@ from prometheus_client.core import (
 DEFAULT_BUCKETS: tuple[float, ...] = tuple(
     b for b in Histogram.DEFAULT_BUCKETS if b != float("inf"))
 
+OTHER = "other"
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+_SERIES_LIMIT = 10_000
+
+
+class BoundedLabel:
+    """Passes the first `limit` distinct values through, then answers "other": a client
+    cannot grow the series count by inventing values."""
+
+    def __init__(self, limit: int = 200) -> None:
+        self._limit = limit
+        self._seen: set[str] = set()
+
+    def __call__(self, value: str) -> str:
+        if value in self._seen:
+            return value
+        if len(self._seen) >= self._limit:
+            return OTHER
+        self._seen.add(value)
+        return value
+
 
 class HTTPStats:
     """A Prometheus collector (register it with a registry) and the recorder feeding it.
@@ -33,8 +54,12 @@ class HTTPStats:
     sides hold the lock, and `collect` copies before it formats.
     """
 
-    def __init__(self, buckets: Sequence[float] = DEFAULT_BUCKETS) -> None:
+    def __init__(self, buckets: Sequence[float] = DEFAULT_BUCKETS, *,
+                 route_limit: int = 200) -> None:
         self._bounds = tuple(sorted(buckets))
+        self._route = BoundedLabel(route_limit)
+        # (method, route, status) as seen -> the labels they are counted under
+        self._labels: dict[tuple[str, str, int], tuple[str, str, str]] = {}
         self._lock = threading.Lock()
         self._in_flight = 0
         self._counts: dict[tuple[str, str, str], int] = {}  # (method, path, status)
@@ -45,7 +70,18 @@ class HTTPStats:
         with self._lock:
             self._in_flight += 1
 
+    def record(self, method: str, route: str, status: int, duration: float) -> None:
+        """One finished request: unknown methods count as "other", routes beyond the
+        limit too (labels worked out once per series)."""
+        labels = self._labels.get((method, route, status))
+        if labels is None:
+            labels = (method if method in _METHODS else OTHER, self._route(route), str(status))
+            if len(self._labels) < _SERIES_LIMIT:
+                self._labels[(method, route, status)] = labels
+        self.finished(labels[0], labels[1], labels[2], duration)
+
     def finished(self, method: str, path: str, status: str, duration: float) -> None:
+        """One finished request under exactly these labels."""
         with self._lock:
             self._in_flight -= 1
             key = (method, path, status)

@@ -37,36 +37,20 @@ from cedros_pay.core.observability import (
     WebhookFailedEvent,
 )
 from cedros_pay.logs import truncate_wallet
-from cedros_pay.observability.http_stats import HTTPStats
+from cedros_pay.observability.http_stats import BoundedLabel, HTTPStats
 
-OTHER = "other"
-_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 _AMOUNT_BUCKETS = (50, 100, 500, 1_000, 2_500, 5_000, 10_000, 50_000, 100_000, 1_000_000)
-
-
-class BoundedLabel:
-    """Passes the first `limit` distinct values through, then answers "other"."""
-
-    def __init__(self, limit: int = 200) -> None:
-        self._limit = limit
-        self._seen: set[str] = set()
-
-    def __call__(self, value: str) -> str:
-        if value in self._seen:
-            return value
-        if len(self._seen) >= self._limit:
-            return OTHER
-        self._seen.add(value)
-        return value
 
 
 class PrometheusMetrics:
     """The metric families; names and labels exactly as spec 14 lists them."""
 
-    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+    def __init__(self, registry: CollectorRegistry | None = None, *,
+                 route_limit: int = 200) -> None:
         r = self.registry = registry or CollectorRegistry()
         # HTTP
-        self.http = HTTPStats()  # http_requests_total, _duration_seconds, _in_flight
+        # http_requests_total, http_request_duration_seconds, http_requests_in_flight
+        self.http = HTTPStats(route_limit=route_limit)
         r.register(self.http)
         # Payments
         self.payments = Counter("payments_total", "Payment attempts",
@@ -144,9 +128,7 @@ class PrometheusHook(BaseHook):
         self._event_type = BoundedLabel(label_limit)
         self._table = BoundedLabel(label_limit)
         self._wallet = BoundedLabel(label_limit)
-        self._route = BoundedLabel(label_limit)
         self._currency = BoundedLabel(50)
-        self._http_labels: dict[tuple[str, str, int], tuple[str, str, str]] = {}
 
     def on_payment_completed(self, event: PaymentCompletedEvent) -> None:
         m = self.metrics
@@ -193,18 +175,13 @@ class PrometheusHook(BaseHook):
         if event.error:
             self.metrics.db_errors.labels(event.operation, table, event.error).inc()
 
+    # HTTP requests: the access-log layer records them into `metrics.http` itself (the
+    # app registers this hook without HTTPHook); these serve anyone feeding events.
     def on_request_started(self) -> None:
         self.metrics.http.started()
 
     def on_request_finished(self, event: HTTPRequestEvent) -> None:
-        key = (event.method, event.route, event.status)
-        labels = self._http_labels.get(key)
-        if labels is None:  # bounded labels, worked out once per series
-            method = event.method if event.method in _METHODS else OTHER
-            labels = (method, self._route(event.route), str(event.status))
-            if len(self._http_labels) < 10_000:
-                self._http_labels[key] = labels
-        self.metrics.http.finished(*labels, event.duration)
+        self.metrics.http.record(event.method, event.route, event.status, event.duration)
 
     def on_stripe_call(self, event: StripeCallEvent) -> None:
         op = self._operation(event.operation)

@@ -13,6 +13,7 @@ from cedros_pay.core.observability import (
     BaseHook,
     DatabaseQueryEvent,
     HookRegistry,
+    HTTPHook,
     HTTPRequestEvent,
     PaymentCompletedEvent,
     PaymentHook,
@@ -109,6 +110,13 @@ def test_request_events_reach_hooks_registered_before_and_after_the_first(
     assert "observability hook failed" in caplog.text
 
 
+def test_register_can_leave_interfaces_out() -> None:
+    registry = HookRegistry()
+    names = registry.register(LoggingHook(), exclude=(HTTPHook, PaymentHook))
+    assert len(names) == 8 and "HTTPHook" not in names and "PaymentHook" not in names
+    assert registry.registered(HTTPHook) == []
+
+
 def test_register_subscribes_to_each_implemented_interface() -> None:
     registry = HookRegistry()
     assert registry.register(Payments()) == ["PaymentHook"]
@@ -125,8 +133,8 @@ def test_every_spec14_metric_is_exposed() -> None:
 
 
 def test_prometheus_hook_records_events_with_bounded_labels() -> None:
-    metrics = PrometheusMetrics()
-    hook = PrometheusHook(metrics, label_limit=3)
+    metrics = PrometheusMetrics(route_limit=3)
+    hook = PrometheusHook(metrics)
     for i in range(6):
         hook.on_request_started()
         hook.on_request_finished(HTTPRequestEvent("GET", f"/route/{i}", 200, 0.01))

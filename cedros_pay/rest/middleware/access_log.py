@@ -12,7 +12,7 @@ import time
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from cedros_pay.core.observability import HTTPHook, HTTPRequestEvent
+from cedros_pay.core.observability import HTTPHook, HTTPRecorder, HTTPRequestEvent
 from cedros_pay.logs import truncate_wallet
 from cedros_pay.rest.middleware._asgi import exchange, header, request_wallet, state
 
@@ -32,11 +32,16 @@ def route_template(scope: Scope) -> str:
 
 
 class AccessLogMiddleware:
+    """`recorder` takes the HTTP metrics directly (one call per request instead of an
+    event through the hook registry); `hooks` still get every request's events."""
+
     def __init__(self, app: ASGIApp, hooks: HTTPHook | None = None,
-                 logger: logging.Logger = access_log) -> None:
+                 logger: logging.Logger = access_log,
+                 recorder: HTTPRecorder | None = None) -> None:
         self.app = app
         self.hooks = hooks
         self.log = logger
+        self.recorder = recorder
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -44,8 +49,11 @@ class AccessLogMiddleware:
             return
         started = time.perf_counter()
         ex, send = exchange(scope, send)
-        if self.hooks is not None:
-            self.hooks.on_request_started()
+        recorder, hooks = self.recorder, self.hooks
+        if recorder is not None:
+            recorder.started()
+        if hooks is not None:
+            hooks.on_request_started()
         try:
             await self.app(scope, receive, send)
         finally:
@@ -55,9 +63,12 @@ class AccessLogMiddleware:
             # Building the line costs as much as a cheap endpoint: skip it when unread.
             if self.log.isEnabledFor(logging.INFO):
                 self._write(scope, status, duration)
-            if self.hooks is not None:
-                self.hooks.on_request_finished(HTTPRequestEvent(
-                    scope["method"], route_template(scope), status, duration))
+            route = route_template(scope)
+            if recorder is not None:
+                recorder.record(scope["method"], route, status, duration)
+            if hooks is not None:
+                hooks.on_request_finished(HTTPRequestEvent(scope["method"], route, status,
+                                                           duration))
 
     def _write(self, scope: Scope, status: int, duration: float) -> None:
         client = scope.get("client")

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from starlette.types import ASGIApp
 
 from cedros_pay.core.idempotency import IdempotencyStore
-from cedros_pay.core.observability import HTTPHook, RateLimitHook
+from cedros_pay.core.observability import HTTPHook, HTTPRecorder, RateLimitHook
 from cedros_pay.core.ratelimit import RateLimiter
 from cedros_pay.rest.metrics import Exposition, MetricsEndpoint
 from cedros_pay.rest.middleware.access_log import AccessLogMiddleware
@@ -81,6 +81,7 @@ class ChainDeps:
     rate_limiter: RateLimiter | None = None  # None: no rate limiting
     idempotency: IdempotencyStore | None = None
     http_hooks: HTTPHook | None = None
+    http_recorder: HTTPRecorder | None = None  # the HTTP metrics, written by the access log
     rate_limit_hooks: RateLimitHook | None = None
     exposition: Exposition | None = None  # None: no /metrics
 
@@ -97,7 +98,7 @@ def build_chain(app: ASGIApp, options: ChainOptions, deps: ChainDeps) -> ASGIApp
     # `client_ip` fall back to; without API keys every request is `free`, the default.
     if options.trusted_proxies:
         add(lambda a: RealIPMiddleware(a, options.trusted_proxies))
-    add(lambda a: AccessLogMiddleware(a, deps.http_hooks))
+    add(lambda a: AccessLogMiddleware(a, deps.http_hooks, recorder=deps.http_recorder))
     if options.cors_origins:
         add(lambda a: CORSMiddleware(a, options.cors_origins))
     add(SecurityHeadersMiddleware)
