@@ -295,6 +295,7 @@ class HookRegistry:
         self._hooks: dict[type[Any], list[Any]] = {kind: [] for kind in HOOK_KINDS}
         # Per-request events go only to hooks that do something with them (see `_doing`).
         self._doing_cache: dict[str, list[Any]] = {}
+        self.generation = 0  # bumped by every registration: callers may cache `active`
 
     # Registration, by interface (spec 14's RegisterPaymentHook and friends) or for all.
 
@@ -308,34 +309,46 @@ class HookRegistry:
         for kind in kinds:
             self._hooks[kind].append(hook)
             self._doing_cache.clear()
+        self.generation += 1
         return [k.__name__ for k in kinds]
 
     def register_payment_hook(self, hook: PaymentHook) -> None:
         self._hooks[PaymentHook].append(hook)
         self._doing_cache.clear()
+        self.generation += 1
 
     def register_webhook_hook(self, hook: WebhookHook) -> None:
         self._hooks[WebhookHook].append(hook)
         self._doing_cache.clear()
+        self.generation += 1
 
     def register_refund_hook(self, hook: RefundHook) -> None:
         self._hooks[RefundHook].append(hook)
         self._doing_cache.clear()
+        self.generation += 1
 
     def register_cart_hook(self, hook: CartHook) -> None:
         self._hooks[CartHook].append(hook)
         self._doing_cache.clear()
+        self.generation += 1
 
     def register_rpc_hook(self, hook: RPCHook) -> None:
         self._hooks[RPCHook].append(hook)
         self._doing_cache.clear()
+        self.generation += 1
 
     def register_database_hook(self, hook: DatabaseHook) -> None:
         self._hooks[DatabaseHook].append(hook)
         self._doing_cache.clear()
+        self.generation += 1
 
     def registered(self, kind: type[H]) -> list[H]:
         return list(self._hooks[kind])
+
+    def active(self, kind: type[Any], name: str) -> bool:
+        """Whether any registered hook of `kind` does something on `name` (callers on a
+        hot path skip building an event nobody receives)."""
+        return bool(self._doing(kind, name))
 
     def _doing(self, kind: type[Any], name: str) -> list[Any]:
         """The hooks of `kind` whose `name` method is not BaseHook's no-op."""

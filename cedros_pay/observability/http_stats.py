@@ -78,17 +78,19 @@ class HTTPStats:
             labels = (method if method in _METHODS else OTHER, self._route(route), str(status))
             if len(self._labels) < _SERIES_LIMIT:
                 self._labels[(method, route, status)] = labels
-        self.finished(labels[0], labels[1], labels[2], duration)
+        self._add(labels, labels[:2], duration)
 
     def finished(self, method: str, path: str, status: str, duration: float) -> None:
         """One finished request under exactly these labels."""
+        self._add((method, path, status), (method, path), duration)
+
+    def _add(self, key: tuple[str, str, str], pair: tuple[str, str], duration: float) -> None:
         with self._lock:
             self._in_flight -= 1
-            key = (method, path, status)
             self._counts[key] = self._counts.get(key, 0) + 1
-            hist = self._latency.get((method, path))
+            hist = self._latency.get(pair)
             if hist is None:
-                hist = self._latency[(method, path)] = [0.0] * (len(self._bounds) + 2)
+                hist = self._latency[pair] = [0.0] * (len(self._bounds) + 2)
             hist[bisect_left(self._bounds, duration)] += 1
             hist[-1] += duration
 

@@ -224,3 +224,25 @@ async def test_engine_instrumentation_reports_queries_errors_and_pool() -> None:
         await conn.execute(text("SELECT 1"))
     assert len(seen) == count
     await engine.dispose()
+
+
+async def test_access_log_reaches_a_hook_registered_while_serving() -> None:
+    import httpx
+    from starlette.responses import PlainTextResponse
+
+    from cedros_pay.observability.http_stats import HTTPStats
+    from cedros_pay.rest.middleware.access_log import AccessLogMiddleware
+
+    registry = HookRegistry()
+    registry.register(LoggingHook())  # no HTTP work: the layer skips the registry
+    stats = HTTPStats()
+    app = AccessLogMiddleware(PlainTextResponse("ok"), registry, recorder=stats)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        await client.get("/a")
+        late = Requests()
+        registry.register(late)
+        await client.get("/b")
+    assert late.started == 1 and [e.status for e in late.finished] == [200]
+    counted = next(m for m in stats.collect() if m.name == "http_requests").samples
+    assert sum(s.value for s in counted if s.name == "http_requests_total") == 2

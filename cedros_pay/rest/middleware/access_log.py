@@ -12,7 +12,12 @@ import time
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from cedros_pay.core.observability import HTTPHook, HTTPRecorder, HTTPRequestEvent
+from cedros_pay.core.observability import (
+    HookRegistry,
+    HTTPHook,
+    HTTPRecorder,
+    HTTPRequestEvent,
+)
 from cedros_pay.logs import truncate_wallet
 from cedros_pay.rest.middleware._asgi import exchange, header, request_wallet, state
 
@@ -42,6 +47,7 @@ class AccessLogMiddleware:
         self.hooks = hooks
         self.log = logger
         self.recorder = recorder
+        self._seen: tuple[int, bool] = (-1, True)  # (registry generation, anyone listening)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -50,6 +56,8 @@ class AccessLogMiddleware:
         started = time.perf_counter()
         ex, send = exchange(scope, send)
         recorder, hooks = self.recorder, self.hooks
+        if isinstance(hooks, HookRegistry) and not self._listening(hooks):
+            hooks = None  # nobody listens: no calls, no event
         if recorder is not None:
             recorder.started()
         if hooks is not None:
@@ -69,6 +77,14 @@ class AccessLogMiddleware:
             if hooks is not None:
                 hooks.on_request_finished(HTTPRequestEvent(scope["method"], route, status,
                                                            duration))
+
+    def _listening(self, hooks: HookRegistry) -> bool:
+        generation, listening = self._seen
+        if generation != hooks.generation:
+            listening = (hooks.active(HTTPHook, "on_request_started")
+                         or hooks.active(HTTPHook, "on_request_finished"))
+            self._seen = (hooks.generation, listening)
+        return listening
 
     def _write(self, scope: Scope, status: int, duration: float) -> None:
         client = scope.get("client")
