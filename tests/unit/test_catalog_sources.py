@@ -249,7 +249,11 @@ async def test_yaml_coupon_fields_map_to_the_domain() -> None:
 async def test_yaml_coupon_usage_counts_in_memory_up_to_the_limit() -> None:
     _, coupons = yaml_repos()
     # FIVE: limit 3, the file says 1 used already.
+    listed = {c.code: c.usage_count for c in await coupons.list("default")}
+    assert listed["FIVE"] == 1
     assert await coupons.increment_usage("default", "FIVE")
+    listed = {c.code: c.usage_count for c in await coupons.list("default")}
+    assert listed["FIVE"] == 2  # the listing shows the use at once
     assert await coupons.increment_usage("default", "FIVE")
     assert not await coupons.increment_usage("default", "FIVE")
     five = await coupons.get("default", "FIVE")

@@ -200,6 +200,9 @@ class YamlCoupons:
         self._by_code = {c.code: c for c in coupons}  # keeps file order
         self._in = _PerTenant(self._by_code, self._stamp)
         self._used: dict[tuple[str, str], int] = {}  # (tenant, code) -> uses since start
+        # Per tenant, the active coupons of its view (what every quote lists); dropped
+        # when a use is counted.
+        self._active: dict[str, tuple[Coupon, ...]] = {}
 
     def _stamp(self, coupon: Coupon, tenant: str) -> Coupon:
         used = self._used.get((tenant, coupon.code), 0)
@@ -211,7 +214,15 @@ class YamlCoupons:
         return self._in(tenant).get(code)
 
     async def list(self, tenant: str, include_inactive: bool = False) -> list[Coupon]:
-        return [c for c in self._in(tenant).values() if include_inactive or c.active]
+        if include_inactive:
+            return list(self._in(tenant).values())
+        found = self._active.get(tenant)
+        if found is None:
+            if len(self._active) >= _PerTenant.LIMIT:
+                self._active.clear()
+            found = self._active[tenant] = tuple(
+                [c for c in self._in(tenant).values() if c.active])
+        return list(found)
 
     async def increment_usage(self, tenant: str, code: str) -> bool:
         """Count one use in this process; atomic because nothing here awaits."""
@@ -224,6 +235,7 @@ class YamlCoupons:
         self._used[(tenant, code)] = used + 1
         view = self._in(tenant)
         view[code] = self._stamp(found, tenant)
+        self._active.pop(tenant, None)
         return True
 
     async def create(self, coupon: Coupon) -> None:
