@@ -126,7 +126,7 @@ def build_services(config: Config, store: Store, clock: Clock, *, health: Health
     terms = payment_terms(config)
     if gasless is not None and wallets is not None:
         terms = replace(terms, fee_payer=wallets.pick)  # quotes name extra.feePayer
-    quotes = Quotes(products, pricing, terms, clock)
+    quotes = Quotes(products, pricing, terms)
     carts = Carts(store.carts, quotes, pricing, clock)
     nonces = Nonces(store.nonces, clock)
     hub = PaymentEventHub()

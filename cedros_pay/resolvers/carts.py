@@ -11,12 +11,12 @@ from dataclasses import dataclass, field
 
 from cedros_pay.core.clock import Clock
 from cedros_pay.core.errors import CedrosError, ErrorCode
-from cedros_pay.core.ids import new_cart_id
+from cedros_pay.core.ids import new_cart_id, new_memo_nonce
 from cedros_pay.core.memo import interpolate_memo
 from cedros_pay.core.models import CartItem, CartQuote, Product
 from cedros_pay.core.money import Money, display
 from cedros_pay.resolvers.pricing import CouponView, PaymentMethod, Priced, Pricing
-from cedros_pay.resolvers.quotes import CryptoRequirement, Quotes, memo_nonce
+from cedros_pay.resolvers.quotes import CryptoRequirement, Quotes
 from cedros_pay.storage.repos import CartQuoteRepo
 
 MAX_CART_ITEMS = 100
@@ -138,7 +138,7 @@ class Carts:
         requirement = self._quotes.requirement(
             resource=f"cart:{cart_id}", amount=total.effective,
             description=f"Cart purchase ({display(total.effective)})", recipient_account="",
-            memo=interpolate_memo("", {"resource": cart_id, "nonce": memo_nonce()}),
+            memo=interpolate_memo("", {"resource": cart_id, "nonce": new_memo_nonce()}),
             ttl=self._quotes.terms.cart_ttl,
         )
         await self._carts.save(cart)

@@ -26,7 +26,7 @@ from typing import NamedTuple, Protocol
 from cedros_pay.core.assets import get_asset
 from cedros_pay.core.clock import Clock
 from cedros_pay.core.errors import CedrosError, ErrorCode
-from cedros_pay.core.ids import new_event_id
+from cedros_pay.core.ids import new_event_id, new_memo_nonce
 from cedros_pay.core.memo import DEFAULT_TEMPLATE, interpolate_memo, memo_matcher
 from cedros_pay.core.models import (
     AssetTotal,
@@ -56,7 +56,7 @@ from cedros_pay.integrations.solana.transaction import decode_transaction
 from cedros_pay.integrations.solana.verifier import Requirement, VerificationResult
 from cedros_pay.resolvers.events import Notifier, PaymentEvent
 from cedros_pay.resolvers.pricing import Pricing
-from cedros_pay.resolvers.quotes import Quote, Quotes, memo_nonce
+from cedros_pay.resolvers.quotes import Quote, Quotes
 from cedros_pay.storage.repos import CartQuoteRepo, CouponRepo, PaymentRepo
 
 log = logging.getLogger("cedros_pay.payments")
@@ -263,7 +263,7 @@ class Payments:
         return main, self._quotes.terms.memo_prefix + ":{resource}:{nonce}"
 
     def _exact_memo(self, product: Product, amount: Money) -> str:
-        values = {"resource": product.id, "nonce": memo_nonce(),
+        values = {"resource": product.id, "nonce": new_memo_nonce(),
                   "amount": display(amount).split(" ")[0]}
         main, fallback = self._exact_templates(product)
         memo = interpolate_memo(main, values)

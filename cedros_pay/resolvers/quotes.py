@@ -12,7 +12,6 @@ from datetime import datetime, timedelta
 from typing import NamedTuple
 
 from cedros_pay.core.assets import find_asset
-from cedros_pay.core.clock import Clock
 from cedros_pay.core.errors import CedrosError, ErrorCode
 from cedros_pay.core.ids import new_memo_nonce
 from cedros_pay.core.memo import interpolate_memo
@@ -90,11 +89,6 @@ def _with_memo(r: CryptoRequirement, memo: str, fee_payer: str | None) -> Crypto
         scheme=r.scheme, mime_type=r.mime_type)
 
 
-def memo_nonce() -> str:
-    """8 base64url characters from 6 random bytes (spec 16)."""
-    return new_memo_nonce()
-
-
 @dataclass(frozen=True, slots=True)
 class _Parts:
     """What a product's quotes share while its prices stay the same: everything but the
@@ -112,12 +106,10 @@ _PARTS_LIMIT = 4096
 
 
 class Quotes:
-    def __init__(self, products: ProductRepo, pricing: Pricing, terms: PaymentTerms,
-                 clock: Clock) -> None:
+    def __init__(self, products: ProductRepo, pricing: Pricing, terms: PaymentTerms) -> None:
         self._products = products
         self._pricing = pricing
         self.terms = terms
-        self._clock = clock
         self._parts: dict[tuple[str, str, str], _Parts] = {}
 
     async def product(self, tenant: str, resource_id: str) -> Product:
@@ -146,7 +138,7 @@ class Quotes:
         if requirement is not None:
             t = self.terms
             requirement = _with_memo(requirement, interpolate_memo(product.memo_template, {
-                "resource": product.id, "nonce": memo_nonce(), "amount": parts.amount,
+                "resource": product.id, "nonce": new_memo_nonce(), "amount": parts.amount,
             }), t.fee_payer() if t.fee_payer else None)
         return Quote(resource_id=product.id, expires_at=view.now + self.terms.quote_ttl,
                      stripe=parts.stripe, crypto=requirement, fiat_price=fiat,

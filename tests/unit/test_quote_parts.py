@@ -35,7 +35,7 @@ async def quotes(fee_payers: list[str] | None = None) -> tuple[Quotes, Store, Ma
                          quote_ttl=timedelta(minutes=5), cart_ttl=timedelta(minutes=15),
                          fee_payer=(lambda: next(cycle)) if cycle else None)
     pricing = Pricing(store.coupons, clock, RoundingMode.STANDARD)
-    return Quotes(store.products, pricing, terms, clock), store, clock
+    return Quotes(store.products, pricing, terms), store, clock
 
 
 async def test_each_quote_has_its_own_nonce_and_expiry() -> None:
