@@ -61,6 +61,7 @@ from cedros_pay.resolvers.payments import (
 from cedros_pay.resolvers.pricing import Pricing
 from cedros_pay.resolvers.quotes import PaymentTerms, Quotes
 from cedros_pay.resolvers.services import Services
+from cedros_pay.rest.context import SERVICES_KEY
 from cedros_pay.rest.dispatch import FixedRoutes
 from cedros_pay.rest.errors import EXCEPTION_HANDLERS
 from cedros_pay.rest.guard import Endpoint, payment_guard
@@ -347,8 +348,10 @@ class CedrosApp:
         return self._lifespan(self.starlette)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] in ("http", "websocket") and self.services is None:
-            await self.start()
+        if scope["type"] in ("http", "websocket"):
+            if self.services is None:
+                await self.start()
+            scope[SERVICES_KEY] = self.services
         await self.asgi(scope, receive, send)
 
 

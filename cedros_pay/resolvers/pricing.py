@@ -373,7 +373,7 @@ class Pricing:
             if len(self._autos) >= _MEMO_LIMIT:
                 self._autos.clear()
             self._autos[tenant] = auto
-        return CouponView(auto=auto, now=self._clock.now())
+        return CouponView(auto, self._clock.now())
 
     async def _auto(self, tenant: str, view: CouponView | None) -> CouponView:
         return view if view is not None else await self.view(tenant)

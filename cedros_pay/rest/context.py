@@ -8,10 +8,17 @@ from starlette.requests import Request
 
 from cedros_pay.core.models import DEFAULT_TENANT
 from cedros_pay.resolvers.services import Services
+from cedros_pay.rest.middleware._asgi import header, header_index
+
+# Where the app puts its services in each request's scope: one dict probe for handlers,
+# instead of Starlette's app property and its state's attribute hook.
+SERVICES_KEY = "cedros.services"
 
 
 def services(request: Request) -> Services:
-    svc: Services = request.app.state.services
+    svc: Services | None = request.scope.get(SERVICES_KEY)
+    if svc is None:  # an app that did not put them there (a test's bare Starlette app)
+        svc = request.app.state.services
     return svc
 
 
@@ -31,13 +38,8 @@ _URLS_LIMIT = 1024
 def request_url(request: Request) -> str:
     """`str(request.url)`, remembered for the scope parts it is made of."""
     scope = request.scope
-    host = None
-    for name, value in scope["headers"]:
-        if name == b"host":
-            host = value
-            break
-    key = (scope.get("scheme"), host, scope.get("server"), scope.get("root_path"),
-           scope["path"], scope.get("query_string"))
+    key = (scope.get("scheme"), header_index(scope).get(b"host"), scope.get("server"),
+           scope.get("root_path"), scope["path"], scope.get("query_string"))
     url = _URLS.get(key)
     if url is None:
         if len(_URLS) >= _URLS_LIMIT:
@@ -47,10 +49,6 @@ def request_url(request: Request) -> str:
 
 
 def request_header(request: Request, name: bytes) -> str | None:
-    """The first value of a request header (`name` in lower case), read straight from the
-    scope: cheaper than building `request.headers` for one lookup."""
-    for key, value in request.scope["headers"]:
-        if key == name:
-            text: str = value.decode("latin-1")
-            return text
-    return None
+    """The first value of a request header (`name` in lower case), from the request's
+    header index: cheaper than building `request.headers` for one lookup."""
+    return header(request.scope, name)

@@ -24,13 +24,31 @@ _WALLET = re.compile(r"[1-9A-HJ-NP-Za-km-z]{32,44}")
 _WALLET_PARAMS = ("wallet", "userWallet", "user_wallet")
 
 
+_HEADER_INDEX = "cedros.header_index"
+
+
+def header_index(scope: Scope) -> dict[bytes, bytes]:
+    """The request's headers by (lower-case) name, the first value of each.
+
+    A dozen readers look up a header on every request (request id, API version, tenant,
+    wallet, payment headers...); one pass builds this index and each lookup is a dict
+    probe instead of a scan. Kept with the header list it was built from, so a scope
+    given new headers gets a new index.
+    """
+    raw = scope.get("headers", ())
+    found: tuple[object, dict[bytes, bytes]] | None = scope.get(_HEADER_INDEX)
+    if found is not None and found[0] is raw:
+        return found[1]
+    # dict() keeps the last value of a repeated name: reversed, that is the first one.
+    index: dict[bytes, bytes] = dict(reversed(raw if type(raw) is list else list(raw)))
+    scope[_HEADER_INDEX] = (raw, index)
+    return index
+
+
 def header(scope: Scope, name: bytes) -> str | None:
     """The first value of a request header (`name` in lower case), or None."""
-    for key, value in scope.get("headers", ()):
-        if key == name:
-            text: str = value.decode("latin-1")
-            return text
-    return None
+    value = header_index(scope).get(name)
+    return None if value is None else value.decode("latin-1")
 
 
 def header_values(scope: Scope, name: bytes) -> list[str]:
@@ -57,14 +75,8 @@ def request_wallet(scope: Scope) -> str | None:
 
     Only a well-formed address counts, so junk cannot mint endless rate-limit buckets.
     """
-    wallet = signer = None  # the first of each, in one pass over the headers
-    for key, raw in scope.get("headers", ()):
-        if key == b"x-wallet":
-            if wallet is None:
-                wallet = raw
-        elif key == b"x-signer" and signer is None:
-            signer = raw
-    for found in (wallet, signer):
+    index = header_index(scope)
+    for found in (index.get(b"x-wallet"), index.get(b"x-signer")):
         if found:
             value: str = found.decode("latin-1").strip()
             if _WALLET.fullmatch(value):
@@ -118,14 +130,19 @@ def merge_headers(headers: Headers, extra: Iterable[tuple[bytes, bytes]],
 # A layer used without an outer one (a test's tiny app) opens its own.
 HeaderEdit = Callable[[Headers, set[bytes]], None]  # headers, their lower-cased names
 EXCHANGE = "cedros.exchange"
+# An edit is a HeaderEdit, a HeaderBlock, or a plain header list: the commonest edit of
+# all, "add these headers, existing names win", which then costs no object at all.
 
 
 class HeaderBlock(NamedTuple):
-    """The commonest edit, as data: add these headers (names distinct, lower-case); an
-    existing name wins unless `replace`. The Exchange applies it without a call."""
+    """An edit as data: add these headers (names distinct, lower-case); an existing name
+    wins unless `replace`. The Exchange applies it without a call. With `otherwise`, the
+    block is only the usual case: when any of its names is already there, `otherwise`
+    is applied instead (a merge a plain add or replace would get wrong, such as Vary)."""
 
     headers: Headers
     replace: bool = False
+    otherwise: HeaderEdit | None = None
 
 
 class Exchange:
@@ -140,7 +157,7 @@ class Exchange:
 
     def __init__(self, send: Send) -> None:
         self.send = send
-        self.edits: list[HeaderEdit | HeaderBlock] = []
+        self.edits: list[HeaderEdit | HeaderBlock | Headers] = []
         self.status = 0
         self.started = False
         self.finished = False
@@ -156,19 +173,29 @@ class Exchange:
                 present: set[bytes] = set()
                 for name, _ in headers:
                     present.add(name.lower())
+                block: Headers
+                replace: bool
+                otherwise: HeaderEdit | None
                 for edit in reversed(edits):
-                    if type(edit) is HeaderBlock:
-                        for name, _ in edit.headers:
-                            if name in present:
-                                merge_headers(headers, edit.headers, replace=edit.replace,
-                                              present=present)
-                                break
-                        else:  # the usual case, inline: none of the names is there yet
-                            headers.extend(edit.headers)
-                            for name, _ in edit.headers:
-                                present.add(name)
+                    if isinstance(edit, list):  # add these, existing names win
+                        block, replace, otherwise = edit, False, None
+                    elif isinstance(edit, HeaderBlock):
+                        block, replace, otherwise = edit
                     else:
-                        edit(headers, present)  # type: ignore[operator]
+                        edit(headers, present)
+                        continue
+                    for name, _ in block:
+                        if name in present:
+                            if otherwise is not None:
+                                otherwise(headers, present)
+                            else:
+                                merge_headers(headers, block, replace=replace,
+                                              present=present)
+                            break
+                    else:  # the usual case, inline: none of the names is there yet
+                        headers.extend(block)
+                        for name, _ in block:
+                            present.add(name)
                 message["headers"] = headers
         elif kind == "http.response.body" and not message.get("more_body"):
             self.finished = True
@@ -185,7 +212,8 @@ def exchange(scope: Scope, send: Send) -> tuple[Exchange, Send]:
     return opened, opened
 
 
-def edit_response(scope: Scope, send: Send, edit: HeaderEdit | HeaderBlock) -> Send:
+def edit_response(scope: Scope, send: Send,
+                  edit: HeaderEdit | HeaderBlock | Headers) -> Send:
     """`send` with `edit` applied to the response's headers (registered on the request's
     Exchange, so `send` itself usually comes back unchanged)."""
     ex, send = exchange(scope, send)

@@ -11,17 +11,21 @@ from __future__ import annotations
 import hmac
 from collections.abc import Mapping
 
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Scope
 
 from cedros_pay.rest.middleware._asgi import header, state
+from cedros_pay.rest.middleware.gate import Gate
 
 FREE = "free"
 TIERS = ("free", "pro", "enterprise", "partner")
 
 
-class APIKeyMiddleware:
-    def __init__(self, app: ASGIApp, *, enabled: bool, keys: Mapping[str, str]) -> None:
-        self.app = app
+class APIKey:
+    """The check (gate.py): the request's tier goes to the request state."""
+
+    websocket = True
+
+    def __init__(self, *, enabled: bool, keys: Mapping[str, str]) -> None:
         self.enabled = enabled and bool(keys)
         self.keys = [(k.encode(), tier) for k, tier in keys.items() if tier in TIERS]
 
@@ -33,8 +37,11 @@ class APIKeyMiddleware:
                 tier = known_tier
         return tier
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] in ("http", "websocket"):
-            key = header(scope, b"x-api-key") if self.enabled else None
-            state(scope)["api_tier"] = self.tier_of(key) if key else FREE
-        await self.app(scope, receive, send)
+    def __call__(self, scope: Scope) -> None:
+        key = header(scope, b"x-api-key") if self.enabled else None
+        state(scope)["api_tier"] = self.tier_of(key) if key else FREE
+
+
+class APIKeyMiddleware(Gate):
+    def __init__(self, app: ASGIApp, *, enabled: bool, keys: Mapping[str, str]) -> None:
+        super().__init__(app, [APIKey(enabled=enabled, keys=keys)])

@@ -21,23 +21,24 @@ from dataclasses import dataclass
 from datetime import datetime
 from email.utils import format_datetime
 
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Scope
 
 from cedros_pay.core.errors import CedrosError, ErrorCode
 from cedros_pay.rest.middleware._asgi import (
-    HeaderEdit,
+    HeaderBlock,
     Headers,
-    edit_response,
     header,
+    header_index,
     merge_headers,
     merge_vary,
-    send_error,
     state,
 )
+from cedros_pay.rest.middleware.gate import Gate, Refusal
 
 _VENDOR = re.compile(r"application/vnd\.cedros\.v(\d{1,4})\+json", re.IGNORECASE)
 _HEADER_VALUE = re.compile(r"v?(\d{1,4})", re.IGNORECASE)
 VARY = ("Accept", "X-API-Version")
+_DECIDED_LIMIT = 256
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,23 +82,32 @@ def version_asked(explicit: str | None, accept: str) -> int | None:
     return None
 
 
-def _versioned(extra: Headers) -> HeaderEdit:
-    """The response edit for one version, made once: its headers, and Vary."""
-    def edit(headers: Headers, present: set[bytes]) -> None:
+def _versioned(extra: Headers) -> HeaderBlock:
+    """The response edit for one version, made once: its headers, and Vary. Usually the
+    response has none of them yet and they are simply added; otherwise the version's
+    headers replace what is there and Vary is merged."""
+    def merge(headers: Headers, present: set[bytes]) -> None:
         merge_headers(headers, extra, replace=True, present=present)
         merge_vary(headers, VARY, present)
 
-    return edit
+    return HeaderBlock([*extra, (b"vary", ", ".join(VARY).encode("latin-1"))],
+                       otherwise=merge)
 
 
-class APIVersionMiddleware:
-    def __init__(self, app: ASGIApp, *, current: int = 1, supported: Sequence[int] = (1,),
+class APIVersion:
+    """The check (gate.py): the version asked for, served or refused."""
+
+    websocket = False
+
+    def __init__(self, *, current: int = 1, supported: Sequence[int] = (1,),
                  deprecated: Mapping[int, Deprecation] | None = None) -> None:
-        self.app = app
         self.current = current
         self.supported = tuple(sorted(set(supported)))
         self.deprecated = dict(deprecated or {})
-        self._headers = {v: _versioned(self._response_headers(v)) for v in self.supported}
+        self._edits = {v: _versioned(self._response_headers(v)) for v in self.supported}
+        # Clients send the same few header values over and over: the decision is kept.
+        self._decided: dict[tuple[bytes | None, bytes | None],
+                            tuple[int, HeaderBlock] | tuple[str, None]] = {}
 
     def _response_headers(self, version: int) -> Headers:
         out: Headers = [(b"x-api-version", str(version).encode())]
@@ -111,23 +121,43 @@ class APIVersionMiddleware:
                 out.append((b"link", f'<{dep.link}>; rel="deprecation"'.encode("latin-1")))
         return out
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        try:
-            asked = requested_version(scope)
-        except UnreadableVersion as exc:
-            await self._refuse(scope, receive, send, f"unreadable API version {str(exc)!r}")
-            return
-        version = self.current if asked is None else asked
-        if version not in self._headers:
-            await self._refuse(scope, receive, send, f"API version {version} is not supported")
-            return
+    def __call__(self, scope: Scope) -> HeaderBlock | Refusal:
+        index = header_index(scope)
+        asked = (index.get(b"x-api-version"), index.get(b"accept"))
+        decided = self._decided.get(asked)
+        if decided is None:
+            decided = self._decide(*asked)
+            if len(self._decided) >= _DECIDED_LIMIT:
+                self._decided.clear()
+            self._decided[asked] = decided
+        version, edit = decided
+        if edit is None:  # the reason it is refused
+            return self._refusal(version)  # type: ignore[arg-type]
         state(scope)["api_version"] = version
-        await self.app(scope, receive, edit_response(scope, send, self._headers[version]))
+        return edit
 
-    async def _refuse(self, scope: Scope, receive: Receive, send: Send, why: str) -> None:
-        err = CedrosError(ErrorCode.INVALID_FIELD, why, {
-            "field": "X-API-Version", "supported": list(self.supported)})
-        await send_error(scope, receive, send, err, headers=[("Vary", ", ".join(VARY))])
+    def _decide(self, explicit: bytes | None,
+                accept: bytes | None) -> tuple[int, HeaderBlock] | tuple[str, None]:
+        """The version served for these header values and its edit, or why none is."""
+        try:
+            asked = version_asked(None if explicit is None else explicit.decode("latin-1"),
+                                  "" if accept is None else accept.decode("latin-1"))
+        except UnreadableVersion as exc:
+            return f"unreadable API version {str(exc)!r}", None
+        version = self.current if asked is None else asked
+        edit = self._edits.get(version)
+        if edit is None:
+            return f"API version {version} is not supported", None
+        return version, edit
+
+    def _refusal(self, why: str) -> Refusal:
+        return Refusal(CedrosError(ErrorCode.INVALID_FIELD, why, {
+            "field": "X-API-Version", "supported": list(self.supported)}),
+            headers=[("Vary", ", ".join(VARY))])
+
+
+class APIVersionMiddleware(Gate):
+    def __init__(self, app: ASGIApp, *, current: int = 1, supported: Sequence[int] = (1,),
+                 deprecated: Mapping[int, Deprecation] | None = None) -> None:
+        super().__init__(app, [APIVersion(current=current, supported=supported,
+                                          deprecated=deprecated)])

@@ -11,6 +11,7 @@
                           it runs before anything keyed by tenant)
      8. API key           X-API-Key -> tier (when keys are enabled)
      9. rate limit        token buckets; 429
+                          (6-9 only look at the request: they run as one gate, gate.py)
     10. timeout           5 s discovery, 60 s the rest
     11. idempotency       Idempotency-Key replay on the idempotent POSTs
         /metrics          the Prometheus endpoint
@@ -32,16 +33,17 @@ from cedros_pay.core.observability import HTTPHook, HTTPRecorder, RateLimitHook
 from cedros_pay.core.ratelimit import RateLimiter
 from cedros_pay.rest.metrics import Exposition, MetricsEndpoint
 from cedros_pay.rest.middleware.access_log import AccessLogMiddleware
-from cedros_pay.rest.middleware.api_key import APIKeyMiddleware
-from cedros_pay.rest.middleware.api_version import APIVersionMiddleware, Deprecation
+from cedros_pay.rest.middleware.api_key import APIKey
+from cedros_pay.rest.middleware.api_version import APIVersion, Deprecation
 from cedros_pay.rest.middleware.cors import CORSMiddleware
+from cedros_pay.rest.middleware.gate import Check, Gate
 from cedros_pay.rest.middleware.idempotency import IdempotencyMiddleware, IdempotencyOptions
-from cedros_pay.rest.middleware.rate_limit import RateLimitMiddleware, RateLimitRules
+from cedros_pay.rest.middleware.rate_limit import RateLimit, RateLimitRules
 from cedros_pay.rest.middleware.real_ip import RealIPMiddleware
 from cedros_pay.rest.middleware.recovery import RecoveryMiddleware
 from cedros_pay.rest.middleware.request_id import RequestIdMiddleware
-from cedros_pay.rest.middleware.security_headers import SecurityHeadersMiddleware
-from cedros_pay.rest.middleware.tenant import TenantMiddleware
+from cedros_pay.rest.middleware.security_headers import SecurityHeaders
+from cedros_pay.rest.middleware.tenant import Tenant
 from cedros_pay.rest.middleware.timeout import TimeoutMiddleware, discovery_paths
 
 
@@ -101,20 +103,21 @@ def build_chain(app: ASGIApp, options: ChainOptions, deps: ChainDeps) -> ASGIApp
     add(lambda a: AccessLogMiddleware(a, deps.http_hooks, recorder=deps.http_recorder))
     if options.cors_origins:
         add(lambda a: CORSMiddleware(a, options.cors_origins))
-    add(SecurityHeadersMiddleware)
-    add(lambda a: APIVersionMiddleware(a, current=options.api_current,
-                                       supported=options.api_supported,
-                                       deprecated=options.api_deprecated))
+    # Security headers to rate limit only look at the request: one gate runs them all.
     t = options.tenancy
-    add(lambda a: TenantMiddleware(a, default=t.default, header_enabled=t.header_enabled,
-                                   jwt_secret=t.jwt_secret, jwt_claim=t.jwt_claim,
-                                   subdomain_base=t.subdomain_base))
+    checks: list[Check] = [
+        SecurityHeaders(),
+        APIVersion(current=options.api_current, supported=options.api_supported,
+                   deprecated=options.api_deprecated),
+        Tenant(default=t.default, header_enabled=t.header_enabled, jwt_secret=t.jwt_secret,
+               jwt_claim=t.jwt_claim, subdomain_base=t.subdomain_base),
+    ]
     if options.api_keys_enabled and options.api_keys:
-        add(lambda a: APIKeyMiddleware(a, enabled=True, keys=options.api_keys))
+        checks.append(APIKey(enabled=True, keys=options.api_keys))
     if deps.rate_limiter is not None:
-        limiter = deps.rate_limiter
-        add(lambda a: RateLimitMiddleware(a, limiter=limiter, rules=options.rate_limits,
-                                          hooks=deps.rate_limit_hooks))
+        checks.append(RateLimit(limiter=deps.rate_limiter, rules=options.rate_limits,
+                                hooks=deps.rate_limit_hooks))
+    add(lambda a: Gate(a, checks))
     add(lambda a: TimeoutMiddleware(a, default=options.request_timeout,
                                     short=options.discovery_timeout,
                                     is_short=discovery_paths(prefix)))

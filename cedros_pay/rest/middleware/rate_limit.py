@@ -17,20 +17,17 @@ from __future__ import annotations
 import logging
 import math
 import time
+from collections.abc import Coroutine
 from dataclasses import dataclass
+from typing import Any
 
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Scope
 
 from cedros_pay.core.errors import CedrosError, ErrorCode
 from cedros_pay.core.observability import RateLimitedEvent, RateLimitHook
 from cedros_pay.core.ratelimit import Bucket, RateLimiter, Verdict
-from cedros_pay.rest.middleware._asgi import (
-    HeaderBlock,
-    edit_response,
-    request_wallet,
-    send_error,
-    state,
-)
+from cedros_pay.rest.middleware._asgi import request_wallet, state
+from cedros_pay.rest.middleware.gate import Gate, Outcome, Refusal
 
 log = logging.getLogger("cedros_pay.ratelimit")
 
@@ -50,103 +47,93 @@ class RateLimitRules:
     per_ip: Rule | None = None
 
 
-def _bucket(kind: str, key: str, rule: Rule | None) -> list[Bucket]:
+def _bucket(kind: str, key: str, rule: Rule | None) -> tuple[Bucket, ...]:
     if rule is None or rule.limit <= 0 or rule.window <= 0:
-        return []
-    return [Bucket(kind, key, rule.limit, rule.window)]
+        return ()
+    return (Bucket(kind, key, rule.limit, rule.window),)
 
 
-# Buckets are immutable and a client sends many requests: reuse them rather than build
-# three per request. Bounded; a full cache is simply dropped and refilled.
+# Buckets are immutable and a client sends many requests: the buckets of each client
+# (wallet, IP) are made once and reused. Bounded; a full cache is dropped and refilled.
 _CACHE_LIMIT = 4096
 
 
-class _Buckets:
-    """The buckets of one kind, by key (none when the rule is disabled)."""
+class RateLimit:
+    """The check (gate.py): one token from each of the request's buckets, or a 429."""
 
-    def __init__(self, kind: str, rule: Rule | None) -> None:
-        self.kind = kind
-        self.rule = rule if rule is not None and rule.limit > 0 and rule.window > 0 else None
-        self._cache: dict[str, Bucket] = {}
+    websocket = False
 
-    def get(self, key: str) -> Bucket | None:
-        rule = self.rule
-        if rule is None:
-            return None
-        bucket = self._cache.get(key)
-        if bucket is None:
-            if len(self._cache) >= _CACHE_LIMIT:
-                self._cache.clear()
-            bucket = self._cache[key] = Bucket(self.kind, key, rule.limit, rule.window)
-        return bucket
-
-
-class RateLimitMiddleware:
-    def __init__(self, app: ASGIApp, *, limiter: RateLimiter, rules: RateLimitRules,
+    def __init__(self, *, limiter: RateLimiter, rules: RateLimitRules,
                  hooks: RateLimitHook | None = None) -> None:
-        self.app = app
         self.limiter = limiter
         self.rules = rules
         self.hooks = hooks
         self._global = _bucket("global", "", rules.global_)
-        self._wallets = _Buckets("wallet", rules.per_wallet)
-        self._ips = _Buckets("ip", rules.per_ip)
+        self._clients: dict[tuple[str | None, str], tuple[Bucket, ...]] = {}
 
-    def buckets(self, scope: Scope, tier: str) -> list[Bucket]:
+    def buckets(self, scope: Scope, tier: str) -> tuple[Bucket, ...]:
         if tier == "partner":
-            return []
-        out = list(self._global)
+            return ()
         if tier == "enterprise":
-            return out
+            return self._global
         st = state(scope)
         wallet = request_wallet(scope)
         if wallet:
             st["wallet"] = wallet
-            bucket = self._wallets.get(wallet)
-            if bucket is not None:
-                out.append(bucket)
         client = scope.get("client")
-        ip = st.get("client_ip") or (client[0] if client else "")
-        if ip:
-            bucket = self._ips.get(str(ip))
-            if bucket is not None:
-                out.append(bucket)
-        return out
+        ip = str(st.get("client_ip") or (client[0] if client else ""))
+        found = self._clients.get((wallet, ip))
+        if found is None:
+            if len(self._clients) >= _CACHE_LIMIT:
+                self._clients.clear()
+            rules = self.rules
+            found = self._clients[(wallet, ip)] = (
+                *self._global,
+                *(_bucket("wallet", wallet, rules.per_wallet) if wallet else ()),
+                *(_bucket("ip", ip, rules.per_ip) if ip else ()))
+        return found
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    def __call__(self, scope: Scope) -> Outcome | Coroutine[Any, Any, Outcome]:
         tier = str(state(scope).get("api_tier", "free"))
         buckets = self.buckets(scope, tier)
         if not buckets:
-            await self.app(scope, receive, send)
-            return
-        limiter = self.limiter
+            return None
         try:
-            verdict = limiter.acquire_now(buckets) or await limiter.acquire(buckets)
+            verdict = self.limiter.acquire_now(buckets)
         except Exception:
             log.exception("rate limiter unavailable; request let through")
-            await self.app(scope, receive, send)
-            return
-        if not verdict.allowed:
-            await self.refuse(scope, receive, send, verdict, tier)
-            return
-        await self.app(scope, receive, edit_response(scope, send, HeaderBlock(
-            [(b"x-ratelimit-limit", b"%d" % verdict.limit),
-             (b"x-ratelimit-remaining", b"%d" % verdict.remaining)])))
+            return None
+        if verdict is None:  # the buckets live elsewhere (Redis): a round trip
+            return self._acquire(buckets, tier)
+        return self._judge(verdict, tier)
 
-    async def refuse(self, scope: Scope, receive: Receive, send: Send, verdict: Verdict,
-                     tier: str) -> None:
+    async def _acquire(self, buckets: tuple[Bucket, ...], tier: str) -> Outcome:
+        try:
+            verdict = await self.limiter.acquire(buckets)
+        except Exception:
+            log.exception("rate limiter unavailable; request let through")
+            return None
+        return self._judge(verdict, tier)
+
+    def _judge(self, verdict: Verdict, tier: str) -> Outcome:
+        if verdict.allowed:
+            return [(b"x-ratelimit-limit", b"%d" % verdict.limit),
+                    (b"x-ratelimit-remaining", b"%d" % verdict.remaining)]
         kind = verdict.denied_by or "global"
         if self.hooks is not None:
             self.hooks.on_rate_limited(RateLimitedEvent(kind, tier))
         retry = verdict.retry_after_seconds
         err = CedrosError(ErrorCode.RATE_LIMIT_EXCEEDED, None,
                           {"limitType": kind, "retryAfterSeconds": retry})
-        await send_error(scope, receive, send, err, headers=[
+        return Refusal(err, headers=[
             ("Retry-After", str(retry)),
             ("X-RateLimit-Limit", str(verdict.limit)),
             ("X-RateLimit-Remaining", "0"),
             ("X-RateLimit-Reset", str(math.ceil(time.time() + verdict.retry_after))),
         ])
+
+
+class RateLimitMiddleware(Gate):
+    def __init__(self, app: ASGIApp, *, limiter: RateLimiter, rules: RateLimitRules,
+                 hooks: RateLimitHook | None = None) -> None:
+        super().__init__(app, [RateLimit(limiter=limiter, rules=rules, hooks=hooks)])

@@ -40,8 +40,8 @@ class RequestIdMiddleware:
         extra = [(b"x-request-id", rid.encode("latin-1"))]
         outer: Send
         if scope["type"] == "http":
-            # Registered first, so applied last: the id always wins.
-            outer = edit_response(scope, send, HeaderBlock(extra, replace=True))
+            # Registered first, so applied last: the id always wins (replace=True).
+            outer = edit_response(scope, send, HeaderBlock(extra, True))
         else:
             async def send_with_id(message: Message) -> None:
                 if message["type"] == "websocket.accept":

@@ -6,9 +6,10 @@ real-IP middleware records it): HSTS over plain HTTP would be ignored by browser
 
 from __future__ import annotations
 
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Scope
 
-from cedros_pay.rest.middleware._asgi import HeaderBlock, Headers, edit_response, state
+from cedros_pay.rest.middleware._asgi import Headers, state
+from cedros_pay.rest.middleware.gate import Gate
 
 BASE_HEADERS: Headers = [
     (b"x-content-type-options", b"nosniff"),
@@ -28,18 +29,20 @@ def security_headers(scope: Scope) -> Headers:
     return [*BASE_HEADERS, HSTS] if is_https(scope) else list(BASE_HEADERS)
 
 
-class SecurityHeadersMiddleware:
+# Plain header lists are the Exchange's "add, existing names win" edit (never mutated).
+_BASE = list(BASE_HEADERS)
+_WITH_HSTS = [*BASE_HEADERS, HSTS]
+
+
+class SecurityHeaders:
+    """The check (gate.py): every HTTP response gets the headers."""
+
+    websocket = False
+
+    def __call__(self, scope: Scope) -> Headers:
+        return _WITH_HSTS if is_https(scope) else _BASE
+
+
+class SecurityHeadersMiddleware(Gate):
     def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-
-        edit = _WITH_HSTS if is_https(scope) else _BASE
-        await self.app(scope, receive, edit_response(scope, send, edit))
-
-
-_BASE = HeaderBlock(BASE_HEADERS)
-_WITH_HSTS = HeaderBlock([*BASE_HEADERS, HSTS])
+        super().__init__(app, [SecurityHeaders()])

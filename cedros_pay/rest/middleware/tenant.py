@@ -19,10 +19,11 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Scope
 
 from cedros_pay.core.errors import CedrosError, ErrorCode
-from cedros_pay.rest.middleware._asgi import header, send_error, state
+from cedros_pay.rest.middleware._asgi import header, state
+from cedros_pay.rest.middleware.gate import Gate, Refusal
 
 TENANT_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _IGNORED_SUBDOMAINS = frozenset({"www", "api"})
@@ -58,11 +59,15 @@ def verified_claims(token: str, secret: bytes, now: float) -> dict[str, Any] | N
     return claims
 
 
-class TenantMiddleware:
-    def __init__(self, app: ASGIApp, *, default: str = "default", header_enabled: bool = True,
+class Tenant:
+    """The check (gate.py): the tenant goes to the request state, or a malformed
+    X-Tenant-ID is refused."""
+
+    websocket = True
+
+    def __init__(self, *, default: str = "default", header_enabled: bool = True,
                  jwt_secret: str = "", jwt_claim: str = "tenant_id", subdomain_base: str = "",
                  clock: Callable[[], float] = time.time) -> None:
-        self.app = app
         self.default = default
         self.header_enabled = header_enabled
         self.jwt_secret = jwt_secret.encode() if jwt_secret else b""
@@ -89,27 +94,29 @@ class TenantMiddleware:
             return None
         return sub
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] not in ("http", "websocket"):
-            await self.app(scope, receive, send)
-            return
+    def __call__(self, scope: Scope) -> Refusal | None:
         tenant: str | None = None
         if self.header_enabled:
             given = header(scope, b"x-tenant-id")
             if given is not None:
                 if not TENANT_ID.fullmatch(given.strip()):
-                    if scope["type"] == "http":
-                        await send_error(scope, receive, send, CedrosError(
-                            ErrorCode.INVALID_FIELD,
-                            "X-Tenant-ID must be 1-64 letters, digits, '-' or '_'",
-                            {"field": "X-Tenant-ID"}))
-                    else:
-                        await send({"type": "websocket.close", "code": 1008})
-                    return
+                    return Refusal(CedrosError(
+                        ErrorCode.INVALID_FIELD,
+                        "X-Tenant-ID must be 1-64 letters, digits, '-' or '_'",
+                        {"field": "X-Tenant-ID"}))
                 tenant = given.strip()
         if tenant is None and self.jwt_secret:
             tenant = self.from_jwt(scope)
         if tenant is None and self.suffix:
             tenant = self.from_host(scope)
         state(scope)["tenant"] = tenant or self.default
-        await self.app(scope, receive, send)
+        return None
+
+
+class TenantMiddleware(Gate):
+    def __init__(self, app: ASGIApp, *, default: str = "default", header_enabled: bool = True,
+                 jwt_secret: str = "", jwt_claim: str = "tenant_id", subdomain_base: str = "",
+                 clock: Callable[[], float] = time.time) -> None:
+        super().__init__(app, [Tenant(default=default, header_enabled=header_enabled,
+                                      jwt_secret=jwt_secret, jwt_claim=jwt_claim,
+                                      subdomain_base=subdomain_base, clock=clock)])

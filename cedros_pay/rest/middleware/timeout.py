@@ -106,8 +106,7 @@ class TimeoutMiddleware:
         self._last: tuple[weakref.ref[asyncio.AbstractEventLoop],
                           dict[float, _Deadlines]] | None = None
 
-    def _deadlines(self, seconds: float) -> _Deadlines:
-        loop = asyncio.get_running_loop()
+    def _deadlines(self, loop: asyncio.AbstractEventLoop, seconds: float) -> _Deadlines:
         last = self._last
         if last is not None and last[0]() is loop:
             queues = last[1]
@@ -130,12 +129,13 @@ class TimeoutMiddleware:
             await self.app(scope, receive, send)
             return
         seconds = self.timeout_for(scope)
-        task = asyncio.current_task()
+        loop = asyncio.get_running_loop()
+        task = asyncio.current_task(loop)
         if task is None:
             raise RuntimeError("the timeout middleware must run inside a task")
         cancelling = task.cancelling()
         ex, send = exchange(scope, send)  # a started response is let finish
-        watch = self._deadlines(seconds).watch(task, ex)
+        watch = self._deadlines(loop, seconds).watch(task, ex)
         timed_out = False
         try:
             await self.app(scope, receive, send)
