@@ -24,12 +24,13 @@ from cedros_pay.rest.models import (
     PaymentRequired,
     TransactionVerifyResponse,
 )
-from cedros_pay.rest.responses import spec_json
+from cedros_pay.rest.responses import SpecJSON, spec_json
 
 PAYMENT_HEADERS = ("X-PAYMENT", "PAYMENT-SIGNATURE")
 X402_HEADERS = "PAYMENT-REQUIRED, PAYMENT-RESPONSE, X-PAYMENT-RESPONSE"
 EXPOSE = {"Access-Control-Expose-Headers": X402_HEADERS}
 NO_STORE = {"Cache-Control": "no-store"}
+_RAW_402_HEADERS = [(k.lower().encode(), v.encode()) for k, v in {**NO_STORE, **EXPOSE}.items()]
 
 
 def has_payment(request: Request) -> bool:
@@ -41,9 +42,9 @@ def has_payment(request: Request) -> bool:
 def payment_required(offer: Offer, url: str, error: str | None = None) -> Response:
     """402: the v0 body for the Cedros UI, PAYMENT-REQUIRED for official x402 clients."""
     crypto = offer.quote.crypto
-    return spec_json(render.payment_required([crypto] if crypto else []), status=402,
-                     headers={"PAYMENT-REQUIRED": render.exact_payment_required(
-                         offer, url, error), **NO_STORE, **EXPOSE})
+    return SpecJSON(render.payment_required([crypto] if crypto else []), 402, raw_headers=[
+        (b"payment-required", render.exact_payment_required(offer, url, error).encode()),
+        *_RAW_402_HEADERS])
 
 
 def _version(request: Request) -> int:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import orjson
@@ -22,11 +22,14 @@ class SpecJSON(Response):
     media_type = "application/json"
 
     def __init__(self, content: Any, status_code: int = 200,
-                 headers: Mapping[str, str] | None = None) -> None:
+                 headers: Mapping[str, str] | None = None,
+                 raw_headers: Sequence[tuple[bytes, bytes]] = ()) -> None:
+        """`raw_headers`: more headers, already lower-case and encoded (constants made
+        once), taken as they are; neither content-length nor content-type."""
         self.status_code = status_code
         self.background = None
         self.body = body = orjson.dumps(content)
-        raw: list[tuple[bytes, bytes]] = []
+        raw: list[tuple[bytes, bytes]] = [*raw_headers]
         length = typed = False
         if headers:
             for k, v in headers.items():
