@@ -19,7 +19,7 @@ from cedros_pay.core.observability import (
     HTTPRequestEvent,
 )
 from cedros_pay.logs import truncate_wallet
-from cedros_pay.rest.middleware._asgi import exchange, header, request_wallet, state
+from cedros_pay.rest.middleware._asgi import Exchange, exchange, header, request_wallet, state
 
 access_log = logging.getLogger("cedros_pay.access")
 
@@ -36,25 +36,21 @@ def route_template(scope: Scope) -> str:
     return path if isinstance(path, str) and path else UNMATCHED
 
 
-class AccessLogMiddleware:
-    """`recorder` takes the HTTP metrics directly (one call per request instead of an
-    event through the hook registry); `hooks` still get every request's events."""
+class AccessLog:
+    """One request's line and metrics: `begin` as it arrives, `end` once it is over.
 
-    def __init__(self, app: ASGIApp, hooks: HTTPHook | None = None,
-                 logger: logging.Logger = access_log,
+    `recorder` takes the HTTP metrics directly (one call per request instead of an event
+    through the hook registry); `hooks` still get every request's events."""
+
+    def __init__(self, hooks: HTTPHook | None = None, logger: logging.Logger = access_log,
                  recorder: HTTPRecorder | None = None) -> None:
-        self.app = app
         self.hooks = hooks
         self.log = logger
         self.recorder = recorder
         self._seen: tuple[int, bool] = (-1, True)  # (registry generation, anyone listening)
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        started = time.perf_counter()
-        ex, send = exchange(scope, send)
+    def begin(self) -> HTTPHook | None:
+        """Count the request in flight; the hooks to tell when it ends (None: nobody)."""
         recorder, hooks = self.recorder, self.hooks
         if isinstance(hooks, HookRegistry) and not self._listening(hooks):
             hooks = None  # nobody listens: no calls, no event
@@ -62,21 +58,21 @@ class AccessLogMiddleware:
             recorder.started()
         if hooks is not None:
             hooks.on_request_started()
-        try:
-            await self.app(scope, receive, send)
-        finally:
-            duration = time.perf_counter() - started
-            # 500 is what the client gets if the app raised before answering.
-            status = ex.status if ex.started else 500
-            # Building the line costs as much as a cheap endpoint: skip it when unread.
-            if self.log.isEnabledFor(logging.INFO):
-                self._write(scope, status, duration)
-            route = route_template(scope)
-            if recorder is not None:
-                recorder.record(scope["method"], route, status, duration)
-            if hooks is not None:
-                hooks.on_request_finished(HTTPRequestEvent(scope["method"], route, status,
-                                                           duration))
+        return hooks
+
+    def end(self, scope: Scope, ex: Exchange, hooks: HTTPHook | None, started: float) -> None:
+        duration = time.perf_counter() - started
+        # 500 is what the client gets if the app raised before answering.
+        status = ex.status if ex.started else 500
+        # Building the line costs as much as a cheap endpoint: skip it when unread.
+        if self.log.isEnabledFor(logging.INFO):
+            self._write(scope, status, duration)
+        route = route_template(scope)
+        if self.recorder is not None:
+            self.recorder.record(scope["method"], route, status, duration)
+        if hooks is not None:
+            hooks.on_request_finished(HTTPRequestEvent(scope["method"], route, status,
+                                                       duration))
 
     def _listening(self, hooks: HookRegistry) -> bool:
         generation, listening = self._seen
@@ -98,3 +94,23 @@ class AccessLogMiddleware:
         if wallet:
             fields["wallet"] = truncate_wallet(wallet)
         self.log.info("request", extra=fields)
+
+
+class AccessLogMiddleware:
+    def __init__(self, app: ASGIApp, hooks: HTTPHook | None = None,
+                 logger: logging.Logger = access_log,
+                 recorder: HTTPRecorder | None = None) -> None:
+        self.app = app
+        self.access = AccessLog(hooks, logger, recorder)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        ex, send = exchange(scope, send)
+        hooks = self.access.begin()
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            self.access.end(scope, ex, hooks, started)

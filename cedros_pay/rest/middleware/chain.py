@@ -2,8 +2,9 @@
 
      1. recovery          exception -> 500 envelope, traceback logged
      2. request id        X-Request-ID; in every log line
-     3. real IP           forwarding headers from trusted proxies only (when any)
      4. access log        one JSON line + HTTP metrics per request
+                          (1, 2 and 4 run as one layer, envelope.py)
+     3. real IP           forwarding headers from trusted proxies only (when any)
      5. CORS              configured origins; answers preflights
      6. security headers  on every response; HSTS over HTTPS
      7. API version       X-API-Version, Vary, Deprecation/Sunset
@@ -32,16 +33,14 @@ from cedros_pay.core.idempotency import IdempotencyStore
 from cedros_pay.core.observability import HTTPHook, HTTPRecorder, RateLimitHook
 from cedros_pay.core.ratelimit import RateLimiter
 from cedros_pay.rest.metrics import Exposition, MetricsEndpoint
-from cedros_pay.rest.middleware.access_log import AccessLogMiddleware
 from cedros_pay.rest.middleware.api_key import APIKey
 from cedros_pay.rest.middleware.api_version import APIVersion, Deprecation
 from cedros_pay.rest.middleware.cors import CORSMiddleware
+from cedros_pay.rest.middleware.envelope import RequestEnvelope
 from cedros_pay.rest.middleware.gate import Check, Gate
 from cedros_pay.rest.middleware.idempotency import IdempotencyMiddleware, IdempotencyOptions
 from cedros_pay.rest.middleware.rate_limit import RateLimit, RateLimitRules
 from cedros_pay.rest.middleware.real_ip import RealIPMiddleware
-from cedros_pay.rest.middleware.recovery import RecoveryMiddleware
-from cedros_pay.rest.middleware.request_id import RequestIdMiddleware
 from cedros_pay.rest.middleware.security_headers import SecurityHeaders
 from cedros_pay.rest.middleware.tenant import Tenant
 from cedros_pay.rest.middleware.timeout import TimeoutMiddleware, discovery_paths
@@ -93,14 +92,13 @@ def build_chain(app: ASGIApp, options: ChainOptions, deps: ChainDeps) -> ASGIApp
     prefix = options.route_prefix
     layers: list[Callable[[ASGIApp], ASGIApp]] = []
     add = layers.append
-    add(RecoveryMiddleware)
-    add(RequestIdMiddleware)
+    # Recovery, request id and access log: one layer (envelope.py).
+    add(lambda a: RequestEnvelope(a, deps.http_hooks, recorder=deps.http_recorder))
     # Layers that would do nothing under this configuration are left out: without trusted
     # proxies the client is the connection's peer, which is what the readers of
     # `client_ip` fall back to; without API keys every request is `free`, the default.
     if options.trusted_proxies:
         add(lambda a: RealIPMiddleware(a, options.trusted_proxies))
-    add(lambda a: AccessLogMiddleware(a, deps.http_hooks, recorder=deps.http_recorder))
     if options.cors_origins:
         add(lambda a: CORSMiddleware(a, options.cors_origins))
     # Security headers to rate limit only look at the request: one gate runs them all.

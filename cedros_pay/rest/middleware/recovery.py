@@ -18,11 +18,33 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from cedros_pay.core.errors import CedrosError, ErrorCode
 from cedros_pay.logs import request_id_var
-from cedros_pay.rest.middleware._asgi import exchange, send_error
+from cedros_pay.rest.middleware._asgi import Exchange, exchange, send_error
 from cedros_pay.rest.middleware.request_id import request_id_of
 from cedros_pay.rest.middleware.security_headers import security_headers
 
 log = logging.getLogger("cedros_pay.recovery")
+
+
+async def recover(scope: Scope, receive: Receive, send: Send, ex: Exchange,
+                  exc: Exception) -> None:
+    """After `exc` escaped the app: log it, and answer 500 unless a response began."""
+    started, finished = ex.started, ex.finished
+    rid = request_id_of(scope)
+    token = request_id_var.set(rid)
+    try:
+        if finished:
+            log.warning("request raised after its response was sent",
+                        extra={"error_type": type(exc).__name__})
+            return
+        log.error("request failed with an unhandled exception", exc_info=exc,
+                  extra={"method": scope.get("method"), "path": scope.get("path")})
+        if started:
+            return
+        headers = [(k.decode(), v.decode()) for k, v in security_headers(scope)]
+        await send_error(scope, receive, send, CedrosError(ErrorCode.INTERNAL_ERROR),
+                         headers=[*headers, ("X-Request-ID", rid)])
+    finally:
+        request_id_var.reset(token)
 
 
 class RecoveryMiddleware:
@@ -37,20 +59,4 @@ class RecoveryMiddleware:
         try:
             await self.app(scope, receive, inner)
         except Exception as exc:
-            started, finished = ex.started, ex.finished
-            rid = request_id_of(scope)
-            token = request_id_var.set(rid)
-            try:
-                if finished:
-                    log.warning("request raised after its response was sent",
-                                extra={"error_type": type(exc).__name__})
-                    return
-                log.error("request failed with an unhandled exception", exc_info=exc,
-                          extra={"method": scope.get("method"), "path": scope.get("path")})
-                if started:
-                    return
-                headers = [(k.decode(), v.decode()) for k, v in security_headers(scope)]
-                await send_error(scope, receive, send, CedrosError(ErrorCode.INTERNAL_ERROR),
-                                 headers=[*headers, ("X-Request-ID", rid)])
-            finally:
-                request_id_var.reset(token)
+            await recover(scope, receive, send, ex, exc)

@@ -25,6 +25,16 @@ def request_id_of(scope: Scope) -> str:
     return rid if isinstance(rid, str) else new_request_id()
 
 
+def assign_request_id(scope: Scope) -> tuple[str, list[tuple[bytes, bytes]]]:
+    """The request's id (a sane incoming one, else a new one), noted in its state; and
+    the response header that carries it."""
+    incoming = header(scope, b"x-request-id")
+    # Only a sane incoming id is kept: it ends up in our logs.
+    rid = incoming if incoming and is_sane_request_id(incoming) else new_request_id()
+    state(scope)["request_id"] = rid
+    return rid, [(b"x-request-id", rid.encode("latin-1"))]
+
+
 class RequestIdMiddleware:
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -33,11 +43,7 @@ class RequestIdMiddleware:
         if scope["type"] not in ("http", "websocket"):
             await self.app(scope, receive, send)
             return
-        incoming = header(scope, b"x-request-id")
-        # Only a sane incoming id is kept: it ends up in our logs.
-        rid = incoming if incoming and is_sane_request_id(incoming) else new_request_id()
-        state(scope)["request_id"] = rid
-        extra = [(b"x-request-id", rid.encode("latin-1"))]
+        rid, extra = assign_request_id(scope)
         outer: Send
         if scope["type"] == "http":
             # Registered first, so applied last: the id always wins (replace=True).
