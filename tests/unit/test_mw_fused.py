@@ -1,0 +1,186 @@
+"""The fused layers answer exactly as the layers they replace: one Gate for the request
+checks, one RequestEnvelope for recovery + request id + access log; and the per-request
+header index reads headers as a scan would."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+import pytest
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from cedros_pay.core.ratelimit import Bucket, Verdict
+from cedros_pay.integrations.ratelimit import MemoryRateLimiter
+from cedros_pay.observability.http_stats import HTTPStats
+from cedros_pay.rest.middleware import (
+    AccessLogMiddleware,
+    APIVersionMiddleware,
+    RateLimitMiddleware,
+    RateLimitRules,
+    RecoveryMiddleware,
+    RequestIdMiddleware,
+    Rule,
+    SecurityHeadersMiddleware,
+    TenantMiddleware,
+)
+from cedros_pay.rest.middleware._asgi import header, header_index
+from cedros_pay.rest.middleware.api_version import APIVersion
+from cedros_pay.rest.middleware.envelope import RequestEnvelope
+from cedros_pay.rest.middleware.gate import Gate
+from cedros_pay.rest.middleware.rate_limit import RateLimit
+from cedros_pay.rest.middleware.security_headers import SecurityHeaders
+from cedros_pay.rest.middleware.tenant import Tenant
+
+Headers = list[tuple[bytes, bytes]]
+
+
+def answering(headers: Headers) -> ASGIApp:
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": list(headers)})
+        await send({"type": "http.response.body", "body": b"ok"})
+    return app
+
+
+async def call(app: ASGIApp, headers: Headers = (), *,  # type: ignore[assignment]
+               scope_type: str = "http") -> list[Message]:
+    sent: list[Message] = []
+    scope = {"type": scope_type, "method": "GET", "path": "/x", "root_path": "",
+             "scheme": "http", "query_string": b"", "client": ("203.0.113.7", 1),
+             "headers": list(headers)}
+
+    async def receive() -> Message:
+        return {"type": "http.request", "body": b""}
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    await app(scope, receive, send)
+    return sent
+
+
+def stacked(app: ASGIApp, limiter: MemoryRateLimiter, limit: int) -> ASGIApp:
+    app = RateLimitMiddleware(app, limiter=limiter, rules=RateLimitRules(global_=Rule(limit, 60)))
+    app = TenantMiddleware(app)
+    app = APIVersionMiddleware(app)
+    return SecurityHeadersMiddleware(app)
+
+
+def fused(app: ASGIApp, limiter: MemoryRateLimiter, limit: int) -> ASGIApp:
+    return Gate(app, [SecurityHeaders(), APIVersion(), Tenant(), RateLimit(
+        limiter=limiter, rules=RateLimitRules(global_=Rule(limit, 60)))])
+
+
+RESPONSES: list[Headers] = [
+    [(b"content-type", b"text/plain")],
+    # names the checks also set: Vary is merged, X-API-Version replaced, security kept
+    [(b"vary", b"Accept-Encoding"), (b"x-api-version", b"9"),
+     (b"x-frame-options", b"SAMEORIGIN")],
+]
+REQUESTS: list[Headers] = [
+    [],
+    [(b"x-api-version", b"1"), (b"accept", b"application/json")],
+    [(b"x-api-version", b"7")],  # refused: not served
+    [(b"x-api-version", b"one")],  # refused: unreadable
+    [(b"x-tenant-id", b"bad tenant!")],  # refused: malformed
+    [(b"x-tenant-id", b"shop-2")],
+]
+
+
+@pytest.mark.parametrize("response", RESPONSES)
+@pytest.mark.parametrize("request_headers", REQUESTS)
+async def test_one_gate_answers_as_the_stacked_checks(response: Headers,
+                                                      request_headers: Headers) -> None:
+    got = [await call(build(answering(response), MemoryRateLimiter(), 5), request_headers)
+           for build in (stacked, fused)]
+    assert got[0] == got[1]
+    assert got[0][0]["status"] in (200, 400)
+
+
+async def test_a_refusal_by_a_later_check_carries_the_earlier_checks_headers() -> None:
+    for build in (stacked, fused):
+        app = build(answering([]), MemoryRateLimiter(), 1)
+        assert (await call(app))[0]["status"] == 200
+        refused = (await call(app))[0]
+        assert refused["status"] == 429
+        names = {k for k, _ in refused["headers"]}
+        assert {b"x-frame-options", b"x-api-version", b"retry-after"} <= names
+
+
+class RoundTrip:
+    """A limiter that, like Redis, always needs an await (the buckets kept in memory)."""
+
+    def __init__(self) -> None:
+        self.buckets = MemoryRateLimiter()
+
+    def acquire_now(self, buckets: Sequence[Bucket]) -> Verdict | None:
+        return None
+
+    async def acquire(self, buckets: Sequence[Bucket]) -> Verdict:
+        return self.buckets.acquire_now(buckets)
+
+
+async def test_a_check_that_needs_io_is_awaited() -> None:
+    app = Gate(answering([]), [RateLimit(limiter=RoundTrip(),
+                                         rules=RateLimitRules(global_=Rule(1, 60)))])
+    first = (await call(app))[0]
+    assert first["status"] == 200
+    assert (b"x-ratelimit-remaining", b"0") in first["headers"]
+    assert (await call(app))[0]["status"] == 429
+
+
+async def test_on_websockets_only_websocket_checks_run_and_a_refusal_closes() -> None:
+    reached: list[str] = []
+
+    async def inner(scope: Scope, receive: Receive, send: Send) -> None:
+        reached.append(scope["state"]["tenant"])
+
+    app = Gate(inner, [SecurityHeaders(), APIVersion(), Tenant()])
+    assert await call(app, [(b"x-api-version", b"7")], scope_type="websocket") == []
+    assert reached == ["default"]  # the version check did not run
+    closed = await call(app, [(b"x-tenant-id", b"bad tenant!")], scope_type="websocket")
+    assert closed == [{"type": "websocket.close", "code": 1008}]
+    assert reached == ["default"]
+
+
+def raising(after_start: bool) -> ASGIApp:
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        if after_start:
+            await send({"type": "http.response.start", "status": 200, "headers": []})
+        raise RuntimeError("boom")
+    return app
+
+
+APPS = {"answers": answering([(b"content-type", b"text/plain")]),
+        "raises": raising(False), "raises after starting": raising(True)}
+
+
+@pytest.mark.parametrize("name", list(APPS))
+async def test_the_envelope_answers_and_records_as_the_three_layers(
+        name: str, caplog: pytest.LogCaptureFixture) -> None:
+    results = []
+    for build in (lambda a, s: RecoveryMiddleware(RequestIdMiddleware(
+                      AccessLogMiddleware(a, recorder=s))),
+                  lambda a, s: RequestEnvelope(a, recorder=s)):
+        stats = HTTPStats()
+        caplog.clear()
+        with caplog.at_level(logging.INFO):
+            sent = await call(build(APPS[name], stats), [(b"x-request-id", b"abc-1")])
+        results.append((sent, dict(stats._counts), stats._in_flight,
+                        sorted((r.name, r.levelname, r.getMessage()) for r in caplog.records)))
+    assert results[0] == results[1]
+    sent = results[0][0]
+    if name == "raises":
+        assert sent[0]["status"] == 500
+        assert (b"x-request-id", b"abc-1") in sent[0]["headers"]
+    assert all(v == 1 for v in results[0][1].values()) and results[0][2] == 0
+
+
+def test_the_header_index_reads_the_first_value_like_a_scan() -> None:
+    scope: Scope = {"headers": [(b"accept", b"a"), (b"x-wallet", b"w1"), (b"accept", b"b")]}
+    assert header(scope, b"accept") == "a"
+    assert header_index(scope) == {b"accept": b"a", b"x-wallet": b"w1"}
+    assert header(scope, b"missing") is None
+    scope["headers"] = [(b"accept", b"c")]  # a new header list gets a new index
+    assert header(scope, b"accept") == "c"
+    assert header(scope, b"x-wallet") is None
