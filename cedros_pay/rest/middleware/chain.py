@@ -16,6 +16,7 @@
     10. timeout           5 s discovery, 60 s the rest
     11. idempotency       Idempotency-Key replay on the idempotent POSTs
         /metrics          the Prometheus endpoint
+                          (requests for other paths skip both: PathSwitch)
     12. the app (REST routes and GraphQL alike)
 
 Being outside the refusing layers (CORS, version, tenant, rate limit, timeout), the
@@ -27,12 +28,13 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from starlette.types import ASGIApp
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from cedros_pay.core.idempotency import IdempotencyStore
 from cedros_pay.core.observability import HTTPHook, HTTPRecorder, RateLimitHook
 from cedros_pay.core.ratelimit import RateLimiter
 from cedros_pay.rest.metrics import Exposition, MetricsEndpoint
+from cedros_pay.rest.middleware._asgi import route_path
 from cedros_pay.rest.middleware.api_key import APIKey
 from cedros_pay.rest.middleware.api_version import APIVersion, Deprecation
 from cedros_pay.rest.middleware.cors import CORSMiddleware
@@ -119,13 +121,40 @@ def build_chain(app: ASGIApp, options: ChainOptions, deps: ChainDeps) -> ASGIApp
     add(lambda a: TimeoutMiddleware(a, default=options.request_timeout,
                                     short=options.discovery_timeout,
                                     is_short=discovery_paths(prefix)))
+    # Idempotency and /metrics act on a few paths only: other requests skip both layers.
+    inner: list[Callable[[ASGIApp], ASGIApp]] = []
+    paths: set[str] = set()
     if deps.idempotency is not None and options.idempotency is not None:
         store, idem = deps.idempotency, options.idempotency
-        add(lambda a: IdempotencyMiddleware(a, store=store, options=idem))
+        inner.append(lambda a: IdempotencyMiddleware(a, store=store, options=idem))
+        paths.update(path for _, path in idem.routes)
     if deps.exposition is not None:
         exposition = deps.exposition
-        add(lambda a: MetricsEndpoint(a, path=f"{prefix}/metrics", exposition=exposition,
-                                      api_key=options.metrics_api_key))
+        inner.append(lambda a: MetricsEndpoint(a, path=f"{prefix}/metrics",
+                                               exposition=exposition,
+                                               api_key=options.metrics_api_key))
+        paths.add(f"{prefix}/metrics")
+    if inner:
+        bare = app
+        for layer in reversed(inner):
+            app = layer(app)
+        app = PathSwitch(app, bare, frozenset(paths))
     for layer in reversed(layers):
         app = layer(app)
     return app
+
+
+class PathSwitch:
+    """HTTP requests for `paths` go to `layered`, the others straight to `bare` (the same
+    app without the layers that would only pass them through)."""
+
+    def __init__(self, layered: ASGIApp, bare: ASGIApp, paths: frozenset[str]) -> None:
+        self.layered = layered
+        self.bare = bare
+        self.paths = paths
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and route_path(scope) not in self.paths:
+            await self.bare(scope, receive, send)
+        else:
+            await self.layered(scope, receive, send)
