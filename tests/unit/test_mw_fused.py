@@ -184,3 +184,65 @@ def test_the_header_index_reads_the_first_value_like_a_scan() -> None:
     scope["headers"] = [(b"accept", b"c")]  # a new header list gets a new index
     assert header(scope, b"accept") == "c"
     assert header(scope, b"x-wallet") is None
+
+
+def reference_apply(original: Headers, edits: list[object]) -> Headers:
+    """Edits applied one by one, innermost first, by the plain merge rules."""
+    from cedros_pay.rest.middleware._asgi import HeaderBlock, merge_headers
+
+    headers = list(original)
+    for edit in reversed(edits):
+        present = {k.lower() for k, _ in headers}
+        if isinstance(edit, list):
+            merge_headers(headers, edit, present=present)
+        elif isinstance(edit, HeaderBlock):
+            if edit.otherwise is not None and any(k in present for k, _ in edit.headers):
+                edit.otherwise(headers, present)
+            else:
+                merge_headers(headers, edit.headers, replace=edit.replace, present=present)
+        else:
+            edit(headers, present)  # type: ignore[operator]
+    return headers
+
+
+async def test_the_exchange_applies_edits_as_the_plain_merges_in_random_cases() -> None:
+    import random
+
+    from cedros_pay.rest.middleware._asgi import Exchange, HeaderBlock, merge_vary
+
+    rng = random.Random(7)
+    names = [b"vary", b"x-a", b"x-b", b"x-request-id", b"set-cookie", b"content-type"]
+
+    def some_headers(lower: bool) -> Headers:
+        picked = rng.sample(names, rng.randint(0, 3))
+        out = [(n if lower or rng.random() < 0.5 else n.title(), b"v%d" % rng.randint(0, 9))
+               for n in picked]
+        if not lower and rng.random() < 0.3:
+            out.append((b"set-cookie", b"second"))  # a name the response repeats
+        return out
+
+    def merge_vary_edit(headers: Headers, present: set[bytes]) -> None:
+        merge_vary(headers, ["Origin"], present)
+
+    for _ in range(400):
+        edits: list[object] = []
+        for _ in range(rng.randint(1, 4)):
+            roll = rng.random()
+            block = some_headers(lower=True)
+            if roll < 0.4:
+                edits.append(block)
+            elif roll < 0.8:
+                edits.append(HeaderBlock(block, rng.random() < 0.5,
+                                         merge_vary_edit if rng.random() < 0.3 else None))
+            else:
+                edits.append(merge_vary_edit)
+        original = some_headers(lower=False)
+        sent: list[Message] = []
+
+        async def record(message: Message, sent: list[Message] = sent) -> None:
+            sent.append(message)
+
+        ex = Exchange(record)
+        ex.edits += edits  # type: ignore[arg-type]
+        await ex({"type": "http.response.start", "status": 200, "headers": list(original)})
+        assert sent[0]["headers"] == reference_apply(original, edits), (original, edits)

@@ -169,7 +169,24 @@ class Exchange:
             self.status = message["status"]
             edits = self.edits
             if edits:
-                headers: Headers = list(message.get("headers", ()))
+                original: Headers = message.get("headers", ())
+                # The usual case first: plain blocks whose names are all new, so applying
+                # them is concatenating them; checked at the end by counting the names.
+                merged = list(original)
+                for edit in reversed(edits):
+                    kind = type(edit)
+                    if kind is list:
+                        merged += edit  # type: ignore[arg-type]
+                    elif kind is HeaderBlock:
+                        merged += edit[0]  # type: ignore[index, arg-type]
+                    else:
+                        break
+                else:
+                    if len({name.lower() for name, _ in merged}) == len(merged):
+                        message["headers"] = merged
+                        await self.send(message)
+                        return
+                headers: Headers = list(original)
                 present: set[bytes] = set()
                 for name, _ in headers:
                     present.add(name.lower())
