@@ -84,6 +84,8 @@ def new_nonce_id() -> str:
     return secrets.token_hex(16)
 
 
+MEMO_NONCE_LENGTH = 8  # characters of a memo nonce (ASCII)
+
 # Every quote draws a memo nonce. The bytes still come from the OS's CSPRNG, but a few
 # kilobytes per system call instead of six; emptied in a forked child, which must not
 # hand out its parent's next nonces.

@@ -43,6 +43,28 @@ def interpolate_memo(template: str, values: Mapping[str, str]) -> str:
     return encoded[:MAX_MEMO_BYTES].decode(errors="ignore")
 
 
+def nonce_slots(template: str, values: Mapping[str, str],
+                nonce_length: int) -> tuple[str, ...] | None:
+    """The memo of `template` with `values` filled in, as the text around its `{nonce}`
+    placeholders: with an ASCII nonce of `nonce_length` characters, the memo is
+    `nonce.join(slots)`, equal to `interpolate_memo` with that nonce. A product's quotes
+    differ only by their nonce, so this is worked out once per product. None when the
+    memo would exceed the byte limit (then `interpolate_memo` cuts it)."""
+    slots: list[str] = []
+    current: list[str] = []
+    for literal, name, written in _pieces(template or DEFAULT_TEMPLATE):
+        current.append(literal)
+        if name == "nonce":
+            slots.append("".join(current))
+            current = []
+        elif name:
+            value = values.get(name)
+            current.append(written if value is None else value)
+    slots.append("".join(current))
+    size = sum(len(slot.encode()) for slot in slots) + nonce_length * (len(slots) - 1)
+    return tuple(slots) if size <= MAX_MEMO_BYTES else None
+
+
 _VALUE_PATTERNS = {
     "nonce": r"[A-Za-z0-9_-]{8}",
     "wallet": r"[1-9A-HJ-NP-Za-km-z]{32,44}",

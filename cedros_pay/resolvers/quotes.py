@@ -13,8 +13,8 @@ from typing import NamedTuple
 
 from cedros_pay.core.assets import find_asset
 from cedros_pay.core.errors import CedrosError, ErrorCode
-from cedros_pay.core.ids import new_memo_nonce
-from cedros_pay.core.memo import interpolate_memo
+from cedros_pay.core.ids import MEMO_NONCE_LENGTH, new_memo_nonce
+from cedros_pay.core.memo import interpolate_memo, nonce_slots
 from cedros_pay.core.models import Product
 from cedros_pay.core.money import Money, display
 from cedros_pay.integrations.solana.accounts import associated_token_address
@@ -100,6 +100,7 @@ class _Parts:
     stripe: StripeOption | None
     requirement: CryptoRequirement | None  # with an empty memo and no fee payer
     amount: str  # the memo's {amount}
+    memo_slots: tuple[str, ...] | None  # the memo around its nonce (None: interpolate)
 
 
 _PARTS_LIMIT = 4096
@@ -137,9 +138,13 @@ class Quotes:
         requirement = parts.requirement
         if requirement is not None:
             t = self.terms
-            requirement = _with_memo(requirement, interpolate_memo(product.memo_template, {
-                "resource": product.id, "nonce": new_memo_nonce(), "amount": parts.amount,
-            }), t.fee_payer() if t.fee_payer else None)
+            nonce = new_memo_nonce()
+            slots = parts.memo_slots
+            memo = nonce.join(slots) if slots is not None else interpolate_memo(
+                product.memo_template,
+                {"resource": product.id, "nonce": nonce, "amount": parts.amount})
+            requirement = _with_memo(requirement, memo,
+                                     t.fee_payer() if t.fee_payer else None)
         # resource_id, expires_at, stripe, crypto, fiat_price, crypto_price (positional:
         # cheaper than keywords for a named tuple)
         return Quote(product.id, view.now + self.terms.quote_ttl, parts.stripe, requirement,
@@ -167,8 +172,10 @@ class Quotes:
                 resource=product.id, amount=crypto.effective, description=product.description,
                 recipient_account=product.crypto_account, memo="", ttl=self.terms.quote_ttl,
                 fee_payer=None)
+        slots = nonce_slots(product.memo_template, {"resource": product.id, "amount": amount},
+                            MEMO_NONCE_LENGTH)
         parts = _Parts(product=product, fiat=fiat, crypto=crypto, stripe=stripe,
-                       requirement=requirement, amount=amount)
+                       requirement=requirement, amount=amount, memo_slots=slots)
         if len(self._parts) >= _PARTS_LIMIT:
             self._parts.clear()
         self._parts[key] = parts

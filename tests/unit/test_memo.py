@@ -48,13 +48,13 @@ def test_memo_matcher_accepts_what_interpolation_produces() -> None:
     assert not memo_matcher("", {"resource": "p.1"}).fullmatch("Payment for pX1")
 
 
-def _reference(template: str, values: dict[str, str]) -> str:
+def _reference(template: str, values: dict[str, str], limit: int = 566) -> str:
     """Spec 16's rule written as one regex substitution (the straightforward reading)."""
     def fill(match: re.Match[str]) -> str:
         value = values.get(match.group(1) or match.group(2))
         return match.group(0) if value is None else value
     out = re.sub(r"\{\{\s*(\w+)\s*\}\}|\{(\w+)\}", fill, template or "Payment for {resource}")
-    return out.encode()[:566].decode(errors="ignore")
+    return out.encode()[:limit].decode(errors="ignore")
 
 
 def test_interpolation_matches_the_plain_substitution_on_random_templates() -> None:
@@ -65,3 +65,25 @@ def test_interpolation_matches_the_plain_substitution_on_random_templates() -> N
     for _ in range(500):
         template = "".join(rng.choice(atoms) for _ in range(rng.randint(0, 20)))
         assert interpolate_memo(template, values) == _reference(template, values), template
+
+
+def test_nonce_slots_joined_by_a_nonce_equal_the_interpolation() -> None:
+    from cedros_pay.core.memo import nonce_slots
+
+    rng = random.Random(17)
+    atoms = ["{resource}", "{{nonce}}", "{nonce}", "{{ amount }}", "{wallet}", "{unknown}",
+             "{", "}", ":", "pay ", "é", "x" * 40, "{{resource}", "é" * 120]
+    fixed = {"resource": "{nonce}", "amount": "1.50"}  # a value that looks like a placeholder
+    seen_none = 0
+    for _ in range(500):
+        template = "".join(rng.choice(atoms) for _ in range(rng.randint(0, 30)))
+        nonce = "".join(rng.choice("AbCd_-12") for _ in range(8))
+        slots = nonce_slots(template, fixed, len(nonce))
+        expected = interpolate_memo(template, {**fixed, "nonce": nonce})
+        if slots is None:  # only when the memo would be cut
+            seen_none += 1
+            uncut = _reference(template, {**fixed, "nonce": nonce}, limit=10_000)
+            assert len(uncut.encode()) > MAX_MEMO_BYTES
+        else:
+            assert nonce.join(slots) == expected, template
+    assert seen_none  # the long templates were met too
