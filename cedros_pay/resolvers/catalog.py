@@ -6,12 +6,20 @@ import asyncio
 import builtins
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
+from datetime import datetime
 from typing import TypeVar
 
 from cedros_pay.core.clock import Clock
 from cedros_pay.core.errors import CedrosError, ErrorCode
 from cedros_pay.core.models import Coupon, Product
-from cedros_pay.resolvers.pricing import CouponView, PaymentMethod, Priced, Pricing
+from cedros_pay.resolvers.pricing import (
+    CouponView,
+    PaymentMethod,
+    Priced,
+    Pricing,
+    same_records,
+    validity_window,
+)
 from cedros_pay.storage.repos import (
     AlreadyExists,
     CouponRepo,
@@ -34,9 +42,28 @@ class ProductView:
 
 @dataclass(frozen=True, slots=True)
 class CatalogView:
-    products: list[ProductView]
-    checkout_stripe_coupons: list[Coupon]
-    checkout_crypto_coupons: list[Coupon]
+    """A tenant's priced catalog. Shared between requests while nothing it was computed
+    from changes (`Catalog.list`), so it is immutable all the way down."""
+
+    products: tuple[ProductView, ...]
+    checkout_stripe_coupons: tuple[Coupon, ...]
+    checkout_crypto_coupons: tuple[Coupon, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class _Page:
+    """A catalog view and what it was computed from: the product records (frozen, so
+    identity says they did not change), the auto-apply coupons, and the span around the
+    computation in which no coupon starts or expires."""
+
+    products: tuple[Product, ...]
+    auto: tuple[Coupon, ...]
+    since: datetime
+    until: datetime
+    view: CatalogView
+
+
+_PAGES_LIMIT = 1024  # tenants
 
 
 async def _write(action: Callable[[], Awaitable[T]], what: str) -> T:
@@ -60,6 +87,7 @@ class Catalog:
         self._coupons = coupons
         self._pricing = pricing
         self._clock = clock
+        self._pages: dict[str, _Page] = {}
 
     async def _view(self, tenant: str, product: Product,
                     coupons: CouponView | None = None) -> ProductView:
@@ -75,11 +103,23 @@ class Catalog:
         """
         products, coupons = await asyncio.gather(self._products.list(tenant),
                                                  self._pricing.view(tenant))
-        views = [await self._view(tenant, p, coupons) for p in products]
+        # GET /products is read far more often than the catalog changes: the last view
+        # is reused while the same records price it at a time no coupon edge separates.
+        page = self._pages.get(tenant)
+        if (page is not None and page.auto is coupons.auto
+                and page.since <= coupons.now < page.until
+                and same_records(page.products, products)):
+            return page.view
+        views = tuple([await self._view(tenant, p, coupons) for p in products])
         stripe = await self._pricing.checkout_coupons(tenant, PaymentMethod.STRIPE, coupons)
         crypto = await self._pricing.checkout_coupons(tenant, PaymentMethod.X402, coupons)
-        return CatalogView(products=views, checkout_stripe_coupons=stripe,
-                           checkout_crypto_coupons=crypto)
+        view = CatalogView(products=views, checkout_stripe_coupons=tuple(stripe),
+                           checkout_crypto_coupons=tuple(crypto))
+        since, until = validity_window(coupons.auto, coupons.now)
+        if len(self._pages) >= _PAGES_LIMIT:
+            self._pages.clear()
+        self._pages[tenant] = _Page(tuple(products), coupons.auto, since, until, view)
+        return view
 
     async def get(self, tenant: str, product_id: str) -> ProductView:
         product = await self._products.get(tenant, product_id)

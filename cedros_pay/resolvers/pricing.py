@@ -345,7 +345,8 @@ class _Memo:
     crypto: Priced | None
 
 
-def _same(a: tuple[Coupon, ...], b: tuple[Coupon, ...]) -> bool:
+def same_records(a: Sequence[object], b: Sequence[object]) -> bool:
+    """The same records, in the same order (records are frozen: identity is enough)."""
     return len(a) == len(b) and all(map(operator.is_, a, b))
 
 
@@ -367,7 +368,7 @@ class Pricing:
     async def view(self, tenant: str) -> CouponView:
         auto = tuple([c for c in await self._coupons.list(tenant) if c.auto_apply])
         last = self._autos.get(tenant)
-        if last is not None and _same(last, auto):
+        if last is not None and same_records(last, auto):
             auto = last  # the same records: keep the tuple, so memo entries still match
         else:
             if len(self._autos) >= _MEMO_LIMIT:

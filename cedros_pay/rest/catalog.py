@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
 from cedros_pay.core.errors import CedrosError, ErrorCode
+from cedros_pay.resolvers.catalog import CatalogView
 from cedros_pay.resolvers.pricing import PaymentMethod
 from cedros_pay.rest import render
 from cedros_pay.rest.context import services, tenant
@@ -17,14 +19,26 @@ from cedros_pay.rest.models import (
     ProductsResponse,
 )
 from cedros_pay.rest.parsing import parse_body
-from cedros_pay.rest.responses import spec_json
+from cedros_pay.rest.responses import SpecJSON, spec_json
 
 
 @endpoint("List active products with effective prices", tag="catalog",
           responses={200: ProductsResponse})
 async def list_products(request: Request) -> Response:
     view = await services(request).catalog.list(tenant(request))
-    return spec_json(render.catalog(view))
+    # The resolver hands out the same view while the catalog stays the same: its JSON is
+    # rendered once per view (the body depends on nothing else).
+    key = tenant(request)
+    last = _BODIES.get(key)
+    if last is None or last[0] is not view:
+        if len(_BODIES) >= _BODIES_LIMIT:
+            _BODIES.clear()
+        last = _BODIES[key] = (view, orjson.dumps(render.catalog(view)))
+    return SpecJSON(None, encoded=last[1])
+
+
+_BODIES: dict[str, tuple[CatalogView, bytes]] = {}  # per tenant: the last view and its JSON
+_BODIES_LIMIT = 1024
 
 
 @endpoint("Validate a coupon code", tag="catalog", request=CouponValidateRequest,

@@ -23,12 +23,14 @@ class SpecJSON(Response):
 
     def __init__(self, content: Any, status_code: int = 200,
                  headers: Mapping[str, str] | None = None,
-                 raw_headers: Sequence[tuple[bytes, bytes]] = ()) -> None:
+                 raw_headers: Sequence[tuple[bytes, bytes]] = (), *,
+                 encoded: bytes | None = None) -> None:
         """`raw_headers`: more headers, already lower-case and encoded (constants made
-        once), taken as they are; neither content-length nor content-type."""
+        once), taken as they are; neither content-length nor content-type. `encoded`:
+        the body already serialised (then `content` is ignored)."""
         self.status_code = status_code
         self.background = None
-        self.body = body = orjson.dumps(content)
+        self.body = body = orjson.dumps(content) if encoded is None else encoded
         raw: list[tuple[bytes, bytes]] = [*raw_headers]
         length = typed = False
         if headers:
