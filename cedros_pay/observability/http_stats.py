@@ -58,13 +58,15 @@ class HTTPStats:
                  route_limit: int = 200) -> None:
         self._bounds = tuple(sorted(buckets))
         self._route = BoundedLabel(route_limit)
-        # (method, route, status) as seen -> the labels they are counted under
-        self._labels: dict[tuple[str, str, int], tuple[str, str, str]] = {}
         self._lock = threading.Lock()
         self._in_flight = 0
-        self._counts: dict[tuple[str, str, str], int] = {}  # (method, path, status)
-        # (method, path) -> per-bucket counts (the last one is +Inf), then the sum
+        # (method, path, status) -> [count]; (method, path) -> per-bucket counts (the last
+        # one is +Inf), then the sum. Both are updated in place.
+        self._counts: dict[tuple[str, str, str], list[int]] = {}
         self._latency: dict[tuple[str, str], list[float]] = {}
+        # (method, route, status) as seen -> the count and histogram it goes to, found
+        # once per series (labels bounded, "other" for unknown methods and spare routes)
+        self._series: dict[tuple[str, str, int], tuple[list[int], list[float]]] = {}
 
     def started(self) -> None:
         with self._lock:
@@ -72,32 +74,39 @@ class HTTPStats:
 
     def record(self, method: str, route: str, status: int, duration: float) -> None:
         """One finished request: unknown methods count as "other", routes beyond the
-        limit too (labels worked out once per series)."""
-        labels = self._labels.get((method, route, status))
-        if labels is None:
+        limit too."""
+        series = self._series.get((method, route, status))
+        if series is None:
             labels = (method if method in _METHODS else OTHER, self._route(route), str(status))
-            if len(self._labels) < _SERIES_LIMIT:
-                self._labels[(method, route, status)] = labels
-        self._add(labels, labels[:2], duration)
+            series = self._find(labels)
+            if len(self._series) < _SERIES_LIMIT:
+                self._series[(method, route, status)] = series
+        count, hist = series
+        with self._lock:
+            self._in_flight -= 1
+            count[0] += 1
+            hist[bisect_left(self._bounds, duration)] += 1
+            hist[-1] += duration
 
     def finished(self, method: str, path: str, status: str, duration: float) -> None:
         """One finished request under exactly these labels."""
-        self._add((method, path, status), (method, path), duration)
-
-    def _add(self, key: tuple[str, str, str], pair: tuple[str, str], duration: float) -> None:
+        count, hist = self._find((method, path, status))
         with self._lock:
             self._in_flight -= 1
-            self._counts[key] = self._counts.get(key, 0) + 1
-            hist = self._latency.get(pair)
-            if hist is None:
-                hist = self._latency[pair] = [0.0] * (len(self._bounds) + 2)
+            count[0] += 1
             hist[bisect_left(self._bounds, duration)] += 1
             hist[-1] += duration
+
+    def _find(self, labels: tuple[str, str, str]) -> tuple[list[int], list[float]]:
+        with self._lock:
+            count = self._counts.setdefault(labels, [0])
+            hist = self._latency.setdefault(labels[:2], [0.0] * (len(self._bounds) + 2))
+        return count, hist
 
     def collect(self) -> Iterator[Metric]:
         with self._lock:
             in_flight = self._in_flight
-            counts = dict(self._counts)
+            counts = {labels: count[0] for labels, count in self._counts.items()}
             latency = {key: list(hist) for key, hist in self._latency.items()}
         total = CounterMetricFamily("http_requests", "Total HTTP requests",
                                     labels=["method", "path", "status"])

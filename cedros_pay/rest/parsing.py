@@ -42,15 +42,15 @@ async def read_body(request: Request, limit: int = MAX_BODY_BYTES) -> bytes:
         if message["type"] == "http.disconnect":
             raise ClientDisconnect()
         chunk: bytes = message.get("body", b"")
-        if chunk:
-            size += len(chunk)
-            if size > limit:
-                raise BodyTooLarge(ErrorCode.INVALID_FIELD,
-                                   f"request body exceeds {limit} bytes")
-            chunks.append(chunk)
+        size += len(chunk)
+        if size > limit:
+            raise BodyTooLarge(ErrorCode.INVALID_FIELD, f"request body exceeds {limit} bytes")
         if not message.get("more_body", False):
-            break
-    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+            if not chunks:  # the usual case: the whole body in one message
+                return chunk
+            chunks.append(chunk)
+            return b"".join(chunks)
+        chunks.append(chunk)
 
 
 def _field(loc: tuple[int | str, ...]) -> str:
