@@ -76,11 +76,12 @@ def request_wallet(scope: Scope) -> str | None:
     Only a well-formed address counts, so junk cannot mint endless rate-limit buckets.
     """
     index = header_index(scope)
-    for found in (index.get(b"x-wallet"), index.get(b"x-signer")):
-        if found:
-            value: str = found.decode("latin-1").strip()
-            if _WALLET.fullmatch(value):
-                return value
+    if b"x-wallet" in index or b"x-signer" in index:
+        for found in (index.get(b"x-wallet"), index.get(b"x-signer")):
+            if found:
+                value: str = found.decode("latin-1").strip()
+                if _WALLET.fullmatch(value):
+                    return value
     query: bytes = scope.get("query_string", b"")
     if query:
         for key, param in parse_qsl(query.decode("latin-1")):

@@ -94,7 +94,7 @@ class RateLimit:
         return found
 
     def __call__(self, scope: Scope) -> Outcome | Coroutine[Any, Any, Outcome]:
-        tier = str(state(scope).get("api_tier", "free"))
+        tier: str = state(scope).get("api_tier", "free")
         buckets = self.buckets(scope, tier)
         if not buckets:
             return None
