@@ -39,7 +39,7 @@ async def products(info: strawberry.Info[Context], first: int | None = None,
                    after: str | None = None) -> Connection[Product] | None:
     catalog = await info.context.services.catalog.list(info.context.tenant)
     return paginate(catalog.products, kind="product", key=_product_key, first=first,
-                    after=after, node=Product.from_domain)
+                    after=after, node=Product.of)
 
 
 async def product(info: strawberry.Info[Context], id: strawberry.ID) -> Product | None:

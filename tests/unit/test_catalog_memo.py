@@ -91,3 +91,19 @@ async def test_tenants_are_listed_apart() -> None:
     await store.products.create(replace(EBOOK, id="other-ebook", tenant_id="shop-2"))
     assert set(prices(await catalog.list("shop-2"))) == {"other-ebook"}
     assert set(prices(await catalog.list("default"))) == {"ebook", "course"}
+
+
+async def test_graphql_nodes_are_converted_once_per_view() -> None:
+    from cedros_pay.schema.types.product import Product as ProductNode
+
+    catalog, store, _ = await setup(auto10())
+    first = await catalog.list("default")
+    nodes = [ProductNode.of(v) for v in first.products]
+    assert [ProductNode.of(v) for v in (await catalog.list("default")).products] == nodes
+    assert all(a is b for a, b in zip(
+        nodes, [ProductNode.of(v) for v in first.products], strict=True))
+    await store.products.update(replace(EBOOK, fiat_amount=2000))
+    listed = (await catalog.list("default")).products
+    edited = {n.id: n for n in (ProductNode.of(v) for v in listed)}
+    assert edited["ebook"].effective_fiat_price is not None
+    assert edited["ebook"].effective_fiat_price.atomic == "1800"

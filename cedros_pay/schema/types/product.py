@@ -90,6 +90,21 @@ class Product:
     updated_at: datetime | None
 
     @classmethod
+    def of(cls, view: ProductView) -> Product:
+        """`from_domain`, once per view: the catalog hands out the same (immutable) views
+        while it is unchanged, and a listing converts every money field of every product
+        eagerly. Keyed by identity; the entry keeps its view, so an id is never reused
+        while it is in here."""
+        hit = _NODES.get(id(view))
+        if hit is not None and hit[0] is view:
+            return hit[1]
+        node = cls.from_domain(view)
+        if len(_NODES) >= _NODES_LIMIT:
+            _NODES.clear()
+        _NODES[id(view)] = (view, node)
+        return node
+
+    @classmethod
     def from_domain(cls, view: ProductView) -> Product:
         p, fiat, crypto = view.product, view.fiat, view.crypto
         return cls(
@@ -108,3 +123,7 @@ class Product:
             subscription=SubscriptionTerms.maybe(p.subscription),
             created_at=p.created_at, updated_at=p.updated_at,
         )
+
+
+_NODES: dict[int, tuple[ProductView, Product]] = {}
+_NODES_LIMIT = 4096
