@@ -14,7 +14,6 @@ one, sends `text/plain;version=0.0.4`, which is not a request for API version 0.
 
 from __future__ import annotations
 
-import functools
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -27,7 +26,6 @@ from cedros_pay.core.errors import CedrosError, ErrorCode
 from cedros_pay.rest.middleware._asgi import (
     HeaderBlock,
     Headers,
-    header,
     header_index,
     merge_headers,
     merge_vary,
@@ -52,14 +50,9 @@ class UnreadableVersion(ValueError):
     pass
 
 
-def requested_version(scope: Scope) -> int | None:
-    """The version a request asks for, None if it asks for none."""
-    return version_asked(header(scope, b"x-api-version"), header(scope, b"accept") or "")
-
-
-@functools.lru_cache(maxsize=256)  # clients send the same few Accept headers over and over
 def version_asked(explicit: str | None, accept: str) -> int | None:
-    """`requested_version` from the two header values (UnreadableVersion if unreadable)."""
+    """The version a request asks for with these X-API-Version and Accept values, None
+    if it asks for none (UnreadableVersion if unreadable)."""
     if explicit is not None and explicit.strip():
         m = _HEADER_VALUE.fullmatch(explicit.strip())
         if m is None:
