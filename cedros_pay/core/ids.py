@@ -84,7 +84,8 @@ def new_nonce_id() -> str:
     return secrets.token_hex(16)
 
 
-MEMO_NONCE_LENGTH = 8  # characters of a memo nonce (ASCII)
+_MEMO_NONCE_BYTES = 6
+MEMO_NONCE_LENGTH = len(base64.urlsafe_b64encode(bytes(_MEMO_NONCE_BYTES)))  # ASCII chars
 
 # Every quote draws a memo nonce. The bytes still come from the OS's CSPRNG, but a few
 # kilobytes per system call instead of six; emptied in a forked child, which must not
@@ -102,10 +103,10 @@ os.register_at_fork(after_in_child=_drop_memo_pool)
 
 def new_memo_nonce() -> str:
     """Memo `{nonce}`: 6 random bytes as unpadded base64url (8 chars)."""
-    if len(_memo_pool) < 6:
+    if len(_memo_pool) < _MEMO_NONCE_BYTES:
         _memo_pool.extend(secrets.token_bytes(_MEMO_POOL_SIZE))
-    raw = bytes(_memo_pool[:6])
-    del _memo_pool[:6]
+    raw = bytes(_memo_pool[:_MEMO_NONCE_BYTES])
+    del _memo_pool[:_MEMO_NONCE_BYTES]
     return base64.urlsafe_b64encode(raw).decode("ascii")
 
 

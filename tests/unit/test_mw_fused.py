@@ -259,3 +259,30 @@ async def test_the_exchange_applies_edits_as_the_plain_merges_in_random_cases() 
         ex.edits += edits  # type: ignore[arg-type]
         await ex({"type": "http.response.start", "status": 200, "headers": list(original)})
         assert sent[0]["headers"] == reference_apply(original, edits), (original, edits)
+
+
+async def test_a_failing_access_hook_is_recovered_by_the_envelope_as_by_the_stack(
+        caplog: pytest.LogCaptureFixture) -> None:
+    from cedros_pay.core.observability import HTTPRequestEvent
+    from cedros_pay.logs import request_id_var
+
+    class Failing:
+        def on_request_started(self) -> None:
+            pass
+
+        def on_request_finished(self, event: HTTPRequestEvent) -> None:
+            raise RuntimeError("hook down")
+
+    results = []
+    for build in (lambda a: RecoveryMiddleware(RequestIdMiddleware(
+                      AccessLogMiddleware(a, Failing()))),  # type: ignore[arg-type]
+                  lambda a: RequestEnvelope(a, Failing())):  # type: ignore[arg-type]
+        caplog.clear()
+        before = request_id_var.get(None)
+        sent = await call(build(APPS["answers"]), [(b"x-request-id", b"abc-1")])
+        assert request_id_var.get(None) == before  # the request's id does not linger
+        results.append((sent, sorted((r.name, r.levelname, r.getMessage())
+                                     for r in caplog.records)))
+    assert results[0] == results[1]
+    assert results[0][0][0]["status"] == 200
+    assert any("after its response was sent" in m for _, _, m in results[0][1])

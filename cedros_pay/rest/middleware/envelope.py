@@ -5,9 +5,8 @@ sets something up before the app and finishes it after. Stacked, a request paid 
 three coroutine frames, three Exchange look-ups and two try blocks; here it is one of
 each, with the same pieces (`recover`, `assign_request_id`, `AccessLog`) the separate
 layers use. What differs from the stack: the access log's clock also covers the real-IP
-layer (which now runs inside), and a request whose app raised is logged after its 500
-went out rather than just before (with status 500 all the same). Websocket and lifespan
-scopes go through the request-id layer as before.
+layer (which now runs inside). As in the stack, a failure of the access log itself is
+recovered too. Websocket and lifespan scopes go through the request-id layer as before.
 """
 
 from __future__ import annotations
@@ -43,11 +42,13 @@ class RequestEnvelope:
         ex.edits.append(HeaderBlock(extra, True))  # applied last: the id always wins
         token = request_id_var.set(rid)
         access = self.access
-        hooks = access.begin()
         try:
-            await self.app(scope, receive, ex)
-        except Exception as exc:
+            hooks = access.begin()
+            try:
+                await self.app(scope, receive, ex)
+            finally:  # logged and counted before recovery answers, as in the stack
+                access.end(scope, ex, hooks, started)
+        except Exception as exc:  # the app's, or the access log's own
             await recover(scope, receive, send, ex, exc)  # past the Exchange, as before
         finally:
-            access.end(scope, ex, hooks, started)
             request_id_var.reset(token)

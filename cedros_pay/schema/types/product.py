@@ -94,7 +94,7 @@ class Product:
         """`from_domain`, once per view: the catalog hands out the same (immutable) views
         while it is unchanged, and a listing converts every money field of every product
         eagerly. Keyed by identity; the entry keeps its view, so an id is never reused
-        while it is in here."""
+        while it is in here. The node is shared between requests: resolvers only read it."""
         hit = _NODES.get(id(view))
         if hit is not None and hit[0] is view:
             return hit[1]
