@@ -4,6 +4,7 @@ Every call that reads or writes tenant data takes the tenant id first. Backends 
 `storage.memory` and `storage.sql`; one contract suite (tests/contract) holds them all to
 the same behaviour. Methods that must be atomic say so: backends implement them with a
 single conditional statement (or a transaction), never a read-then-write in Python.
+Writes that must land together go through a `UnitOfWork` (`Store.unit_of_work()`).
 """
 
 from __future__ import annotations
@@ -39,11 +40,26 @@ class CartQuoteRepo(Protocol):
     async def get(self, tenant: str, cart_id: str) -> CartQuote | None: ...
     async def get_many(self, tenant: str, cart_ids: Sequence[str]) -> list[CartQuote]: ...
     async def mark_paid(self, tenant: str, cart_id: str, wallet: str) -> bool:
-        """Atomically set the payer once; False if missing or already paid."""
+        """Atomically set the payer once (dropping any claim); False if missing or paid."""
+
+    async def claim(self, tenant: str, cart_id: str, holder: str, now: datetime,
+                    lease: timedelta) -> bool:
+        """Atomically hold an unpaid cart for `holder` until `now + lease`.
+
+        Taken before a payment for the cart is sent to the chain. True when the cart
+        exists, is unpaid and is unclaimed, or its claim's lease ran out, or `holder`
+        (the transaction's signature) holds it already, so a resend of the same
+        transaction is not refused; False otherwise. One conditional update: of many
+        racing claimers, in one process or many, exactly one wins.
+        """
+
+    async def release_claim(self, tenant: str, cart_id: str, holder: str) -> bool:
+        """Drop `holder`'s claim (its submission failed); False if it holds none."""
 
     async def has_access(self, tenant: str, cart_id: str, wallet: str) -> bool: ...
     async def delete_expired(self, before: datetime) -> int:
-        """Drop unpaid quotes that expired before `before` (cleanup worker)."""
+        """Drop unpaid quotes that expired before `before` (cleanup worker), except those
+        claimed by a payment whose lease outlasts `before`."""
 
 
 class RefundQuoteRepo(Protocol):
@@ -170,7 +186,16 @@ class CouponRepo(Protocol):
         """Replace a coupon's terms; its `usage_count` is left as stored."""
 
     async def increment_usage(self, tenant: str, code: str) -> bool:
-        """Atomically count one use; False when missing or the usage limit is reached."""
+        """Atomically count one use; False when missing or the usage limit is reached.
+
+        One conditional increment against `usage_limit`, so it doubles as the reservation
+        a payment takes before its transaction is sent: of two racing callers for the last
+        use, one gets False. `release_usage` gives the use back if the payment fails.
+        """
+
+    async def release_usage(self, tenant: str, code: str) -> bool:
+        """Give back one use counted by `increment_usage`, atomically, never below the
+        count the coupon started with; False when missing or there is nothing to give."""
 
     async def delete(self, tenant: str, code: str) -> bool:
         """Soft delete: `active = false`."""
@@ -205,6 +230,85 @@ class SubscriptionRepo(Protocol):
     async def extend_period(
         self, tenant: str, sub_id: str, start: datetime, end: datetime, at: datetime
     ) -> bool: ...
+
+
+# --- units of work ------------------------------------------------------------------------
+#
+# The writes a unit of work offers: the ones that must land together with a payment. Each
+# is the method of the same name on the full repository above, bound to the transaction.
+
+
+class PaymentWrites(Protocol):
+    async def record(self, tx: PaymentTransaction) -> bool: ...
+    async def record_many(self, txs: Sequence[PaymentTransaction]) -> bool: ...
+
+
+class CartWrites(Protocol):
+    async def mark_paid(self, tenant: str, cart_id: str, wallet: str) -> bool: ...
+    async def release_claim(self, tenant: str, cart_id: str, holder: str) -> bool: ...
+
+
+class CouponWrites(Protocol):
+    async def increment_usage(self, tenant: str, code: str) -> bool: ...
+    async def release_usage(self, tenant: str, code: str) -> bool: ...
+
+
+class RefundWrites(Protocol):
+    async def mark_processed(
+        self, tenant: str, refund_id: str, processed_by: str, signature: str, at: datetime
+    ) -> bool: ...
+
+
+class WebhookWrites(Protocol):
+    async def enqueue(self, webhook: PendingWebhook) -> None: ...
+
+
+class UnitOfWork(Protocol):
+    """Writes that commit together or not at all: `async with store.unit_of_work() as uow:`.
+
+    Leaving the block normally commits; any exception rolls every write of the block back
+    and propagates. A conditional write that returns False (a replayed signature, a cart
+    paid already) rolls nothing back by itself: raise (a `CedrosError`) to abandon the
+    unit. Reads go through the Store as usual. SQL backends run the block as one
+    transaction on one connection (SQLite takes its write lock at the start, so keep the
+    block short and never await the chain inside it); memory applies each write at once
+    and undoes them in reverse on failure. `coupons` is the store's coupon table: use it
+    only when the coupon source is the database (Stripe webhooks); x402 payments reserve
+    through the catalog's coupon repository, whichever source it is.
+
+    Settling an x402 payment (`resolvers/payments.py`):
+
+    1. price the requirement (cart total or product price with its coupons); check the
+       replay fast path;
+    2. claim before the chain: for a cart, `store.carts.claim(tenant, cart_id,
+       holder=signature, now=clock.now(), lease=...)` with a lease longer than submit +
+       confirm (e.g. 2 minutes), False -> `cart_already_paid`; for each applied coupon,
+       `coupons.increment_usage(tenant, code)` on the catalog's coupon repo, False ->
+       give back the ones taken and refuse with `coupon_usage_limit_reached`. This
+       reservation IS the usage count: nothing counts the coupon again later;
+    3. submit to the chain and confirm (`verifier.verify`);
+    4. on success, one unit of work: `uow.payments.record(tx)` (False -> raise
+       `payment_already_used`), `uow.carts.mark_paid(...)` for a cart (drops the claim),
+       and `uow.webhooks.enqueue(...)` for the merchant's event once the queue is wired;
+    5. when step 3 fails (refused, not landed, any exception): `store.carts.release_claim(
+       tenant, cart_id, signature)` and `coupons.release_usage(tenant, code)` for each
+       reserved code, then re-raise. When step 4 fails after the transaction landed, keep
+       both (the money moved; log for reconciliation): releasing would let a second
+       transaction pay for the same cart. If the process dies between 2 and 4 the claim
+       ends with its lease; a reserved coupon use stays counted (the safe side: a use may
+       be lost, a discount is never granted twice).
+    """
+
+    @property
+    def payments(self) -> PaymentWrites: ...
+    @property
+    def carts(self) -> CartWrites: ...
+    @property
+    def coupons(self) -> CouponWrites: ...
+    @property
+    def refunds(self) -> RefundWrites: ...
+    @property
+    def webhooks(self) -> WebhookWrites: ...
 
 
 class StorageError(Exception):

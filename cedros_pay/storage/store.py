@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 
 from cedros_pay.storage.repos import (
@@ -15,6 +16,7 @@ from cedros_pay.storage.repos import (
     RefundQuoteRepo,
     StripeSessionRepo,
     SubscriptionRepo,
+    UnitOfWork,
     WebhookQueue,
 )
 
@@ -29,7 +31,12 @@ async def _always() -> bool:
 
 @dataclass(slots=True, kw_only=True)
 class Store:
-    """Repositories sharing one connection pool; `close()` releases it."""
+    """Repositories sharing one connection pool; `close()` releases it.
+
+    `unit_of_work()` opens a `UnitOfWork` (see its docstring for the payment flow):
+    `async with store.unit_of_work() as uow:` and every write through `uow` commits at
+    the end of the block, or none does.
+    """
 
     backend: str
     carts: CartQuoteRepo
@@ -42,6 +49,7 @@ class Store:
     products: ProductRepo
     coupons: CouponRepo
     subscriptions: SubscriptionRepo
+    unit_of_work: Callable[[], AbstractAsyncContextManager[UnitOfWork]]
     close: Callable[[], Awaitable[None]] = field(default=_nothing)
     ping: Callable[[], Awaitable[bool]] = field(default=_always)
 
@@ -56,19 +64,27 @@ def memory_store() -> Store:
         refunds,
         sessions,
         subscriptions,
+        uow,
         webhooks,
     )
 
+    store_payments = payments.MemoryPayments()
+    store_carts = carts.MemoryCartQuotes()
+    store_coupons = catalog.MemoryCoupons()
+    store_refunds = refunds.MemoryRefundQuotes()
+    store_webhooks = webhooks.MemoryWebhookQueue()
     return Store(
         backend="memory",
-        carts=carts.MemoryCartQuotes(),
-        refunds=refunds.MemoryRefundQuotes(),
-        payments=payments.MemoryPayments(),
+        carts=store_carts,
+        refunds=store_refunds,
+        payments=store_payments,
         nonces=nonces.MemoryNonces(),
-        webhooks=webhooks.MemoryWebhookQueue(),
+        webhooks=store_webhooks,
         idempotency=idempotency.MemoryIdempotency(),
         sessions=sessions.MemoryStripeSessions(),
         products=catalog.MemoryProducts(),
-        coupons=catalog.MemoryCoupons(),
+        coupons=store_coupons,
         subscriptions=subscriptions.MemorySubscriptions(),
+        unit_of_work=uow.memory_unit_of_work(
+            store_payments, store_carts, store_coupons, store_refunds, store_webhooks),
     )

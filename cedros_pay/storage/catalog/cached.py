@@ -188,8 +188,8 @@ class CachedProducts:
 class CachedCoupons:
     """A CouponRepo that caches `get` and `list` per tenant.
 
-    `increment_usage` always reaches the source (it is the atomic limit check) and then
-    invalidates the tenant, so the next read shows the new count.
+    `increment_usage` and `release_usage` always reach the source (they are the atomic
+    limit check) and then invalidate the tenant, so the next read shows the new count.
     """
 
     def __init__(self, inner: CouponRepo, ttl: timedelta, clock: Clock,
@@ -225,6 +225,12 @@ class CachedCoupons:
     async def increment_usage(self, tenant: str, code: str) -> bool:
         try:
             return await self._inner.increment_usage(tenant, code)
+        finally:
+            self.invalidate(tenant)
+
+    async def release_usage(self, tenant: str, code: str) -> bool:
+        try:
+            return await self._inner.release_usage(tenant, code)
         finally:
             self.invalidate(tenant)
 

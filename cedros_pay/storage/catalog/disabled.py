@@ -27,6 +27,9 @@ class DisabledCoupons:
     async def increment_usage(self, tenant: str, code: str) -> bool:
         return False
 
+    async def release_usage(self, tenant: str, code: str) -> bool:
+        return False
+
     async def create(self, coupon: Coupon) -> None:
         raise ReadOnlySource(_DISABLED)
 

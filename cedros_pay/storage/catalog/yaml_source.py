@@ -232,11 +232,23 @@ class YamlCoupons:
         used = self._used.get((tenant, code), 0)
         if found.usage_limit is not None and found.usage_count + used >= found.usage_limit:
             return False
-        self._used[(tenant, code)] = used + 1
-        view = self._in(tenant)
-        view[code] = self._stamp(found, tenant)
-        self._active.pop(tenant, None)
+        self._count(tenant, found, used + 1)
         return True
+
+    async def release_usage(self, tenant: str, code: str) -> bool:
+        """Give back a use counted here (never one the file counted); atomic likewise."""
+        found = self._by_code.get(code)
+        used = self._used.get((tenant, code), 0)
+        if found is None or used <= 0:
+            return False
+        self._count(tenant, found, used - 1)
+        return True
+
+    def _count(self, tenant: str, found: Coupon, used: int) -> None:
+        self._used[(tenant, found.code)] = used
+        view = self._in(tenant)
+        view[found.code] = self._stamp(found, tenant)
+        self._active.pop(tenant, None)
 
     async def create(self, coupon: Coupon) -> None:
         raise ReadOnlySource(_COUPONS_READ_ONLY)
@@ -345,6 +357,10 @@ class SeededCoupons:
     async def increment_usage(self, tenant: str, code: str) -> bool:
         await self._seeder.ensure(tenant)
         return await self._inner.increment_usage(tenant, code)
+
+    async def release_usage(self, tenant: str, code: str) -> bool:
+        await self._seeder.ensure(tenant)
+        return await self._inner.release_usage(tenant, code)
 
     async def delete(self, tenant: str, code: str) -> bool:
         await self._seeder.ensure(tenant)

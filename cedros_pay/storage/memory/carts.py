@@ -8,14 +8,25 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Sequence
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from cedros_pay.core.models import CartQuote
+
+
+@dataclass(frozen=True, slots=True)
+class PaidState:
+    """What `mark_paid` changed on one cart, so a unit of work can put it back."""
+
+    cart_id: str
+    wallet_paid_by: str | None
+    claim: tuple[str, datetime] | None
 
 
 class MemoryCartQuotes:
     def __init__(self) -> None:
         self._rows: dict[str, CartQuote] = {}
+        self._claims: dict[str, tuple[str, datetime]] = {}  # cart id -> (holder, until)
 
     async def save(self, quote: CartQuote) -> None:
         await self.save_many([quote])
@@ -39,6 +50,39 @@ class MemoryCartQuotes:
         if q is None or q.tenant_id != tenant or q.wallet_paid_by:
             return False
         q.wallet_paid_by = wallet
+        self._claims.pop(cart_id, None)
+        return True
+
+    def paid_state(self, cart_id: str) -> PaidState:
+        q = self._rows.get(cart_id)
+        return PaidState(cart_id, q.wallet_paid_by if q else None, self._claims.get(cart_id))
+
+    async def restore(self, state: PaidState) -> None:
+        """Undo a `mark_paid` (unit-of-work rollback)."""
+        if (q := self._rows.get(state.cart_id)) is not None:
+            q.wallet_paid_by = state.wallet_paid_by
+        if state.claim is not None:
+            self._claims[state.cart_id] = state.claim
+
+    async def claim(self, tenant: str, cart_id: str, holder: str, now: datetime,
+                    lease: timedelta) -> bool:
+        if not holder:
+            raise ValueError("a cart claim needs a holder")
+        q = self._rows.get(cart_id)
+        if q is None or q.tenant_id != tenant or q.wallet_paid_by:
+            return False
+        held = self._claims.get(cart_id)
+        if held is not None and held[0] != holder and held[1] > now:
+            return False
+        self._claims[cart_id] = (holder, now + lease)
+        return True
+
+    async def release_claim(self, tenant: str, cart_id: str, holder: str) -> bool:
+        q = self._rows.get(cart_id)
+        held = self._claims.get(cart_id)
+        if q is None or q.tenant_id != tenant or held is None or held[0] != holder:
+            return False
+        del self._claims[cart_id]
         return True
 
     async def has_access(self, tenant: str, cart_id: str, wallet: str) -> bool:
@@ -46,7 +90,13 @@ class MemoryCartQuotes:
         return q is not None and q.tenant_id == tenant and q.wallet_paid_by == wallet
 
     async def delete_expired(self, before: datetime) -> int:
-        gone = [k for k, q in self._rows.items() if q.expires_at < before and not q.is_paid]
+        def held(cart_id: str) -> bool:
+            claim = self._claims.get(cart_id)
+            return claim is not None and claim[1] >= before
+
+        gone = [k for k, q in self._rows.items()
+                if q.expires_at < before and not q.is_paid and not held(k)]
         for k in gone:
             del self._rows[k]
+            self._claims.pop(k, None)
         return len(gone)

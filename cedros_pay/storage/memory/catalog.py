@@ -91,8 +91,23 @@ class MemoryCoupons:
         c = self._rows.get((tenant, code))
         if c is None or (c.usage_limit is not None and c.usage_count >= c.usage_limit):
             return False
-        self._rows[(tenant, code)] = replace(c, usage_count=c.usage_count + 1)
+        self._adjust(tenant, code, 1)
         return True
+
+    async def release_usage(self, tenant: str, code: str) -> bool:
+        c = self._rows.get((tenant, code))
+        if c is None or c.usage_count <= 0:
+            return False
+        self._adjust(tenant, code, -1)
+        return True
+
+    async def adjust_usage(self, tenant: str, code: str, delta: int) -> None:
+        """Move the count unconditionally (a unit-of-work rollback)."""
+        self._adjust(tenant, code, delta)
+
+    def _adjust(self, tenant: str, code: str, delta: int) -> None:
+        if (c := self._rows.get((tenant, code))) is not None:
+            self._rows[(tenant, code)] = replace(c, usage_count=max(0, c.usage_count + delta))
 
     async def delete(self, tenant: str, code: str) -> bool:
         c = self._rows.get((tenant, code))

@@ -32,6 +32,11 @@ class MemoryPayments:
             self._rows[tx.signature] = copy.deepcopy(tx)
         return True
 
+    async def forget(self, signatures: Sequence[str]) -> None:
+        """Drop rows by signature (unit-of-work rollback of `record` / `record_many`)."""
+        for s in signatures:
+            self._rows.pop(s, None)
+
     async def has_been_processed(self, signature: str) -> bool:
         return signature in self._rows
 

@@ -50,6 +50,11 @@ class MemoryRefundQuotes:
         q.processed_by, q.signature, q.processed_at = processed_by, signature, at
         return True
 
+    async def unprocess(self, refund_id: str) -> None:
+        """Undo a `mark_processed` (unit-of-work rollback)."""
+        if (q := self._rows.get(refund_id)) is not None:
+            q.processed_by = q.processed_at = q.signature = None
+
     async def delete(self, tenant: str, refund_id: str) -> bool:
         q = self._rows.get(refund_id)
         if q is None or q.tenant_id != tenant:

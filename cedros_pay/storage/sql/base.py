@@ -2,19 +2,56 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import Any, Protocol
 
-from sqlalchemy import Table
+from sqlalchemy import Dialect, Table
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from cedros_pay.storage.sql.schema import Tables
+
+
+class Connectable(Protocol):
+    """What a repository needs of an engine: an `AsyncEngine`, or `InTransaction`."""
+
+    @property
+    def dialect(self) -> Dialect: ...
+    def begin(self) -> AbstractAsyncContextManager[AsyncConnection]: ...
+    def connect(self) -> AbstractAsyncContextManager[AsyncConnection]: ...
+
+
+class InTransaction:
+    """An engine stand-in that runs every statement of a repository on one open transaction.
+
+    This is how a unit of work binds the ordinary repositories: their code is unchanged.
+    Each `begin()` becomes a SAVEPOINT, so a repository that turns its own failure into a
+    result (a duplicate key into `AlreadyExists`) leaves the transaction usable; PostgreSQL
+    would otherwise refuse every later statement of an errored transaction.
+    """
+
+    def __init__(self, conn: AsyncConnection) -> None:
+        self._conn = conn
+
+    @property
+    def dialect(self) -> Dialect:
+        return self._conn.dialect
+
+    @asynccontextmanager
+    async def begin(self) -> AsyncIterator[AsyncConnection]:
+        async with self._conn.begin_nested():
+            yield self._conn
+
+    @asynccontextmanager
+    async def connect(self) -> AsyncIterator[AsyncConnection]:
+        yield self._conn
 
 
 class SqlRepo:
     """Base for SQL repositories: one engine and table set shared by all of a store's repos."""
 
-    def __init__(self, engine: AsyncEngine, tables: Tables) -> None:
+    def __init__(self, engine: Connectable, tables: Tables) -> None:
         self._engine = engine
         self._t = tables
 

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, or_, select, update
 
 from cedros_pay.core.models import CartItem, CartQuote
 from cedros_pay.storage.sql.base import SqlRepo, meta_out
@@ -76,16 +76,39 @@ class SqlCartQuotes(SqlRepo):
             rows = {r.id: self._model(r) for r in await conn.execute(q)}
         return [rows[i] for i in cart_ids if i in rows]
 
-    async def mark_paid(self, tenant: str, cart_id: str, wallet: str) -> bool:
+    def _unpaid(self) -> Any:
         t = self._t.cart_quotes
-        stmt = (
-            update(t)
-            .where(t.c.tenant_id == tenant, t.c.id == cart_id,
-                   (t.c.wallet_paid_by.is_(None)) | (t.c.wallet_paid_by == ""))
-            .values(wallet_paid_by=wallet)
-        )
+        return t.c.wallet_paid_by.is_(None) | (t.c.wallet_paid_by == "")
+
+    async def _update_one(self, stmt: Any) -> bool:
         async with self._engine.begin() as conn:
             return (await conn.execute(stmt)).rowcount == 1
+
+    async def mark_paid(self, tenant: str, cart_id: str, wallet: str) -> bool:
+        t = self._t.cart_quotes
+        return await self._update_one(
+            update(t)
+            .where(t.c.tenant_id == tenant, t.c.id == cart_id, self._unpaid())
+            .values(wallet_paid_by=wallet, claimed_by=None, claim_expires_at=None))
+
+    async def claim(self, tenant: str, cart_id: str, holder: str, now: datetime,
+                    lease: timedelta) -> bool:
+        if not holder:
+            raise ValueError("a cart claim needs a holder")
+        t = self._t.cart_quotes
+        free = or_(t.c.claimed_by.is_(None), t.c.claim_expires_at <= now,
+                   t.c.claimed_by == holder)
+        return await self._update_one(
+            update(t)
+            .where(t.c.tenant_id == tenant, t.c.id == cart_id, self._unpaid(), free)
+            .values(claimed_by=holder, claim_expires_at=now + lease))
+
+    async def release_claim(self, tenant: str, cart_id: str, holder: str) -> bool:
+        t = self._t.cart_quotes
+        return await self._update_one(
+            update(t)
+            .where(t.c.tenant_id == tenant, t.c.id == cart_id, t.c.claimed_by == holder)
+            .values(claimed_by=None, claim_expires_at=None))
 
     async def has_access(self, tenant: str, cart_id: str, wallet: str) -> bool:
         t = self._t.cart_quotes
@@ -96,7 +119,7 @@ class SqlCartQuotes(SqlRepo):
 
     async def delete_expired(self, before: datetime) -> int:
         t = self._t.cart_quotes
-        stmt = delete(t).where(t.c.expires_at < before,
-                               (t.c.wallet_paid_by.is_(None)) | (t.c.wallet_paid_by == ""))
+        stmt = delete(t).where(t.c.expires_at < before, self._unpaid(),
+                               t.c.claim_expires_at.is_(None) | (t.c.claim_expires_at < before))
         async with self._engine.begin() as conn:
             return (await conn.execute(stmt)).rowcount

@@ -88,6 +88,16 @@ class SqlCoupons(SqlRepo):
         async with self._engine.begin() as conn:
             return (await conn.execute(stmt)).rowcount == 1
 
+    async def release_usage(self, tenant: str, code: str) -> bool:
+        t = self._t.coupons
+        stmt = (
+            update(t)
+            .where(t.c.tenant_id == tenant, t.c.code == code, t.c.usage_count > 0)
+            .values(usage_count=t.c.usage_count - 1)
+        )
+        async with self._engine.begin() as conn:
+            return (await conn.execute(stmt)).rowcount == 1
+
     async def delete(self, tenant: str, code: str) -> bool:
         t = self._t.coupons
         stmt = update(t).where(t.c.tenant_id == tenant, t.c.code == code).values(active=False)

@@ -213,6 +213,9 @@ def define_tables(names: TableNames | None = None) -> Tables:
         Column("created_at", ts, nullable=False),
         Column("expires_at", ts, nullable=False),
         Column("wallet_paid_by", Text),
+        # The payment holding the cart until its transaction lands or fails (revision 0002).
+        Column("claimed_by", Text),
+        Column("claim_expires_at", ts),
         index=[("tenant_id",), ("tenant_id", "expires_at")],
     )
     refund_quotes = _table(

@@ -15,6 +15,7 @@ from cedros_pay.storage.sql.refunds import SqlRefundQuotes
 from cedros_pay.storage.sql.schema import TableNames, define_tables
 from cedros_pay.storage.sql.sessions import SqlStripeSessions
 from cedros_pay.storage.sql.subscriptions import SqlSubscriptions
+from cedros_pay.storage.sql.uow import sql_unit_of_work
 from cedros_pay.storage.sql.webhooks import SqlWebhookQueue
 from cedros_pay.storage.store import Store
 
@@ -40,6 +41,7 @@ def sql_store(engine: AsyncEngine, names: TableNames | None = None) -> Store:
         products=SqlProducts(engine, tables),
         coupons=SqlCoupons(engine, tables),
         subscriptions=SqlSubscriptions(engine, tables),
+        unit_of_work=sql_unit_of_work(engine, tables),
         close=engine.dispose,
         ping=ping,
     )

@@ -1,0 +1,57 @@
+"""The SQL unit of work: the store's repositories bound to one transaction."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from cedros_pay.storage.repos import UnitOfWork
+from cedros_pay.storage.sql.base import InTransaction
+from cedros_pay.storage.sql.carts import SqlCartQuotes
+from cedros_pay.storage.sql.coupons import SqlCoupons
+from cedros_pay.storage.sql.payments import SqlPayments
+from cedros_pay.storage.sql.refunds import SqlRefundQuotes
+from cedros_pay.storage.sql.schema import Tables
+from cedros_pay.storage.sql.webhooks import SqlWebhookQueue
+
+
+@dataclass(frozen=True, slots=True)
+class SqlUnitOfWork:
+    payments: SqlPayments
+    carts: SqlCartQuotes
+    coupons: SqlCoupons
+    refunds: SqlRefundQuotes
+    webhooks: SqlWebhookQueue
+
+
+def sql_unit_of_work(
+    engine: AsyncEngine, tables: Tables
+) -> Callable[[], AbstractAsyncContextManager[UnitOfWork]]:
+    """`Store.unit_of_work` for SQL: commit on a normal exit, roll back on any exception."""
+
+    @asynccontextmanager
+    async def unit_of_work() -> AsyncIterator[UnitOfWork]:
+        async with engine.connect() as conn:
+            if conn.dialect.name == "sqlite":
+                # The sqlite3 driver would begin only at the first write and commit when
+                # the outermost SAVEPOINT is released; an explicit BEGIN makes the block
+                # one transaction, IMMEDIATE takes the write lock up front (busy_timeout
+                # then queues writers) instead of failing a read-to-write upgrade.
+                await conn.exec_driver_sql("BEGIN IMMEDIATE")
+            else:
+                await conn.begin()
+            bound = InTransaction(conn)
+            try:
+                yield SqlUnitOfWork(
+                    payments=SqlPayments(bound, tables), carts=SqlCartQuotes(bound, tables),
+                    coupons=SqlCoupons(bound, tables), refunds=SqlRefundQuotes(bound, tables),
+                    webhooks=SqlWebhookQueue(bound, tables))
+            except BaseException:
+                await conn.rollback()
+                raise
+            await conn.commit()
+
+    return unit_of_work
