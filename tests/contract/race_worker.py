@@ -1,28 +1,48 @@
-"""Child process for test_replay_processes: race to record one signature, print wins."""
+"""Child process for test_replay_processes: race for one thing, print how many attempts won.
+
+    race_worker.py BACKEND LOCATION KEY ATTEMPTS [record|claim|coupon]
+
+`record` inserts the payment KEY, `claim` claims the cart KEY (each attempt with its own
+holder, as different transactions would), `coupon` reserves a use of the coupon KEY.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from cedros_pay.core.models import PaymentTransaction
 from cedros_pay.storage.sql.engine import create_postgres_engine, create_sqlite_engine
 from cedros_pay.storage.sql.store import sql_store
+from cedros_pay.storage.store import Store
 
 
-async def main(backend: str, location: str, signature: str, attempts: int) -> int:
+async def _attempt(store: Store, mode: str, key: str, i: int) -> bool:
+    now = datetime.now(UTC)
+    if mode == "claim":
+        return await store.carts.claim("default", key, f"sig-{os.getpid()}-{i}", now,
+                                       timedelta(minutes=2))
+    if mode == "coupon":
+        return await store.coupons.increment_usage("default", key)
+    tx = PaymentTransaction(signature=key, resource_id="r", wallet="w",
+                            amount_atomic=1, asset="USDC", created_at=now)
+    return await store.payments.record(tx)
+
+
+async def main(backend: str, location: str, key: str, attempts: int, mode: str) -> int:
     engine = (create_postgres_engine(location) if backend == "postgres"
               else create_sqlite_engine(location))
     store = sql_store(engine)
-    tx = PaymentTransaction(signature=signature, resource_id="r", wallet="w",
-                            amount_atomic=1, asset="USDC", created_at=datetime.now(UTC))
     try:
-        results = await asyncio.gather(*(store.payments.record(tx) for _ in range(attempts)))
+        results = await asyncio.gather(*(_attempt(store, mode, key, i)
+                                         for i in range(attempts)))
     finally:
         await store.close()
     return results.count(True)
 
 
 if __name__ == "__main__":
-    print(asyncio.run(main(sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]))))
+    mode = sys.argv[5] if len(sys.argv) > 5 else "record"
+    print(asyncio.run(main(sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), mode)))

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from contract.conftest import T0
-from sqlalchemy import inspect
+from sqlalchemy import insert, inspect
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from cedros_pay.core.models import PaymentTransaction
+from cedros_pay.storage.sql import schema
 from cedros_pay.storage.sql.engine import create_postgres_engine, create_sqlite_engine
 from cedros_pay.storage.sql.migrate import current_revision, upgrade
 from cedros_pay.storage.sql.schema import TableNames, check_table_name, define_tables
@@ -31,10 +33,15 @@ async def test_migrated_schema_matches_the_table_definitions(
     engine = _engine(backend, request, tmp_path)
     await upgrade(engine)
     await upgrade(engine)  # idempotent
-    assert await current_revision(engine) == "0001"
+    assert await current_revision(engine) == "0002"
     async with engine.connect() as conn:
         diff = await conn.run_sync(
-            lambda c: compare_metadata(MigrationContext.configure(c), define_tables().metadata))
+            lambda c: compare_metadata(
+                # SQLite reflects the empty-string default of `wallet` unlike it is written,
+                # so server defaults are compared where reflection reports them faithfully.
+                MigrationContext.configure(c, opts={
+                    "compare_type": True, "compare_server_default": backend == "postgres"}),
+                define_tables().metadata))
     await engine.dispose()
     # SQLite cannot report partial-index predicates; only real differences matter here.
     assert [d for d in diff if d[0] not in ("add_index", "remove_index")] == []
@@ -56,6 +63,48 @@ async def test_schema_mapping_renames_tables(
                             asset="USDC", created_at=T0)
     assert await store.payments.record(tx)
     assert not await store.payments.record(tx)
+    await store.close()
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+async def test_migrations_do_not_read_the_live_table_definitions(
+    backend: str, request: pytest.FixtureRequest, tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def changed(names: TableNames | None = None) -> schema.Tables:
+        raise AssertionError("a migration built its DDL from define_tables")
+
+    monkeypatch.setattr(schema, "define_tables", changed)
+    engine = _engine(backend, request, tmp_path)
+    await upgrade(engine)
+    assert await current_revision(engine) == "0002"
+    await engine.dispose()
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+async def test_0001_is_the_frozen_schema_and_0002_upgrades_its_data(
+    backend: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    engine = _engine(backend, request, tmp_path)
+    names = TableNames(cart_quotes="carts_v1")
+    await upgrade(engine, names, revision="0001")
+    async with engine.connect() as conn:
+        columns = await conn.run_sync(
+            lambda c: [col["name"] for col in inspect(c).get_columns("carts_v1")])
+    assert columns == ["id", "tenant_id", "items", "total_amount", "total_asset", "metadata",
+                       "created_at", "expires_at", "wallet_paid_by"]
+    t = define_tables(names).cart_quotes
+    async with engine.begin() as conn:  # a cart written before 0002, in 0001's columns
+        await conn.execute(insert(t).values(
+            id="cart_old", tenant_id="default", items=[], total_amount=5, total_asset="USDC",
+            created_at=T0, expires_at=T0))
+    await upgrade(engine, names)
+    assert await current_revision(engine) == "0002"
+    store = sql_store(engine, names)
+    old = await store.carts.get("default", "cart_old")
+    assert old is not None and old.total_atomic == 5 and not old.is_paid
+    assert await store.carts.claim("default", "cart_old", "sig", T0, timedelta(minutes=1))
+    assert not await store.carts.claim("default", "cart_old", "sig2", T0, timedelta(minutes=1))
     await store.close()
 
 

@@ -1,4 +1,5 @@
-"""Replay protection across OS processes sharing one database (spec 13)."""
+"""Races across OS processes sharing one database: replay protection (spec 13), cart
+claims and coupon reservations each have exactly one winner."""
 
 from __future__ import annotations
 
@@ -7,18 +8,22 @@ import sys
 from pathlib import Path
 
 import pytest
+from contract.test_catalog import coupon
+from contract.test_quotes import cart
 
 from cedros_pay.storage.sql.engine import create_postgres_engine, create_sqlite_engine
 from cedros_pay.storage.sql.migrate import upgrade
+from cedros_pay.storage.sql.store import sql_store
 
 WORKER = Path(__file__).with_name("race_worker.py")
 REPO = Path(__file__).resolve().parents[2]
 
 
-async def _run_workers(backend: str, location: str, processes: int, attempts: int) -> int:
+async def _run_workers(backend: str, location: str, processes: int, attempts: int,
+                       key: str = "one-signature", mode: str = "record") -> int:
     procs = [
         await asyncio.create_subprocess_exec(
-            sys.executable, str(WORKER), backend, location, "one-signature", str(attempts),
+            sys.executable, str(WORKER), backend, location, key, str(attempts), mode,
             cwd=REPO, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
         for _ in range(processes)
     ]
@@ -30,10 +35,8 @@ async def _run_workers(backend: str, location: str, processes: int, attempts: in
     return wins
 
 
-@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
-async def test_two_processes_racing_one_signature_give_one_success(
-    backend: str, request: pytest.FixtureRequest, tmp_path: Path
-) -> None:
+async def _database(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A migrated database, seeded with a cart and a coupon with one use left."""
     if backend == "postgres":
         location = request.getfixturevalue("postgres_url")
         engine = create_postgres_engine(location)
@@ -41,5 +44,40 @@ async def test_two_processes_racing_one_signature_give_one_success(
         location = str(tmp_path / "race.db")
         engine = create_sqlite_engine(location)
     await upgrade(engine)
-    await engine.dispose()
+    store = sql_store(engine)
+    await store.carts.save(cart("cart_race"))
+    await store.coupons.create(coupon("LAST", limit=1))
+    await store.close()
+    return location
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+async def test_two_processes_racing_one_signature_give_one_success(
+    backend: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    location = await _database(backend, request, tmp_path)
     assert await _run_workers(backend, location, processes=2, attempts=25) == 1
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+async def test_two_processes_claiming_one_cart_give_one_claim(
+    backend: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    location = await _database(backend, request, tmp_path)
+    assert await _run_workers(backend, location, processes=2, attempts=25,
+                              key="cart_race", mode="claim") == 1
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+async def test_two_processes_reserving_the_last_coupon_use_give_one(
+    backend: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    location = await _database(backend, request, tmp_path)
+    assert await _run_workers(backend, location, processes=2, attempts=25,
+                              key="LAST", mode="coupon") == 1
+    engine = (create_postgres_engine(location) if backend == "postgres"
+              else create_sqlite_engine(location))
+    store = sql_store(engine)
+    got = await store.coupons.get("default", "LAST")
+    assert got is not None and got.usage_count == 1
+    await store.close()
