@@ -19,6 +19,7 @@ from cedros_pay.storage.catalog import (
     DisabledCoupons,
     ReadOnlySource,
     SeededProducts,
+    YamlCoupons,
     YamlProducts,
     catalog_repos,
     import_yaml_catalog,
@@ -160,6 +161,8 @@ async def test_disabled_coupons_ignore_the_store(
     _, coupons = catalog_repos(settings(*backend_target, coupons="disabled"), store, clock)
     assert isinstance(coupons, DisabledCoupons)
     assert await coupons.get("default", "DB") is None
+    assert not await coupons.increment_usage("default", "DB")
+    assert not await coupons.release_usage("default", "DB")
 
 
 async def test_imported_yaml_catalog_round_trips_through_the_database(
@@ -174,3 +177,39 @@ async def test_imported_yaml_catalog_round_trips_through_the_database(
     assert await coupons.get("default", "TENTH") == await yaml_coupons.get("default", "TENTH")
     tenth = await coupons.get("default", "TENTH")
     assert tenth is not None and tenth.discount_value == Decimal("0.1")
+
+
+@pytest.mark.parametrize("source", ["yaml", "database"])
+async def test_the_last_coupon_use_is_reserved_once_whatever_the_source(
+        store: Store, backend_target: tuple[str, str], clock: ManualClock,
+        source: str) -> None:
+    """The reservation a payment takes before the chain, and its give-back on failure."""
+    if source == "yaml":
+        cfg = settings(*backend_target, coupons="yaml")
+    else:
+        cfg = settings(*backend_target)
+        await import_yaml_catalog(cfg, store.products, store.coupons, "default")
+    _, coupons = catalog_repos(cfg, store, clock)
+    assert await coupons.get("default", "TENTH") is not None  # cached where there is a cache
+    assert await coupons.increment_usage("default", "TENTH")
+    assert await coupons.increment_usage("default", "TENTH")
+    outcomes = await asyncio.gather(
+        *(coupons.increment_usage("default", "TENTH") for _ in range(50)))
+    assert outcomes.count(True) == 1  # TENTH allows three uses
+    assert await coupons.release_usage("default", "TENTH")
+    got = await coupons.get("default", "TENTH")
+    assert got is not None and got.usage_count == 2
+    assert await coupons.increment_usage("default", "TENTH")
+    assert not await coupons.increment_usage("default", "TENTH")
+
+
+async def test_yaml_coupons_give_back_only_uses_counted_here() -> None:
+    coupons = YamlCoupons([replace(coupon("FILE"), usage_limit=2, usage_count=1)])
+    assert await coupons.increment_usage("t", "FILE")
+    assert not await coupons.increment_usage("t", "FILE")
+    assert await coupons.release_usage("t", "FILE")
+    assert not await coupons.release_usage("t", "FILE")  # the file's use stays counted
+    got = await coupons.get("t", "FILE")
+    assert got is not None and got.usage_count == 1
+    assert [c.usage_count for c in await coupons.list("t")] == [1]
+    assert not await coupons.release_usage("t", "MISSING")
