@@ -10,6 +10,7 @@ Writes that must land together go through a `UnitOfWork` (`Store.unit_of_work()`
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
 
@@ -263,7 +264,8 @@ class WebhookWrites(Protocol):
     async def enqueue(self, webhook: PendingWebhook) -> None: ...
 
 
-class UnitOfWork(Protocol):
+@dataclass(frozen=True, slots=True)
+class UnitOfWork:
     """Writes that commit together or not at all: `async with store.unit_of_work() as uow:`.
 
     Leaving the block normally commits; any exception rolls every write of the block back
@@ -299,16 +301,11 @@ class UnitOfWork(Protocol):
        be lost, a discount is never granted twice).
     """
 
-    @property
-    def payments(self) -> PaymentWrites: ...
-    @property
-    def carts(self) -> CartWrites: ...
-    @property
-    def coupons(self) -> CouponWrites: ...
-    @property
-    def refunds(self) -> RefundWrites: ...
-    @property
-    def webhooks(self) -> WebhookWrites: ...
+    payments: PaymentWrites
+    carts: CartWrites
+    coupons: CouponWrites
+    refunds: RefundWrites
+    webhooks: WebhookWrites
 
 
 class StorageError(Exception):

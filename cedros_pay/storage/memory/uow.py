@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from dataclasses import dataclass
 from datetime import datetime
 
 from cedros_pay.core.models import PaymentTransaction, PendingWebhook
@@ -21,90 +20,82 @@ from cedros_pay.storage.memory.refunds import MemoryRefundQuotes
 from cedros_pay.storage.memory.webhooks import MemoryWebhookQueue
 from cedros_pay.storage.repos import UnitOfWork
 
-Undo = list[Callable[[], Awaitable[object]]]
+Undo = Callable[[], Awaitable[object]]
+
+
+class _Journal:
+    """The undo steps of one unit of work, newest last."""
+
+    def __init__(self) -> None:
+        self.steps: list[Undo] = []
+
+    def kept(self, ok: bool, undo: Undo) -> bool:
+        """Remember `undo` if the write it reverses took effect; pass its result on."""
+        if ok:
+            self.steps.append(undo)
+        return ok
 
 
 class _Payments:
-    def __init__(self, inner: MemoryPayments, undo: Undo) -> None:
-        self._inner, self._undo = inner, undo
+    def __init__(self, inner: MemoryPayments, journal: _Journal) -> None:
+        self._inner, self._journal = inner, journal
 
     async def record(self, tx: PaymentTransaction) -> bool:
         return await self.record_many([tx])
 
     async def record_many(self, txs: Sequence[PaymentTransaction]) -> bool:
-        ok = await self._inner.record_many(txs)
-        if ok:
-            signatures = [tx.signature for tx in txs]
-            self._undo.append(lambda: self._inner.forget(signatures))
-        return ok
+        signatures = [tx.signature for tx in txs]
+        return self._journal.kept(await self._inner.record_many(txs),
+                                  lambda: self._inner.forget(signatures))
 
 
 class _Carts:
-    def __init__(self, inner: MemoryCartQuotes, undo: Undo) -> None:
-        self._inner, self._undo = inner, undo
+    def __init__(self, inner: MemoryCartQuotes, journal: _Journal) -> None:
+        self._inner, self._journal = inner, journal
 
     async def mark_paid(self, tenant: str, cart_id: str, wallet: str) -> bool:
         before = self._inner.paid_state(cart_id)
-        ok = await self._inner.mark_paid(tenant, cart_id, wallet)
-        if ok:
-            self._undo.append(lambda: self._inner.restore(before))
-        return ok
+        return self._journal.kept(await self._inner.mark_paid(tenant, cart_id, wallet),
+                                  lambda: self._inner.restore(before))
 
     async def release_claim(self, tenant: str, cart_id: str, holder: str) -> bool:
         before = self._inner.paid_state(cart_id)
-        ok = await self._inner.release_claim(tenant, cart_id, holder)
-        if ok:
-            self._undo.append(lambda: self._inner.restore(before))
-        return ok
+        return self._journal.kept(await self._inner.release_claim(tenant, cart_id, holder),
+                                  lambda: self._inner.restore(before))
 
 
 class _Coupons:
-    def __init__(self, inner: MemoryCoupons, undo: Undo) -> None:
-        self._inner, self._undo = inner, undo
+    def __init__(self, inner: MemoryCoupons, journal: _Journal) -> None:
+        self._inner, self._journal = inner, journal
 
     async def increment_usage(self, tenant: str, code: str) -> bool:
-        ok = await self._inner.increment_usage(tenant, code)
-        if ok:
-            self._undo.append(lambda: self._inner.adjust_usage(tenant, code, -1))
-        return ok
+        return self._journal.kept(await self._inner.increment_usage(tenant, code),
+                                  lambda: self._inner.adjust_usage(tenant, code, -1))
 
     async def release_usage(self, tenant: str, code: str) -> bool:
-        ok = await self._inner.release_usage(tenant, code)
-        if ok:
-            self._undo.append(lambda: self._inner.adjust_usage(tenant, code, 1))
-        return ok
+        return self._journal.kept(await self._inner.release_usage(tenant, code),
+                                  lambda: self._inner.adjust_usage(tenant, code, 1))
 
 
 class _Refunds:
-    def __init__(self, inner: MemoryRefundQuotes, undo: Undo) -> None:
-        self._inner, self._undo = inner, undo
+    def __init__(self, inner: MemoryRefundQuotes, journal: _Journal) -> None:
+        self._inner, self._journal = inner, journal
 
     async def mark_processed(
         self, tenant: str, refund_id: str, processed_by: str, signature: str, at: datetime
     ) -> bool:
-        ok = await self._inner.mark_processed(tenant, refund_id, processed_by, signature, at)
-        if ok:
-            self._undo.append(lambda: self._inner.unprocess(refund_id))
-        return ok
+        done = await self._inner.mark_processed(tenant, refund_id, processed_by, signature, at)
+        return self._journal.kept(done, lambda: self._inner.unprocess(refund_id))
 
 
 class _Webhooks:
-    def __init__(self, inner: MemoryWebhookQueue, undo: Undo) -> None:
-        self._inner, self._undo = inner, undo
+    def __init__(self, inner: MemoryWebhookQueue, journal: _Journal) -> None:
+        self._inner, self._journal = inner, journal
 
     async def enqueue(self, webhook: PendingWebhook) -> None:
-        await self._inner.enqueue(webhook)
+        await self._inner.enqueue(webhook)  # raises, journaling nothing, on a taken id
         tenant, webhook_id = webhook.tenant_id, webhook.id
-        self._undo.append(lambda: self._inner.delete(tenant, webhook_id))
-
-
-@dataclass(frozen=True, slots=True)
-class MemoryUnitOfWork:
-    payments: _Payments
-    carts: _Carts
-    coupons: _Coupons
-    refunds: _Refunds
-    webhooks: _Webhooks
+        self._journal.kept(True, lambda: self._inner.delete(tenant, webhook_id))
 
 
 def memory_unit_of_work(
@@ -113,15 +104,15 @@ def memory_unit_of_work(
 ) -> Callable[[], AbstractAsyncContextManager[UnitOfWork]]:
     @asynccontextmanager
     async def unit_of_work() -> AsyncIterator[UnitOfWork]:
-        undo: Undo = []
+        journal = _Journal()
         try:
-            yield MemoryUnitOfWork(
-                payments=_Payments(payments, undo), carts=_Carts(carts, undo),
-                coupons=_Coupons(coupons, undo), refunds=_Refunds(refunds, undo),
-                webhooks=_Webhooks(webhooks, undo))
+            yield UnitOfWork(
+                payments=_Payments(payments, journal), carts=_Carts(carts, journal),
+                coupons=_Coupons(coupons, journal), refunds=_Refunds(refunds, journal),
+                webhooks=_Webhooks(webhooks, journal))
         except BaseException:
             # Memory repositories never suspend, so a cancellation cannot cut this short.
-            for step in reversed(undo):
+            for step in reversed(journal.steps):
                 await step()
             raise
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -16,15 +15,6 @@ from cedros_pay.storage.sql.payments import SqlPayments
 from cedros_pay.storage.sql.refunds import SqlRefundQuotes
 from cedros_pay.storage.sql.schema import Tables
 from cedros_pay.storage.sql.webhooks import SqlWebhookQueue
-
-
-@dataclass(frozen=True, slots=True)
-class SqlUnitOfWork:
-    payments: SqlPayments
-    carts: SqlCartQuotes
-    coupons: SqlCoupons
-    refunds: SqlRefundQuotes
-    webhooks: SqlWebhookQueue
 
 
 def sql_unit_of_work(
@@ -45,7 +35,7 @@ def sql_unit_of_work(
                 await conn.begin()
             bound = InTransaction(conn)
             try:
-                yield SqlUnitOfWork(
+                yield UnitOfWork(
                     payments=SqlPayments(bound, tables), carts=SqlCartQuotes(bound, tables),
                     coupons=SqlCoupons(bound, tables), refunds=SqlRefundQuotes(bound, tables),
                     webhooks=SqlWebhookQueue(bound, tables))
