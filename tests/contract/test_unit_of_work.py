@@ -121,11 +121,14 @@ async def test_a_refused_conditional_write_keeps_the_unit_usable(store: Store) -
     await store.coupons.create(coupon("ONCE", limit=0))
     async with store.unit_of_work() as uow:
         assert not await uow.payments.record(tx("sig0"))
+        # A refused batch takes back its own partial insert, and only that.
+        assert not await uow.payments.record_many([tx("sig_new"), tx("sig0")])
         assert not await uow.coupons.increment_usage("default", "ONCE")
         assert not await uow.coupons.release_usage("default", "SAVE10")  # nothing to give
         assert await uow.payments.record(tx("sig1", resource="cart_1"))
         assert await uow.carts.mark_paid("default", "cart_1", "W1")
     assert await store.payments.has_been_processed("sig1")
+    assert not await store.payments.has_been_processed("sig_new")
     assert await store.carts.has_access("default", "cart_1", "W1")
 
 
