@@ -23,7 +23,6 @@ from cedros_pay.config import Config
 from cedros_pay.core.assets import stablecoin_for_mint
 from cedros_pay.core.clock import Clock, SystemClock
 from cedros_pay.core.money import RoundingMode
-from cedros_pay.core.observability import PaymentHook
 from cedros_pay.infra import build_infra, start_workers, wrap
 from cedros_pay.integrations.solana import exact
 from cedros_pay.integrations.solana.cosigner import WalletCosigner
@@ -39,6 +38,7 @@ from cedros_pay.integrations.solana.wallets import (
     rpc_balance,
 )
 from cedros_pay.lifecycle import Lifecycle
+from cedros_pay.observability.hooks import PaymentHook
 from cedros_pay.resolvers.admin_auth import AdminAuth
 from cedros_pay.resolvers.carts import Carts
 from cedros_pay.resolvers.catalog import Catalog

@@ -19,14 +19,10 @@ from starlette.types import ASGIApp
 from cedros_pay.config import Config
 from cedros_pay.config.models import BreakerConfig
 from cedros_pay.core.clock import Clock
-from cedros_pay.core.idempotency import IdempotencyStore
-from cedros_pay.core.observability import HookRegistry, HTTPHook
-from cedros_pay.core.ratelimit import RateLimiter
 from cedros_pay.integrations.circuit_breaker import BreakerSet, BreakerSettings
-from cedros_pay.integrations.idempotency import MemoryIdempotencyStore, RedisIdempotencyStore
-from cedros_pay.integrations.ratelimit import MemoryRateLimiter, RedisRateLimiter
 from cedros_pay.lifecycle import Lifecycle
 from cedros_pay.observability import LoggingHook, PrometheusHook, PrometheusMetrics
+from cedros_pay.observability.hooks import HookRegistry, HTTPHook
 from cedros_pay.observability.sqlalchemy import engine_of, instrument_engine, pool_counts
 from cedros_pay.rest.middleware import (
     ChainDeps,
@@ -39,6 +35,14 @@ from cedros_pay.rest.middleware import (
     build_chain,
     idempotent_routes,
 )
+from cedros_pay.rest.middleware.state import (
+    MemoryIdempotencyStore,
+    MemoryRateLimiter,
+    RedisIdempotencyStore,
+    RedisRateLimiter,
+)
+from cedros_pay.rest.middleware.state.buckets import RateLimiter
+from cedros_pay.rest.middleware.state.responses import IdempotencyStore
 from cedros_pay.storage.store import Store
 from cedros_pay.workers import PeriodicWorker, SupervisedWorker
 from cedros_pay.workers.cleanup import Archival, Cleanup

@@ -16,8 +16,8 @@ import time
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from cedros_pay.core.observability import HTTPHook, HTTPRecorder
 from cedros_pay.logs import request_id_var
+from cedros_pay.observability.hooks import HTTPHook, HTTPRecorder
 from cedros_pay.rest.middleware._asgi import EXCHANGE, Exchange, HeaderBlock
 from cedros_pay.rest.middleware.access_log import AccessLog, access_log
 from cedros_pay.rest.middleware.recovery import recover
