@@ -1,12 +1,11 @@
 """Recovery, request id and access log (spec 10's layers 1, 2 and 4) as one layer.
 
-The three always run, always outermost and always in this order, and each of them only
-sets something up before the app and finishes it after. Stacked, a request paid for
-three coroutine frames, three Exchange look-ups and two try blocks; here it is one of
-each, with the same pieces (`recover`, `assign_request_id`, `AccessLog`) the separate
-layers use. What differs from the stack: the access log's clock also covers the real-IP
-layer (which now runs inside). As in the stack, a failure of the access log itself is
-recovered too. Websocket and lifespan scopes go through the request-id layer as before.
+The three always run, always outermost and always in this order, and each only sets
+something up before the app and finishes it after, so one frame does all three with the
+pieces the separate layers use (`recover`, `assign_request_id`, `AccessLog`). The access
+log's clock also covers the real-IP layer (which runs inside). A failure of the access
+log itself is recovered too. Websocket and lifespan scopes go through the request-id
+layer alone.
 """
 
 from __future__ import annotations
