@@ -6,9 +6,9 @@ import contextlib
 
 import pytest
 
+from cedros_pay.bootstrap.infra import build_infra
 from cedros_pay.config import Config
 from cedros_pay.core.errors import CedrosError, ErrorCode
-from cedros_pay.infra import build_infra
 from cedros_pay.integrations.circuit_breaker import (
     DEFAULTS,
     BreakerSettings,
