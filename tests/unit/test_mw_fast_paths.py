@@ -31,7 +31,7 @@ async def answer(scope: Scope, receive: Receive, send: Send) -> None:
 
 def header_layers(app: ASGIApp) -> ASGIApp:
     app = Gate(app, [RateLimit(limiter=MemoryRateLimiter(),
-                              rules=RateLimitRules(global_=Rule(10, 1.0)))])
+                               rules=RateLimitRules(global_=Rule(10, 1.0)))])
     app = Gate(app, [APIVersion()])
     app = Gate(app, [SecurityHeaders()])
     return CORSMiddleware(app, ["https://shop.example"])

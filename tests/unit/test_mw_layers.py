@@ -264,7 +264,7 @@ def jwt(claims: dict[str, Any], secret: str, alg: str = "HS256") -> str:
 
 async def test_tenant_priority_header_jwt_subdomain_default() -> None:
     app = Gate(echo, [Tenant(default="main", jwt_secret="s3cret",
-                           subdomain_base="pay.example.com")])
+                             subdomain_base="pay.example.com")])
     token = jwt({"tenant_id": "from-jwt"}, "s3cret")
     host = "http://acme.pay.example.com"
     both = await call(app, headers={"X-Tenant-ID": "from-header",
