@@ -30,7 +30,7 @@ SHUTDOWN_BUDGET_SECONDS = 15
 
 def version_info() -> dict[str, str]:
     """Version from the installed package; build time stamped by the image build."""
-    from cedros_pay.app import version
+    from cedros_pay.bootstrap import version
 
     return {"version": version(), "buildTime": os.environ.get("CEDROS_BUILD_TIME", "unknown")}
 
@@ -57,7 +57,7 @@ def _load(path: str | None, *, validate: bool = True,
 async def _serve(config: Config, host: str, port: int) -> None:
     import uvicorn
 
-    from cedros_pay.app import create_app
+    from cedros_pay.bootstrap import create_app
 
     class _Server(uvicorn.Server):
         # uvicorn re-raises the caught signal after shutting down, so a clean SIGTERM
@@ -119,7 +119,7 @@ async def _serve_on_sandbox(args: argparse.Namespace) -> None:
 
 
 async def _migrate(config: Config) -> str:
-    from cedros_pay.app import open_configured_store
+    from cedros_pay.bootstrap import open_configured_store
 
     store = await open_configured_store(config)  # opening runs the migrations
     await store.close()

@@ -229,7 +229,9 @@ class StripeConfig(_Model):
 
 
 def derive_ws_url(rpc_url: str) -> str | None:
-    """The websocket endpoint beside an RPC URL (http->ws, https->wss), None if unknown."""
+    """The websocket endpoint beside a Solana RPC URL (spec 12: http->ws, https->wss,
+    ws(s) unchanged), None for any other scheme. The config fills `x402.ws_url` with it;
+    the verifier falls back on it when built without one."""
     parts = urlsplit(rpc_url.strip())
     scheme = {"http": "ws", "https": "wss", "ws": "ws", "wss": "wss"}.get(parts.scheme)
     if scheme is None or not parts.netloc:

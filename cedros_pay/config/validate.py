@@ -18,6 +18,8 @@ from cedros_pay.config.tokens import (
     stablecoin_for_mint,
     supported_mints,
 )
+from cedros_pay.core.catalog_rules import coupon_problems, has_price
+from cedros_pay.core.ids import is_product_id
 
 __all__ = ["find_problems", "find_warnings"]
 
@@ -113,11 +115,11 @@ def _x402_network(cfg: Config) -> list[str]:
 def _resource(cfg: Config, key: str, r: ResourceConfig) -> list[str]:
     where = f"paywall.resources.{key}"
     out = []
-    if not 1 <= len(key) <= 255:
+    if not is_product_id(key):
         out.append(f"{where}: product id must be 1 to 255 characters long")
     if r.resource_id != key:
         out.append(f"{where}: resource_id {r.resource_id!r} differs from its key {key!r}")
-    if r.fiat_amount_cents <= 0 and r.crypto_atomic_amount <= 0 and not r.stripe_price_id:
+    if not has_price(r.fiat_amount_cents, r.crypto_atomic_amount, r.stripe_price_id):
         out.append(f"{where}: must define fiat_amount_cents, crypto_atomic_amount, "
                    "or stripe_price_id")
     if len(r.fiat_currency) != 3 or not r.fiat_currency.isalpha():
@@ -147,16 +149,9 @@ def _coupons(cfg: Config) -> list[str]:
         where = f"coupons.coupons.{key}"
         if c.code != key:
             out.append(f"{where}: code {c.code!r} differs from its key {key!r}")
-        if c.discount_type == "percentage" and not 0 < c.discount_value <= 100:
-            out.append(f"{where}.discount_value: a percentage must be above 0 and at most 100, "
-                       f"got {c.discount_value:g}")
-        if c.discount_type == "fixed" and c.discount_value <= 0:
-            out.append(f"{where}.discount_value: a fixed discount must be above 0, "
-                       f"got {c.discount_value:g}")
-        if c.scope == "specific" and not c.product_ids:
-            out.append(f"{where}.product_ids: required when scope is 'specific'")
-        if c.starts_at and c.expires_at and c.starts_at >= c.expires_at:
-            out.append(f"{where}.expires_at: must be after starts_at")
+        out += [f"{where}.{p.field}: {p.message}" for p in coupon_problems(
+            discount_type=c.discount_type, discount_value=c.discount_value, scope=c.scope,
+            product_ids=c.product_ids, starts_at=c.starts_at, expires_at=c.expires_at)]
     return out
 
 

@@ -20,7 +20,7 @@ from enum import IntEnum
 from typing import TypeVar
 
 from cedros_pay.core.errors import CedrosError, ErrorCode
-from cedros_pay.core.observability import (
+from cedros_pay.observability.hooks import (
     CircuitBreakerHook,
     CircuitFailureEvent,
     CircuitStateEvent,

@@ -1,6 +1,6 @@
 """Built-in observability hooks (spec 14): Prometheus metrics, logging, SQL instrumentation.
 
-The event types and the hook registry live in `cedros_pay.core.observability`, so every
+The event types and the hook registry live in `cedros_pay.observability.hooks`, so every
 layer can report events without importing Prometheus.
 """
 

@@ -8,26 +8,22 @@ from __future__ import annotations
 
 import logging
 
-from cedros_pay.core.observability import (
+from cedros_pay.logs import truncate_wallet
+from cedros_pay.observability.hooks import (
     BaseHook,
-    CartCreatedEvent,
     CartPaidEvent,
     CircuitStateEvent,
     DatabaseQueryEvent,
     PaymentCompletedEvent,
     PaymentSettledEvent,
-    PaymentStartedEvent,
     RateLimitedEvent,
     RefundApprovedEvent,
     RefundProcessedEvent,
-    RefundRequestedEvent,
     RPCCallEvent,
     WebhookDeliveredEvent,
     WebhookFailedEvent,
-    WebhookQueuedEvent,
     WebhookRetriedEvent,
 )
-from cedros_pay.logs import truncate_wallet
 
 _STATES = {0: "closed", 1: "half-open", 2: "open"}
 
@@ -35,11 +31,6 @@ _STATES = {0: "closed", 1: "half-open", 2: "open"}
 class LoggingHook(BaseHook):
     def __init__(self, logger: logging.Logger | None = None) -> None:
         self.log = logger or logging.getLogger("cedros_pay.events")
-
-    def on_payment_started(self, event: PaymentStartedEvent) -> None:
-        self.log.debug("payment started", extra={
-            "resource_id": event.resource_id, "method": event.method,
-            "wallet": truncate_wallet(event.wallet)})
 
     def on_payment_completed(self, event: PaymentCompletedEvent) -> None:
         extra = {"resource_id": event.resource_id, "method": event.method,
@@ -54,10 +45,6 @@ class LoggingHook(BaseHook):
         self.log.info("payment settled", extra={
             "resource_id": event.resource_id, "method": event.method,
             "wallet": truncate_wallet(event.wallet), "tx": event.tx_hash})
-
-    def on_webhook_queued(self, event: WebhookQueuedEvent) -> None:
-        self.log.debug("webhook queued", extra={"webhook_id": event.id,
-                                                "event_type": event.event_type})
 
     def on_webhook_delivered(self, event: WebhookDeliveredEvent) -> None:
         self.log.info("webhook delivered", extra={
@@ -76,10 +63,6 @@ class LoggingHook(BaseHook):
             "webhook_id": event.id, "attempt": event.attempt,
             "next_attempt": event.next_attempt.isoformat()})
 
-    def on_refund_requested(self, event: RefundRequestedEvent) -> None:
-        self.log.info("refund requested", extra={
-            "refund_id": event.refund_id, "wallet": truncate_wallet(event.wallet)})
-
     def on_refund_approved(self, event: RefundApprovedEvent) -> None:
         self.log.info("refund approved", extra={
             "refund_id": event.refund_id, "approved_by": truncate_wallet(event.approved_by)})
@@ -90,9 +73,6 @@ class LoggingHook(BaseHook):
             self.log.info("refund processed", extra=extra)
         else:
             self.log.error("refund failed", extra={**extra, "error": event.error})
-
-    def on_cart_created(self, event: CartCreatedEvent) -> None:
-        self.log.debug("cart created", extra={"cart_id": event.cart_id, "items": event.items})
 
     def on_cart_paid(self, event: CartPaidEvent) -> None:
         self.log.info("cart paid", extra={"cart_id": event.cart_id,

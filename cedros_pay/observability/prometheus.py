@@ -20,7 +20,8 @@ from prometheus_client import (
     generate_latest,
 )
 
-from cedros_pay.core.observability import (
+from cedros_pay.logs import truncate_wallet
+from cedros_pay.observability.hooks import (
     BaseHook,
     CircuitFailureEvent,
     CircuitStateEvent,
@@ -36,7 +37,6 @@ from cedros_pay.core.observability import (
     WebhookDeliveredEvent,
     WebhookFailedEvent,
 )
-from cedros_pay.logs import truncate_wallet
 from cedros_pay.observability.http_stats import BoundedLabel, HTTPStats
 
 _AMOUNT_BUCKETS = (50, 100, 500, 1_000, 2_500, 5_000, 10_000, 50_000, 100_000, 1_000_000)

@@ -17,7 +17,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import Connection, ExceptionContext
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from cedros_pay.core.observability import DatabaseHook, DatabaseQueryEvent
+from cedros_pay.observability.hooks import DatabaseHook, DatabaseQueryEvent
 
 _OPERATIONS = frozenset({"SELECT", "INSERT", "UPDATE", "DELETE"})
 _TABLE = {

@@ -36,11 +36,6 @@ from cedros_pay.core.models import (
     Product,
 )
 from cedros_pay.core.money import Money, display
-from cedros_pay.core.observability import (
-    PaymentCompletedEvent,
-    PaymentHook,
-    PaymentSettledEvent,
-)
 from cedros_pay.integrations.solana import exact
 from cedros_pay.integrations.solana.accounts import associated_token_address, token_program_for
 from cedros_pay.integrations.solana.payload import (
@@ -54,6 +49,11 @@ from cedros_pay.integrations.solana.payload import (
 )
 from cedros_pay.integrations.solana.transaction import decode_transaction
 from cedros_pay.integrations.solana.verifier import Requirement, VerificationResult
+from cedros_pay.observability.hooks import (
+    PaymentCompletedEvent,
+    PaymentHook,
+    PaymentSettledEvent,
+)
 from cedros_pay.resolvers.events import Notifier, PaymentEvent
 from cedros_pay.resolvers.pricing import Pricing
 from cedros_pay.resolvers.quotes import Quote, Quotes

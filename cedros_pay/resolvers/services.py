@@ -1,10 +1,11 @@
-"""The services an adapter can reach: built once in `app.py`, read by REST and GraphQL."""
+"""The services an adapter can reach: built once by the composition root (`bootstrap/`),
+read by REST and GraphQL. Adapters get resolvers and the plain values they render, never
+the configuration or the store."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from cedros_pay.config import Config
 from cedros_pay.core.clock import Clock
 from cedros_pay.resolvers.admin_auth import AdminAuth
 from cedros_pay.resolvers.carts import Carts
@@ -17,14 +18,23 @@ from cedros_pay.resolvers.nonces import Nonces
 from cedros_pay.resolvers.payments import Payments
 from cedros_pay.resolvers.pricing import Pricing
 from cedros_pay.resolvers.quotes import Quotes
-from cedros_pay.storage.store import Store
+
+
+@dataclass(frozen=True, slots=True)
+class ServerInfo:
+    """What the discovery documents (spec 02) and the OpenAPI page say about this server."""
+
+    version: str = "0.0.0"
+    route_prefix: str = ""
+    features: tuple[str, ...] = ()  # "stripe", "x402", "gasless", "subscriptions"
+    network: str = ""
+    payment_address: str = ""
+    token_mint: str = ""
 
 
 @dataclass(slots=True, kw_only=True)
 class Services:
-    config: Config
     clock: Clock
-    store: Store
     health: Health
     pricing: Pricing
     catalog: Catalog
@@ -36,5 +46,4 @@ class Services:
     nonces: Nonces
     admin_auth: AdminAuth
     gasless: Gasless
-    version: str = "0.0.0"
-    features: list[str] = field(default_factory=list)
+    server: ServerInfo = field(default_factory=ServerInfo)

@@ -22,8 +22,7 @@ X402_METHOD = "x402-solana-spl-transfer"
 
 
 def _prefix(request: Request) -> str:
-    prefix: str = services(request).config.server.route_prefix
-    return f"{request.scope.get('root_path', '')}{prefix}"
+    return f"{request.scope.get('root_path', '')}{services(request).server.route_prefix}"
 
 
 def _name(view: ProductView) -> str:
@@ -42,7 +41,7 @@ def _price(view: ProductView) -> dict[str, Any]:
 
 
 def _methods(request: Request) -> list[str]:
-    features = services(request).features
+    features = services(request).server.features
     return [m for m, f in (("stripe", "stripe"), (X402_METHOD, "x402")) if f in features]
 
 
@@ -51,7 +50,7 @@ def _methods(request: Request) -> list[str]:
 async def payment_options(request: Request) -> Response:
     svc = services(request)
     view = await svc.catalog.list(tenant(request))
-    x402 = svc.config.x402
+    server = svc.server
     return spec_json({
         "version": "1.0",
         "server": "cedros-pay",
@@ -63,8 +62,8 @@ async def payment_options(request: Request) -> Response:
         ],
         "payment": {
             "methods": _methods(request),
-            "x402": {"network": x402.network, "paymentAddress": x402.payment_address,
-                     "tokenMint": x402.token_mint},
+            "x402": {"network": server.network, "paymentAddress": server.payment_address,
+                     "tokenMint": server.token_mint},
         },
     })
 
@@ -78,7 +77,7 @@ async def agent_card(request: Request) -> Response:
     if X402_METHOD in methods:
         payment_methods.append({
             "type": "cryptocurrency", "protocol": X402_METHOD,
-            "network": svc.config.x402.network,
+            "network": svc.server.network,
             "description": "Instant stablecoin payments on Solana"})
     if "stripe" in methods:
         payment_methods.append({"type": "fiat", "protocol": "stripe",
@@ -134,7 +133,7 @@ async def openapi(request: Request) -> Response:
     doc = request.app.state.__dict__.get("_openapi")
     if doc is None:
         doc = build_openapi(request.app.routes, title="Cedros Pay",
-                            version=services(request).version)
+                            version=services(request).server.version)
         request.app.state._openapi = doc
     return spec_json(doc)
 

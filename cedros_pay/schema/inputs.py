@@ -16,6 +16,7 @@ import strawberry
 from strawberry.scalars import JSON
 
 from cedros_pay.core.assets import find_asset
+from cedros_pay.core.catalog_rules import coupon_problems, has_price
 from cedros_pay.core.errors import CedrosError, ErrorCode
 from cedros_pay.core.ids import is_product_id, is_solana_address
 from cedros_pay.core.models import Coupon, Product, SubscriptionConfig
@@ -38,6 +39,9 @@ MAX_METADATA_VALUE = 1024
 MAX_IDS = 1000
 _ATOMIC = re.compile(r"\d{1,19}")
 _COUPON_CODE = re.compile(r"[A-Za-z0-9_-]+")
+# The input field each domain field of `core.catalog_rules` is read from.
+_FIELDS = {"discount_value": "discountValue", "product_ids": "productIds",
+           "expires_at": "expiresAt"}
 
 
 def invalid(field: str, message: str) -> CedrosError:
@@ -151,7 +155,7 @@ class ProductInput:
                 raise invalid("cryptoToken", f"{self.crypto_token!r} is not a known token")
         if self.crypto_account and not is_solana_address(self.crypto_account):
             raise invalid("cryptoAccount", "must be a base58 Solana address")
-        if not (fiat or crypto or self.stripe_price_id):
+        if not has_price(fiat, crypto, self.stripe_price_id):
             raise invalid("fiatAmount", "a product needs a fiatAmount, a cryptoAmount or a "
                                         "stripePriceId")
         return Product(
@@ -172,7 +176,8 @@ class CouponInput:
     code: str
     discount_type: DiscountType
     discount_value: Decimal = strawberry.field(
-        description="0-100 for PERCENTAGE; major units of `currency` for FIXED.")
+        description="Above 0: at most 100 for PERCENTAGE; major units of `currency` "
+                    "for FIXED.")
     currency: str = strawberry.field(
         default="", description="For FIXED: USD, USDC, ... (empty: US dollars).")
     scope: CouponScope = CouponScope.ALL
@@ -187,16 +192,6 @@ class CouponInput:
     active: bool = True
     metadata: JSON | None = None
 
-    def _check_value(self) -> Decimal:
-        value = self.discount_value
-        if not value.is_finite():
-            raise invalid("discountValue", "must be a number")
-        if self.discount_type is DiscountType.PERCENTAGE and not 0 <= value <= 100:
-            raise invalid("discountValue", "a percentage must be between 0 and 100")
-        if value < 0:
-            raise invalid("discountValue", "must not be negative")
-        return value
-
     def to_domain(self, tenant: str, usage_count: int = 0) -> Coupon:
         code = self.code.strip()
         if not code:
@@ -207,15 +202,18 @@ class CouponInput:
         if currency and find_asset(currency) is None:
             raise invalid("currency", f"{self.currency!r} is not a known currency")
         ids = check_product_ids("productIds", self.product_ids)
-        if self.scope is CouponScope.SPECIFIC and not ids:
-            raise invalid("productIds", "a SPECIFIC coupon needs at least one product id")
         if self.usage_limit is not None and self.usage_limit < 0:
             raise invalid("usageLimit", "must not be negative")
-        if self.starts_at and self.expires_at and self.starts_at >= self.expires_at:
-            raise invalid("expiresAt", "must be after startsAt")
+        if not self.discount_value.is_finite():
+            raise invalid("discountValue", "must be a number")
+        for problem in coupon_problems(
+                discount_type=self.discount_type.value, discount_value=self.discount_value,
+                scope=self.scope.value, product_ids=ids, starts_at=self.starts_at,
+                expires_at=self.expires_at):
+            raise invalid(_FIELDS[problem.field], problem.message)
         return Coupon(
             code=code, tenant_id=tenant, discount_type=self.discount_type.value,
-            discount_value=self._check_value(), currency=currency, scope=self.scope.value,
+            discount_value=self.discount_value, currency=currency, scope=self.scope.value,
             product_ids=ids,
             payment_method=self.payment_method.value if self.payment_method else "",
             auto_apply=self.auto_apply, applies_at=self.applies_at.value,

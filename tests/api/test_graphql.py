@@ -549,6 +549,8 @@ VALID_COUPON = {"code": "NEW10", "discountType": "PERCENTAGE", "discountValue": 
 
 @pytest.mark.parametrize(("change", "field"), [
     ({"discountValue": "100.01"}, "discountValue"),
+    ({"discountValue": "0"}, "discountValue"),
+    ({"discountType": "FIXED", "discountValue": "0"}, "discountValue"),
     ({"discountValue": "-1"}, "discountValue"),
     ({"discountType": "FIXED", "discountValue": "-0.5"}, "discountValue"),
     ({"discountValue": "NaN"}, "discountValue"),

@@ -298,7 +298,7 @@ async def test_shutdown_finishes_requests_in_flight_then_stops_workers(
     serving = asyncio.create_task(server.serve())
     while not server.started:  # noqa: ASYNC110 - uvicorn offers no start event
         await asyncio.sleep(0.01)
-    workers = list(app.infra.workers)
+    workers = list(app.workers)
     assert workers and all(w.running for w in workers)
     async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
         in_flight = asyncio.create_task(client.post("/paywall/v1/cart/quote", json=CART))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import logging
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,9 @@ from cedros_pay.config import (
     load_config,
     validate_config,
 )
+from cedros_pay.core.errors import CedrosError
+from cedros_pay.schema.inputs import CouponInput, ProductInput
+from cedros_pay.schema.types.enums import CouponScope, DiscountType
 
 PAY_TO = "EERmfQqWMUSgsNyMsY2DEhBA57ZgogMtGmBpGcfxJjU7"
 USDC = "EPjFWdd5AufqSSqeM2qN1xzybapC8G4wEGGkZwyTDt1v"
@@ -456,3 +460,61 @@ def test_odd_values_anywhere_become_problem_lines(tmp_path: Path) -> None:
                 load_config(path, environ={})
             except ConfigError as exc:
                 assert exc.problems
+
+
+# --- one set of catalog rules: the YAML catalog and the GraphQL admin inputs agree ----------
+
+
+def config_problems(tmp_path: Path, coupon: dict[str, Any]) -> list[str]:
+    return problems_for(tmp_path, {"coupons": {"coupons": {"X": coupon}}})
+
+
+def graphql_refusal(coupon: CouponInput) -> dict[str, Any] | None:
+    try:
+        coupon.to_domain("default")
+    except CedrosError as exc:
+        return exc.details
+    return None
+
+
+@pytest.mark.parametrize(("kind", "value"), [
+    ("percentage", "0"), ("percentage", "100.5"), ("percentage", "-5"), ("fixed", "0"),
+])
+def test_a_discount_refused_by_the_config_is_refused_by_graphql(
+        tmp_path: Path, kind: str, value: str) -> None:
+    problems = config_problems(tmp_path, {"discount_type": kind,
+                                          "discount_value": float(value)})
+    assert [p for p in problems if p.startswith("coupons.coupons.X.discount_value: ")]
+    refusal = graphql_refusal(CouponInput(code="X", discount_type=DiscountType(kind),
+                                          discount_value=Decimal(value)))
+    assert refusal == {"field": "discountValue"}
+
+
+@pytest.mark.parametrize(("kind", "value"), [
+    ("percentage", "100"), ("percentage", "0.5"), ("fixed", "0.01"),
+])
+def test_a_discount_the_config_accepts_graphql_accepts(
+        tmp_path: Path, kind: str, value: str) -> None:
+    assert config_problems(tmp_path, {"discount_type": kind,
+                                      "discount_value": float(value)}) == []
+    assert graphql_refusal(CouponInput(code="X", discount_type=DiscountType(kind),
+                                       discount_value=Decimal(value))) is None
+
+
+def test_specific_scope_and_dates_are_refused_by_both(tmp_path: Path) -> None:
+    problems = config_problems(tmp_path, {
+        "discount_type": "fixed", "discount_value": 1, "scope": "specific",
+        "starts_at": "2026-01-01T00:00:00Z", "expires_at": "2025-01-01T00:00:00Z"})
+    assert {p.split(":")[0] for p in problems} >= {
+        "coupons.coupons.X.product_ids", "coupons.coupons.X.expires_at"}
+    scoped = CouponInput(code="X", discount_type=DiscountType.FIXED,
+                         discount_value=Decimal(1), scope=CouponScope.SPECIFIC)
+    assert graphql_refusal(scoped) == {"field": "productIds"}
+
+
+def test_a_product_without_any_price_is_refused_by_both(tmp_path: Path) -> None:
+    problems = problems_for(tmp_path, {"paywall": {"resources": {"free": {"description": "x"}}}})
+    assert any(p.startswith("paywall.resources.free: must define") for p in problems)
+    with pytest.raises(CedrosError) as refused:
+        ProductInput(id="free", description="x").to_domain("default")
+    assert refused.value.details == {"field": "fiatAmount"}

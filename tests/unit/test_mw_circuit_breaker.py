@@ -6,10 +6,9 @@ import contextlib
 
 import pytest
 
+from cedros_pay.bootstrap.infra import build_infra
 from cedros_pay.config import Config
 from cedros_pay.core.errors import CedrosError, ErrorCode
-from cedros_pay.core.observability import BaseHook, CircuitFailureEvent, CircuitStateEvent
-from cedros_pay.infra import build_infra
 from cedros_pay.integrations.circuit_breaker import (
     DEFAULTS,
     BreakerSettings,
@@ -17,6 +16,7 @@ from cedros_pay.integrations.circuit_breaker import (
     CircuitOpenError,
     State,
 )
+from cedros_pay.observability.hooks import BaseHook, CircuitFailureEvent, CircuitStateEvent
 
 
 class Clock:

@@ -8,17 +8,18 @@ import asyncio
 import httpx
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from cedros_pay.integrations.ratelimit import MemoryRateLimiter
 from cedros_pay.rest.middleware import (
-    APIVersionMiddleware,
+    APIVersion,
     CORSMiddleware,
-    RateLimitMiddleware,
+    Gate,
+    RateLimit,
     RateLimitRules,
     RequestIdMiddleware,
     Rule,
-    SecurityHeadersMiddleware,
+    SecurityHeaders,
     TimeoutMiddleware,
 )
+from cedros_pay.rest.middleware.state import MemoryRateLimiter
 
 
 async def answer(scope: Scope, receive: Receive, send: Send) -> None:
@@ -29,10 +30,10 @@ async def answer(scope: Scope, receive: Receive, send: Send) -> None:
 
 
 def header_layers(app: ASGIApp) -> ASGIApp:
-    app = RateLimitMiddleware(app, limiter=MemoryRateLimiter(),
-                              rules=RateLimitRules(global_=Rule(10, 1.0)))
-    app = APIVersionMiddleware(app)
-    app = SecurityHeadersMiddleware(app)
+    app = Gate(app, [RateLimit(limiter=MemoryRateLimiter(),
+                               rules=RateLimitRules(global_=Rule(10, 1.0)))])
+    app = Gate(app, [APIVersion()])
+    app = Gate(app, [SecurityHeaders()])
     return CORSMiddleware(app, ["https://shop.example"])
 
 

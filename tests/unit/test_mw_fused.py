@@ -10,27 +10,23 @@ from collections.abc import Sequence
 import pytest
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from cedros_pay.core.ratelimit import Bucket, Verdict
-from cedros_pay.integrations.ratelimit import MemoryRateLimiter
 from cedros_pay.observability.http_stats import HTTPStats
 from cedros_pay.rest.middleware import (
     AccessLogMiddleware,
-    APIVersionMiddleware,
-    RateLimitMiddleware,
+    APIVersion,
+    RateLimit,
     RateLimitRules,
     RecoveryMiddleware,
     RequestIdMiddleware,
     Rule,
-    SecurityHeadersMiddleware,
-    TenantMiddleware,
+    SecurityHeaders,
+    Tenant,
 )
 from cedros_pay.rest.middleware._asgi import header, header_index
-from cedros_pay.rest.middleware.api_version import APIVersion
 from cedros_pay.rest.middleware.envelope import RequestEnvelope
 from cedros_pay.rest.middleware.gate import Gate
-from cedros_pay.rest.middleware.rate_limit import RateLimit
-from cedros_pay.rest.middleware.security_headers import SecurityHeaders
-from cedros_pay.rest.middleware.tenant import Tenant
+from cedros_pay.rest.middleware.state import MemoryRateLimiter
+from cedros_pay.rest.middleware.state.buckets import Bucket, Verdict
 
 Headers = list[tuple[bytes, bytes]]
 
@@ -60,10 +56,10 @@ async def call(app: ASGIApp, headers: Headers = (), *,  # type: ignore[assignmen
 
 
 def stacked(app: ASGIApp, limiter: MemoryRateLimiter, limit: int) -> ASGIApp:
-    app = RateLimitMiddleware(app, limiter=limiter, rules=RateLimitRules(global_=Rule(limit, 60)))
-    app = TenantMiddleware(app)
-    app = APIVersionMiddleware(app)
-    return SecurityHeadersMiddleware(app)
+    app = Gate(app, [RateLimit(limiter=limiter, rules=RateLimitRules(global_=Rule(limit, 60)))])
+    app = Gate(app, [Tenant()])
+    app = Gate(app, [APIVersion()])
+    return Gate(app, [SecurityHeaders()])
 
 
 def fused(app: ASGIApp, limiter: MemoryRateLimiter, limit: int) -> ASGIApp:
@@ -263,8 +259,8 @@ async def test_the_exchange_applies_edits_as_the_plain_merges_in_random_cases() 
 
 async def test_a_failing_access_hook_is_recovered_by_the_envelope_as_by_the_stack(
         caplog: pytest.LogCaptureFixture) -> None:
-    from cedros_pay.core.observability import HTTPRequestEvent
     from cedros_pay.logs import request_id_var
+    from cedros_pay.observability.hooks import HTTPRequestEvent
 
     class Failing:
         def on_request_started(self) -> None:

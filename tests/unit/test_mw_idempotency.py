@@ -8,15 +8,16 @@ import json
 import httpx
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from cedros_pay.core.idempotency import CachedResponse
-from cedros_pay.integrations.idempotency import MemoryIdempotencyStore
 from cedros_pay.rest.middleware import (
+    Gate,
     IdempotencyMiddleware,
     IdempotencyOptions,
-    TenantMiddleware,
+    Tenant,
     TimeoutMiddleware,
     idempotent_routes,
 )
+from cedros_pay.rest.middleware.state import MemoryIdempotencyStore
+from cedros_pay.rest.middleware.state.responses import CachedResponse
 
 QUOTE = "/paywall/v1/cart/quote"
 CHECKOUT = "/paywall/v1/cart/checkout"
@@ -45,7 +46,7 @@ def guarded(handler: ASGIApp, store: MemoryIdempotencyStore | None = None,
     options = IdempotencyOptions(routes=idempotent_routes(""), wait=wait, poll=0.01)
     app = IdempotencyMiddleware(handler, store=MemoryIdempotencyStore() if store is None else store,
                                 options=options)
-    return TenantMiddleware(app)
+    return Gate(app, [Tenant()])
 
 
 async def post(app: ASGIApp, path: str = QUOTE, key: str | None = "key-1",

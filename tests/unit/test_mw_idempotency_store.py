@@ -9,8 +9,8 @@ from collections.abc import AsyncIterator
 import pytest
 import redis.asyncio as aioredis
 
-from cedros_pay.core.idempotency import CachedResponse, IdempotencyStore
-from cedros_pay.integrations.idempotency import MemoryIdempotencyStore, RedisIdempotencyStore
+from cedros_pay.rest.middleware.state import MemoryIdempotencyStore, RedisIdempotencyStore
+from cedros_pay.rest.middleware.state.responses import CachedResponse, IdempotencyStore
 
 RESPONSE = CachedResponse(201, (("content-type", "application/json"), ("location", "/x")),
                           b'{"ok":true}', cached_at=1.5)

@@ -20,15 +20,16 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from cedros_pay.logs import JsonFormatter
 from cedros_pay.rest.middleware import (
     AccessLogMiddleware,
-    APIKeyMiddleware,
-    APIVersionMiddleware,
+    APIKey,
+    APIVersion,
     CORSMiddleware,
     Deprecation,
+    Gate,
     RealIPMiddleware,
     RecoveryMiddleware,
     RequestIdMiddleware,
-    SecurityHeadersMiddleware,
-    TenantMiddleware,
+    SecurityHeaders,
+    Tenant,
     TimeoutMiddleware,
     discovery_paths,
 )
@@ -176,7 +177,7 @@ async def test_no_cors_headers_without_configured_origins() -> None:
 
 
 async def test_security_headers_and_hsts_only_over_https() -> None:
-    app = SecurityHeadersMiddleware(echo)
+    app = Gate(echo, [SecurityHeaders()])
     plain = await call(app)
     assert plain.headers["X-Content-Type-Options"] == "nosniff"
     assert plain.headers["X-Frame-Options"] == "DENY"
@@ -207,7 +208,7 @@ async def test_security_headers_and_hsts_only_over_https() -> None:
     ({"Accept": "application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4"}, 1),
 ])
 async def test_api_version_forms(headers: dict[str, str], version: int) -> None:
-    app = APIVersionMiddleware(echo, current=1, supported=(1, 2))
+    app = Gate(echo, [APIVersion(current=1, supported=(1, 2))])
     resp = await call(app, headers=headers)
     assert resp.status_code == 200
     assert resp.json()["api_version"] == version
@@ -219,8 +220,8 @@ async def test_api_version_forms(headers: dict[str, str], version: int) -> None:
 async def test_deprecated_version_gets_deprecation_and_sunset() -> None:
     since = datetime(2026, 1, 1, tzinfo=UTC)
     sunset = datetime(2026, 7, 1, tzinfo=UTC)
-    app = APIVersionMiddleware(echo, current=2, supported=(1, 2), deprecated={
-        1: Deprecation(since, sunset, "https://docs.example/v2")})
+    app = Gate(echo, [APIVersion(current=2, supported=(1, 2), deprecated={
+        1: Deprecation(since, sunset, "https://docs.example/v2")})])
     resp = await call(app, headers={"X-API-Version": "1"})
     assert resp.headers["Deprecation"] == f"@{int(since.timestamp())}"
     assert resp.headers["Sunset"] == "Wed, 01 Jul 2026 00:00:00 GMT"
@@ -230,7 +231,7 @@ async def test_deprecated_version_gets_deprecation_and_sunset() -> None:
 
 @pytest.mark.parametrize("value", ["3", "latest"])
 async def test_unsupported_or_unreadable_version_is_a_400_envelope(value: str) -> None:
-    resp = await call(APIVersionMiddleware(echo), headers={"X-API-Version": value})
+    resp = await call(Gate(echo, [APIVersion()]), headers={"X-API-Version": value})
     assert resp.status_code == 400
     assert resp.json()["error"]["code"] == "invalid_field"
     assert resp.json()["error"]["details"]["supported"] == [1]
@@ -241,12 +242,12 @@ async def test_unsupported_or_unreadable_version_is_a_400_envelope(value: str) -
 
 async def test_api_key_sets_the_tier_and_unknown_keys_are_free() -> None:
     keys = {"k-partner": "partner", "k-ent": "enterprise", "k-pro": "pro"}
-    app = APIKeyMiddleware(echo, enabled=True, keys=keys)
+    app = Gate(echo, [APIKey(enabled=True, keys=keys)])
     assert (await call(app, headers={"X-API-Key": "k-partner"})).json()["api_tier"] == "partner"
     assert (await call(app, headers={"X-API-Key": "k-ent"})).json()["api_tier"] == "enterprise"
     assert (await call(app, headers={"X-API-Key": "nope"})).json()["api_tier"] == "free"
     assert (await call(app)).json()["api_tier"] == "free"
-    off = APIKeyMiddleware(echo, enabled=False, keys=keys)
+    off = Gate(echo, [APIKey(enabled=False, keys=keys)])
     assert (await call(off, headers={"X-API-Key": "k-partner"})).json()["api_tier"] == "free"
 
 
@@ -262,8 +263,8 @@ def jwt(claims: dict[str, Any], secret: str, alg: str = "HS256") -> str:
 
 
 async def test_tenant_priority_header_jwt_subdomain_default() -> None:
-    app = TenantMiddleware(echo, default="main", jwt_secret="s3cret",
-                           subdomain_base="pay.example.com")
+    app = Gate(echo, [Tenant(default="main", jwt_secret="s3cret",
+                             subdomain_base="pay.example.com")])
     token = jwt({"tenant_id": "from-jwt"}, "s3cret")
     host = "http://acme.pay.example.com"
     both = await call(app, headers={"X-Tenant-ID": "from-header",
@@ -284,13 +285,13 @@ async def test_tenant_priority_header_jwt_subdomain_default() -> None:
     "admin-api-key",
 ])
 async def test_unverified_or_expired_jwt_is_ignored(token: str) -> None:
-    app = TenantMiddleware(echo, jwt_secret="s3cret")
+    app = Gate(echo, [Tenant(jwt_secret="s3cret")])
     resp = await call(app, headers={"Authorization": f"Bearer {token}"})
     assert resp.json()["tenant"] == "default"
 
 
 async def test_malformed_tenant_header_is_refused() -> None:
-    resp = await call(TenantMiddleware(echo), headers={"X-Tenant-ID": "../etc"})
+    resp = await call(Gate(echo, [Tenant()]), headers={"X-Tenant-ID": "../etc"})
     assert resp.status_code == 400 and resp.json()["error"]["code"] == "invalid_field"
 
 

@@ -9,7 +9,8 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from cedros_pay.core.observability import (
+from cedros_pay.observability import LoggingHook, PrometheusHook, PrometheusMetrics
+from cedros_pay.observability.hooks import (
     BaseHook,
     DatabaseQueryEvent,
     HookRegistry,
@@ -26,7 +27,6 @@ from cedros_pay.core.observability import (
     WebhookDeliveredEvent,
     WebhookRetriedEvent,
 )
-from cedros_pay.observability import LoggingHook, PrometheusHook, PrometheusMetrics
 from cedros_pay.observability.prometheus import BoundedLabel
 from cedros_pay.observability.sqlalchemy import classify, instrument_engine, pool_counts
 
@@ -47,7 +47,6 @@ class Payments:
     def __init__(self) -> None:
         self.completed: list[PaymentCompletedEvent] = []
 
-    def on_payment_started(self, event: object) -> None: ...
     def on_payment_settled(self, event: object) -> None: ...
 
     def on_payment_completed(self, event: PaymentCompletedEvent) -> None:

@@ -8,16 +8,17 @@ from collections.abc import Sequence
 import httpx
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from cedros_pay.core.observability import BaseHook, RateLimitedEvent
-from cedros_pay.core.ratelimit import Bucket, Verdict
-from cedros_pay.integrations.ratelimit import MemoryRateLimiter
+from cedros_pay.observability.hooks import BaseHook, RateLimitedEvent
 from cedros_pay.rest.middleware import (
-    APIKeyMiddleware,
-    RateLimitMiddleware,
+    APIKey,
+    Gate,
+    RateLimit,
     RateLimitRules,
     RealIPMiddleware,
     Rule,
 )
+from cedros_pay.rest.middleware.state import MemoryRateLimiter
+from cedros_pay.rest.middleware.state.buckets import Bucket, Verdict
 
 W1 = "7cVfgArCheMR6Cs4t6vz5rfnqd3CUjpTQZ5Np1jVcpXQ"
 W2 = "EERmfQqWMUSgsNyMsY2DEhBA57ZgogMtGmBpGcfxJjU7"
@@ -38,8 +39,8 @@ class Rejections(BaseHook):
 
 def limited(rules: RateLimitRules, hooks: BaseHook | None = None,
             keys: dict[str, str] | None = None) -> ASGIApp:
-    inner = RateLimitMiddleware(ok, limiter=MemoryRateLimiter(), rules=rules, hooks=hooks)
-    return RealIPMiddleware(APIKeyMiddleware(inner, enabled=True, keys=keys or {}))
+    inner = Gate(ok, [RateLimit(limiter=MemoryRateLimiter(), rules=rules, hooks=hooks)])
+    return RealIPMiddleware(Gate(inner, [APIKey(enabled=True, keys=keys or {})]))
 
 
 async def hit(app: ASGIApp, n: int, headers: dict[str, str] | None = None,
@@ -120,5 +121,5 @@ class Down:
 
 
 async def test_an_unavailable_limiter_lets_requests_through() -> None:
-    app = RateLimitMiddleware(ok, limiter=Down(), rules=RateLimitRules(per_ip=Rule(1, 60)))
+    app = Gate(ok, [RateLimit(limiter=Down(), rules=RateLimitRules(per_ip=Rule(1, 60)))])
     assert [r.status_code for r in await hit(app, 3)] == [200] * 3

@@ -10,8 +10,8 @@ from collections.abc import AsyncIterator
 import pytest
 import redis.asyncio as aioredis
 
-from cedros_pay.core.ratelimit import Bucket, BucketState, draw, refill
-from cedros_pay.integrations.ratelimit import MemoryRateLimiter, RedisRateLimiter
+from cedros_pay.rest.middleware.state import MemoryRateLimiter, RedisRateLimiter
+from cedros_pay.rest.middleware.state.buckets import Bucket, BucketState, draw, refill
 
 Pair = tuple[RedisRateLimiter, RedisRateLimiter]
 

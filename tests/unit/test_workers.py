@@ -9,9 +9,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from cedros_pay.bootstrap.infra import build_infra
+from cedros_pay.bootstrap.workers import start_workers, storage_workers
 from cedros_pay.config import Config
 from cedros_pay.core.clock import ManualClock
-from cedros_pay.infra import build_infra, start_workers
 from cedros_pay.lifecycle import Lifecycle
 from cedros_pay.storage.store import Store, memory_store
 from cedros_pay.workers import Backoff, PeriodicWorker, SupervisedWorker
@@ -182,8 +183,8 @@ async def test_workers_register_with_the_lifecycle_and_stop_last_in_first_out(
     infra = build_infra(config)
     lifecycle = Lifecycle()
     lifecycle.push("store", _noop)
-    workers = await start_workers(infra, lifecycle, config=config, store=memory_store(),
-                                  clock=ManualClock(NOW))
+    workers = storage_workers(config, memory_store(), ManualClock(NOW), infra.sweeps)
+    start_workers(workers, lifecycle)
     names = [w.name for w in workers]
     assert names == ["cleanup", "archival", "rate_limit_sweep", "idempotency_sweep"]
     assert lifecycle.names == ["store", *(f"worker:{n}" for n in names)]
@@ -199,8 +200,8 @@ async def test_workers_register_with_the_lifecycle_and_stop_last_in_first_out(
 async def test_archival_is_not_started_unless_enabled() -> None:
     config = Config()
     infra = build_infra(config)
-    workers = await start_workers(infra, Lifecycle(), config=config, store=memory_store(),
-                                  clock=ManualClock(NOW))
+    workers = storage_workers(config, memory_store(), ManualClock(NOW), infra.sweeps)
+    start_workers(workers, Lifecycle())
     assert "archival" not in [w.name for w in workers]
     for w in workers:
         await w.stop()

@@ -45,6 +45,7 @@ from solders.signature import Signature
 from solders.token.associated import get_associated_token_address
 from solders.transaction import VersionedTransaction
 
+from cedros_pay.config.models import derive_ws_url
 from cedros_pay.core.errors import CedrosError, ErrorCode
 from cedros_pay.integrations.circuit_breaker import DEFAULTS, SOLANA_RPC, CircuitBreaker
 from cedros_pay.integrations.solana.confirm import (
@@ -273,14 +274,6 @@ def _refuse(code: ErrorCode, reason: Reason, message: str, **details: Any) -> No
 # --- the verifier ------------------------------------------------------------------------
 
 
-def derive_ws_url(rpc_url: str) -> str:
-    """spec 12: https -> wss, http -> ws, ws(s) unchanged."""
-    for prefix, replacement in (("https://", "wss://"), ("http://", "ws://")):
-        if rpc_url.startswith(prefix):
-            return replacement + rpc_url[len(prefix):]
-    return rpc_url
-
-
 def parse_commitment(value: str | None) -> str:
     """spec 22: empty -> confirmed; case-insensitive; unknown -> finalized (the safe end)."""
     text = (value or "").strip().lower()
@@ -334,7 +327,7 @@ class SolanaVerifier:
                 hook=rpc_hook, retry=replace(policy, max_retries=0))
         watcher = None
         if use_websocket:
-            watcher = SignatureWatcher(ws_url or derive_ws_url(rpc_url),
+            watcher = SignatureWatcher(ws_url or derive_ws_url(rpc_url) or rpc_url,
                                        connect_timeout=settings.ws_connect_timeout,
                                        retry_after=settings.ws_retry_after)
         self.watcher = watcher

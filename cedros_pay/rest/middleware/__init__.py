@@ -1,13 +1,11 @@
-"""The HTTP middleware of spec 10, each a plain ASGI class; `build_chain` stacks them in
-the spec's order (see `chain.py`)."""
+"""The HTTP middleware of spec 10: plain ASGI layers, and the request checks one `Gate`
+runs; `build_chain` stacks them in the spec's order (see `chain.py`)."""
 
 from __future__ import annotations
 
-from starlette.types import ASGIApp, Receive, Scope, Send
-
 from cedros_pay.rest.middleware.access_log import AccessLogMiddleware
-from cedros_pay.rest.middleware.api_key import APIKeyMiddleware
-from cedros_pay.rest.middleware.api_version import APIVersionMiddleware, Deprecation
+from cedros_pay.rest.middleware.api_key import APIKey
+from cedros_pay.rest.middleware.api_version import APIVersion, Deprecation
 from cedros_pay.rest.middleware.chain import (
     ChainDeps,
     ChainOptions,
@@ -15,51 +13,44 @@ from cedros_pay.rest.middleware.chain import (
     build_chain,
 )
 from cedros_pay.rest.middleware.cors import CORSMiddleware
+from cedros_pay.rest.middleware.gate import Check, Gate, Refusal
 from cedros_pay.rest.middleware.idempotency import (
     IdempotencyMiddleware,
     IdempotencyOptions,
     idempotent_routes,
 )
-from cedros_pay.rest.middleware.rate_limit import RateLimitMiddleware, RateLimitRules, Rule
+from cedros_pay.rest.middleware.rate_limit import RateLimit, RateLimitRules, Rule
 from cedros_pay.rest.middleware.real_ip import RealIPMiddleware
 from cedros_pay.rest.middleware.recovery import RecoveryMiddleware
 from cedros_pay.rest.middleware.request_id import RequestIdMiddleware
-from cedros_pay.rest.middleware.security_headers import SecurityHeadersMiddleware
-from cedros_pay.rest.middleware.tenant import TenantMiddleware
+from cedros_pay.rest.middleware.security_headers import SecurityHeaders
+from cedros_pay.rest.middleware.tenant import Tenant
 from cedros_pay.rest.middleware.timeout import TimeoutMiddleware, discovery_paths
 
 __all__ = [
-    "APIKeyMiddleware",
-    "APIVersionMiddleware",
+    "APIKey",
+    "APIVersion",
     "AccessLogMiddleware",
     "CORSMiddleware",
     "ChainDeps",
     "ChainOptions",
+    "Check",
     "Deprecation",
+    "Gate",
     "IdempotencyMiddleware",
     "IdempotencyOptions",
-    "RateLimitMiddleware",
+    "RateLimit",
     "RateLimitRules",
     "RealIPMiddleware",
     "RecoveryMiddleware",
-    "RequestContextMiddleware",
+    "Refusal",
     "RequestIdMiddleware",
     "Rule",
-    "SecurityHeadersMiddleware",
+    "SecurityHeaders",
     "TenancyOptions",
-    "TenantMiddleware",
+    "Tenant",
     "TimeoutMiddleware",
     "build_chain",
     "discovery_paths",
     "idempotent_routes",
 ]
-
-
-class RequestContextMiddleware:
-    """Request id and access log only: the minimal chain, for apps built without config."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app: ASGIApp = RequestIdMiddleware(AccessLogMiddleware(app))
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await self.app(scope, receive, send)

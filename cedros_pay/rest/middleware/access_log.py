@@ -12,13 +12,13 @@ import time
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from cedros_pay.core.observability import (
+from cedros_pay.logs import truncate_wallet
+from cedros_pay.observability.hooks import (
     HookRegistry,
     HTTPHook,
     HTTPRecorder,
     HTTPRequestEvent,
 )
-from cedros_pay.logs import truncate_wallet
 from cedros_pay.rest.middleware._asgi import Exchange, exchange, header, request_wallet, state
 
 access_log = logging.getLogger("cedros_pay.access")

@@ -11,10 +11,9 @@ from __future__ import annotations
 import hmac
 from collections.abc import Mapping
 
-from starlette.types import ASGIApp, Scope
+from starlette.types import Scope
 
 from cedros_pay.rest.middleware._asgi import header, state
-from cedros_pay.rest.middleware.gate import Gate
 
 FREE = "free"
 TIERS = ("free", "pro", "enterprise", "partner")
@@ -40,8 +39,3 @@ class APIKey:
     def __call__(self, scope: Scope) -> None:
         key = header(scope, b"x-api-key") if self.enabled else None
         state(scope)["api_tier"] = self.tier_of(key) if key else FREE
-
-
-class APIKeyMiddleware(Gate):
-    def __init__(self, app: ASGIApp, *, enabled: bool, keys: Mapping[str, str]) -> None:
-        super().__init__(app, [APIKey(enabled=enabled, keys=keys)])

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from email.utils import format_datetime
 
-from starlette.types import ASGIApp, Scope
+from starlette.types import Scope
 
 from cedros_pay.core.errors import CedrosError, ErrorCode
 from cedros_pay.rest.middleware._asgi import (
@@ -31,7 +31,7 @@ from cedros_pay.rest.middleware._asgi import (
     merge_vary,
     state,
 )
-from cedros_pay.rest.middleware.gate import Gate, Refusal
+from cedros_pay.rest.middleware.gate import Refusal
 
 _VENDOR = re.compile(r"application/vnd\.cedros\.v(\d{1,4})\+json", re.IGNORECASE)
 _HEADER_VALUE = re.compile(r"v?(\d{1,4})", re.IGNORECASE)
@@ -147,10 +147,3 @@ class APIVersion:
         return Refusal(CedrosError(ErrorCode.INVALID_FIELD, why, {
             "field": "X-API-Version", "supported": list(self.supported)}),
             headers=[("Vary", ", ".join(VARY))])
-
-
-class APIVersionMiddleware(Gate):
-    def __init__(self, app: ASGIApp, *, current: int = 1, supported: Sequence[int] = (1,),
-                 deprecated: Mapping[int, Deprecation] | None = None) -> None:
-        super().__init__(app, [APIVersion(current=current, supported=supported,
-                                          deprecated=deprecated)])

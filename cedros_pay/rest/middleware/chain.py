@@ -30,9 +30,7 @@ from dataclasses import dataclass, field
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from cedros_pay.core.idempotency import IdempotencyStore
-from cedros_pay.core.observability import HTTPHook, HTTPRecorder, RateLimitHook
-from cedros_pay.core.ratelimit import RateLimiter
+from cedros_pay.observability.hooks import HTTPHook, HTTPRecorder, RateLimitHook
 from cedros_pay.rest.metrics import Exposition, MetricsEndpoint
 from cedros_pay.rest.middleware._asgi import route_path
 from cedros_pay.rest.middleware.api_key import APIKey
@@ -44,6 +42,8 @@ from cedros_pay.rest.middleware.idempotency import IdempotencyMiddleware, Idempo
 from cedros_pay.rest.middleware.rate_limit import RateLimit, RateLimitRules
 from cedros_pay.rest.middleware.real_ip import RealIPMiddleware
 from cedros_pay.rest.middleware.security_headers import SecurityHeaders
+from cedros_pay.rest.middleware.state.buckets import RateLimiter
+from cedros_pay.rest.middleware.state.responses import IdempotencyStore
 from cedros_pay.rest.middleware.tenant import Tenant
 from cedros_pay.rest.middleware.timeout import TimeoutMiddleware, discovery_paths
 

@@ -1,12 +1,11 @@
 """Recovery, request id and access log (spec 10's layers 1, 2 and 4) as one layer.
 
-The three always run, always outermost and always in this order, and each of them only
-sets something up before the app and finishes it after. Stacked, a request paid for
-three coroutine frames, three Exchange look-ups and two try blocks; here it is one of
-each, with the same pieces (`recover`, `assign_request_id`, `AccessLog`) the separate
-layers use. What differs from the stack: the access log's clock also covers the real-IP
-layer (which now runs inside). As in the stack, a failure of the access log itself is
-recovered too. Websocket and lifespan scopes go through the request-id layer as before.
+The three always run, always outermost and always in this order, and each only sets
+something up before the app and finishes it after, so one frame does all three with the
+pieces the separate layers use (`recover`, `assign_request_id`, `AccessLog`). The access
+log's clock also covers the real-IP layer (which runs inside). A failure of the access
+log itself is recovered too. Websocket and lifespan scopes go through the request-id
+layer alone.
 """
 
 from __future__ import annotations
@@ -16,8 +15,8 @@ import time
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from cedros_pay.core.observability import HTTPHook, HTTPRecorder
 from cedros_pay.logs import request_id_var
+from cedros_pay.observability.hooks import HTTPHook, HTTPRecorder
 from cedros_pay.rest.middleware._asgi import EXCHANGE, Exchange, HeaderBlock
 from cedros_pay.rest.middleware.access_log import AccessLog, access_log
 from cedros_pay.rest.middleware.recovery import recover

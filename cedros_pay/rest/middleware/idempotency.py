@@ -25,8 +25,8 @@ from dataclasses import dataclass
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from cedros_pay.core.errors import CedrosError, ErrorCode
-from cedros_pay.core.idempotency import CachedResponse, IdempotencyStore
 from cedros_pay.rest.middleware._asgi import header, route_path, send_error, state
+from cedros_pay.rest.middleware.state.responses import CachedResponse, IdempotencyStore
 
 log = logging.getLogger("cedros_pay.idempotency")
 

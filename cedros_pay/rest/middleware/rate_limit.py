@@ -21,13 +21,13 @@ from collections.abc import Coroutine
 from dataclasses import dataclass
 from typing import Any
 
-from starlette.types import ASGIApp, Scope
+from starlette.types import Scope
 
 from cedros_pay.core.errors import CedrosError, ErrorCode
-from cedros_pay.core.observability import RateLimitedEvent, RateLimitHook
-from cedros_pay.core.ratelimit import Bucket, RateLimiter, Verdict
+from cedros_pay.observability.hooks import RateLimitedEvent, RateLimitHook
 from cedros_pay.rest.middleware._asgi import request_wallet, state
-from cedros_pay.rest.middleware.gate import Gate, Outcome, Refusal
+from cedros_pay.rest.middleware.gate import Outcome, Refusal
+from cedros_pay.rest.middleware.state.buckets import Bucket, RateLimiter, Verdict
 
 log = logging.getLogger("cedros_pay.ratelimit")
 
@@ -131,9 +131,3 @@ class RateLimit:
             ("X-RateLimit-Remaining", "0"),
             ("X-RateLimit-Reset", str(math.ceil(time.time() + verdict.retry_after))),
         ])
-
-
-class RateLimitMiddleware(Gate):
-    def __init__(self, app: ASGIApp, *, limiter: RateLimiter, rules: RateLimitRules,
-                 hooks: RateLimitHook | None = None) -> None:
-        super().__init__(app, [RateLimit(limiter=limiter, rules=rules, hooks=hooks)])

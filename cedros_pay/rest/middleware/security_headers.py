@@ -6,10 +6,9 @@ real-IP middleware records it): HSTS over plain HTTP would be ignored by browser
 
 from __future__ import annotations
 
-from starlette.types import ASGIApp, Scope
+from starlette.types import Scope
 
 from cedros_pay.rest.middleware._asgi import Headers, state
-from cedros_pay.rest.middleware.gate import Gate
 
 BASE_HEADERS: Headers = [
     (b"x-content-type-options", b"nosniff"),
@@ -41,8 +40,3 @@ class SecurityHeaders:
 
     def __call__(self, scope: Scope) -> Headers:
         return _WITH_HSTS if is_https(scope) else _BASE
-
-
-class SecurityHeadersMiddleware(Gate):
-    def __init__(self, app: ASGIApp) -> None:
-        super().__init__(app, [SecurityHeaders()])

@@ -19,11 +19,11 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from starlette.types import ASGIApp, Scope
+from starlette.types import Scope
 
 from cedros_pay.core.errors import CedrosError, ErrorCode
 from cedros_pay.rest.middleware._asgi import header, state
-from cedros_pay.rest.middleware.gate import Gate, Refusal
+from cedros_pay.rest.middleware.gate import Refusal
 
 TENANT_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _IGNORED_SUBDOMAINS = frozenset({"www", "api"})
@@ -111,12 +111,3 @@ class Tenant:
             tenant = self.from_host(scope)
         state(scope)["tenant"] = tenant or self.default
         return None
-
-
-class TenantMiddleware(Gate):
-    def __init__(self, app: ASGIApp, *, default: str = "default", header_enabled: bool = True,
-                 jwt_secret: str = "", jwt_claim: str = "tenant_id", subdomain_base: str = "",
-                 clock: Callable[[], float] = time.time) -> None:
-        super().__init__(app, [Tenant(default=default, header_enabled=header_enabled,
-                                      jwt_secret=jwt_secret, jwt_claim=jwt_claim,
-                                      subdomain_base=subdomain_base, clock=clock)])

@@ -7,7 +7,8 @@ the hot path, so they must be quick; a hook that raises is logged and ignored, b
 observability must never change an outcome (spec 15, "Metrics Recording (Non-Fatal)").
 
 Beyond spec 14's six interfaces there are hooks for what its metrics table also counts:
-HTTP requests, Stripe calls, rate-limit rejections, circuit breakers, queue gauges.
+HTTP requests, Stripe calls, rate-limit rejections, circuit breakers, queue gauges. Only
+events something fires are declared: a feature that starts reporting one adds it here.
 """
 
 from __future__ import annotations
@@ -21,16 +22,6 @@ from typing import Any, NamedTuple, Protocol, TypeVar, runtime_checkable
 log = logging.getLogger("cedros_pay.observability")
 
 # --- events ------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class PaymentStartedEvent:
-    resource_id: str
-    method: str  # "x402" or "stripe"
-    wallet: str = ""
-    amount_atomic: int = 0
-    decimals: int = 2
-    currency: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,13 +48,6 @@ class PaymentSettledEvent:
     method: str
     wallet: str = ""
     tx_hash: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class WebhookQueuedEvent:
-    id: str
-    url: str
-    event_type: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,15 +87,6 @@ class QueueSizeEvent:
 
 
 @dataclass(frozen=True, slots=True)
-class RefundRequestedEvent:
-    refund_id: str
-    original_purchase_id: str = ""
-    wallet: str = ""
-    amount_atomic: int = 0
-    currency: str = ""
-
-
-@dataclass(frozen=True, slots=True)
 class RefundApprovedEvent:
     refund_id: str
     approved_by: str = ""
@@ -123,14 +98,6 @@ class RefundProcessedEvent:
     signature: str = ""
     success: bool = True
     error: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class CartCreatedEvent:
-    cart_id: str
-    items: int
-    total_atomic: int = 0
-    currency: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -207,14 +174,12 @@ class CircuitFailureEvent:
 
 @runtime_checkable
 class PaymentHook(Protocol):
-    def on_payment_started(self, event: PaymentStartedEvent) -> None: ...
     def on_payment_completed(self, event: PaymentCompletedEvent) -> None: ...
     def on_payment_settled(self, event: PaymentSettledEvent) -> None: ...
 
 
 @runtime_checkable
 class WebhookHook(Protocol):
-    def on_webhook_queued(self, event: WebhookQueuedEvent) -> None: ...
     def on_webhook_delivered(self, event: WebhookDeliveredEvent) -> None: ...
     def on_webhook_failed(self, event: WebhookFailedEvent) -> None: ...
     def on_webhook_retried(self, event: WebhookRetriedEvent) -> None: ...
@@ -223,14 +188,12 @@ class WebhookHook(Protocol):
 
 @runtime_checkable
 class RefundHook(Protocol):
-    def on_refund_requested(self, event: RefundRequestedEvent) -> None: ...
     def on_refund_approved(self, event: RefundApprovedEvent) -> None: ...
     def on_refund_processed(self, event: RefundProcessedEvent) -> None: ...
 
 
 @runtime_checkable
 class CartHook(Protocol):
-    def on_cart_created(self, event: CartCreatedEvent) -> None: ...
     def on_cart_paid(self, event: CartPaidEvent) -> None: ...
 
 
@@ -307,38 +270,29 @@ class HookRegistry:
         if not kinds:
             raise TypeError(f"{type(hook).__name__} implements no hook interface")
         for kind in kinds:
-            self._hooks[kind].append(hook)
-            self._doing_cache.clear()
-        self.generation += 1
+            self._add(kind, hook)
         return [k.__name__ for k in kinds]
 
     def register_payment_hook(self, hook: PaymentHook) -> None:
-        self._hooks[PaymentHook].append(hook)
-        self._doing_cache.clear()
-        self.generation += 1
+        self._add(PaymentHook, hook)
 
     def register_webhook_hook(self, hook: WebhookHook) -> None:
-        self._hooks[WebhookHook].append(hook)
-        self._doing_cache.clear()
-        self.generation += 1
+        self._add(WebhookHook, hook)
 
     def register_refund_hook(self, hook: RefundHook) -> None:
-        self._hooks[RefundHook].append(hook)
-        self._doing_cache.clear()
-        self.generation += 1
+        self._add(RefundHook, hook)
 
     def register_cart_hook(self, hook: CartHook) -> None:
-        self._hooks[CartHook].append(hook)
-        self._doing_cache.clear()
-        self.generation += 1
+        self._add(CartHook, hook)
 
     def register_rpc_hook(self, hook: RPCHook) -> None:
-        self._hooks[RPCHook].append(hook)
-        self._doing_cache.clear()
-        self.generation += 1
+        self._add(RPCHook, hook)
 
     def register_database_hook(self, hook: DatabaseHook) -> None:
-        self._hooks[DatabaseHook].append(hook)
+        self._add(DatabaseHook, hook)
+
+    def _add(self, kind: type[Any], hook: object) -> None:
+        self._hooks[kind].append(hook)
         self._doing_cache.clear()
         self.generation += 1
 
@@ -367,9 +321,6 @@ class HookRegistry:
                 log.exception("observability hook failed", extra={"hook": type(hook).__name__})
 
     # PaymentHook
-    def on_payment_started(self, event: PaymentStartedEvent) -> None:
-        self._emit(PaymentHook, lambda h: h.on_payment_started(event))
-
     def on_payment_completed(self, event: PaymentCompletedEvent) -> None:
         self._emit(PaymentHook, lambda h: h.on_payment_completed(event))
 
@@ -377,9 +328,6 @@ class HookRegistry:
         self._emit(PaymentHook, lambda h: h.on_payment_settled(event))
 
     # WebhookHook
-    def on_webhook_queued(self, event: WebhookQueuedEvent) -> None:
-        self._emit(WebhookHook, lambda h: h.on_webhook_queued(event))
-
     def on_webhook_delivered(self, event: WebhookDeliveredEvent) -> None:
         self._emit(WebhookHook, lambda h: h.on_webhook_delivered(event))
 
@@ -393,9 +341,6 @@ class HookRegistry:
         self._emit(WebhookHook, lambda h: h.on_webhook_queue_size(event))
 
     # RefundHook
-    def on_refund_requested(self, event: RefundRequestedEvent) -> None:
-        self._emit(RefundHook, lambda h: h.on_refund_requested(event))
-
     def on_refund_approved(self, event: RefundApprovedEvent) -> None:
         self._emit(RefundHook, lambda h: h.on_refund_approved(event))
 
@@ -403,9 +348,6 @@ class HookRegistry:
         self._emit(RefundHook, lambda h: h.on_refund_processed(event))
 
     # CartHook
-    def on_cart_created(self, event: CartCreatedEvent) -> None:
-        self._emit(CartHook, lambda h: h.on_cart_created(event))
-
     def on_cart_paid(self, event: CartPaidEvent) -> None:
         self._emit(CartHook, lambda h: h.on_cart_paid(event))
 
@@ -459,18 +401,14 @@ class BaseHook:
     """Every hook method as a no-op: subclass it and override the events you want, then
     `registry.register(MyHook())` subscribes it to every interface."""
 
-    def on_payment_started(self, event: PaymentStartedEvent) -> None: ...
     def on_payment_completed(self, event: PaymentCompletedEvent) -> None: ...
     def on_payment_settled(self, event: PaymentSettledEvent) -> None: ...
-    def on_webhook_queued(self, event: WebhookQueuedEvent) -> None: ...
     def on_webhook_delivered(self, event: WebhookDeliveredEvent) -> None: ...
     def on_webhook_failed(self, event: WebhookFailedEvent) -> None: ...
     def on_webhook_retried(self, event: WebhookRetriedEvent) -> None: ...
     def on_webhook_queue_size(self, event: QueueSizeEvent) -> None: ...
-    def on_refund_requested(self, event: RefundRequestedEvent) -> None: ...
     def on_refund_approved(self, event: RefundApprovedEvent) -> None: ...
     def on_refund_processed(self, event: RefundProcessedEvent) -> None: ...
-    def on_cart_created(self, event: CartCreatedEvent) -> None: ...
     def on_cart_paid(self, event: CartPaidEvent) -> None: ...
     def on_rpc_call(self, event: RPCCallEvent) -> None: ...
     def on_tx_confirmation(self, event: TxConfirmationEvent) -> None: ...

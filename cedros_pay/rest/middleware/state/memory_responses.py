@@ -10,7 +10,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 
-from cedros_pay.core.idempotency import CachedResponse
+from cedros_pay.rest.middleware.state.responses import CachedResponse
 
 
 class MemoryIdempotencyStore:

@@ -6,7 +6,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 
-from cedros_pay.core.ratelimit import Bucket, BucketState, Verdict, draw
+from cedros_pay.rest.middleware.state.buckets import Bucket, BucketState, Verdict, draw
 
 
 class MemoryRateLimiter:

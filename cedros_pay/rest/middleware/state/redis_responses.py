@@ -13,7 +13,7 @@ import secrets
 
 from redis.asyncio import Redis
 
-from cedros_pay.core.idempotency import CachedResponse
+from cedros_pay.rest.middleware.state.responses import CachedResponse
 
 _COMPLETE = """
 redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])

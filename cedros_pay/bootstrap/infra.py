@@ -1,32 +1,27 @@
-"""Cross-cutting runtime, composed from the configuration: observability hooks and
-metrics, circuit breakers, the shared-state backends, the middleware chain, the workers.
+"""Cross-cutting runtime built from the configuration: observability hooks and metrics,
+the circuit breakers, the shared-state backends of the middleware, and the chain itself.
 
-Like app.py, this is composition code and may know concrete classes; app.py calls
-`build_infra` and `wrap` when it builds the ASGI app and `start_workers` when it opens
-its resources. Embedders reach the pieces through `CedrosApp.infra`: add their own hooks
-with `infra.hooks.register(...)`, read `infra.breakers.snapshot()`.
+`build_infra` opens no connection, so the ASGI app can be assembled synchronously;
+`connect_infra` does the I/O when the app starts. Embedders reach the pieces through
+`CedrosApp.infra`: add their own hooks with `infra.hooks.register(...)`, read
+`infra.breakers.snapshot()`.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from redis.asyncio import Redis
 from starlette.types import ASGIApp
 
 from cedros_pay.config import Config
 from cedros_pay.config.models import BreakerConfig
-from cedros_pay.core.clock import Clock
-from cedros_pay.core.idempotency import IdempotencyStore
-from cedros_pay.core.observability import HookRegistry, HTTPHook
-from cedros_pay.core.ratelimit import RateLimiter
 from cedros_pay.integrations.circuit_breaker import BreakerSet, BreakerSettings
-from cedros_pay.integrations.idempotency import MemoryIdempotencyStore, RedisIdempotencyStore
-from cedros_pay.integrations.ratelimit import MemoryRateLimiter, RedisRateLimiter
 from cedros_pay.lifecycle import Lifecycle
 from cedros_pay.observability import LoggingHook, PrometheusHook, PrometheusMetrics
+from cedros_pay.observability.hooks import HookRegistry, HTTPHook
 from cedros_pay.observability.sqlalchemy import engine_of, instrument_engine, pool_counts
 from cedros_pay.rest.middleware import (
     ChainDeps,
@@ -39,19 +34,32 @@ from cedros_pay.rest.middleware import (
     build_chain,
     idempotent_routes,
 )
+from cedros_pay.rest.middleware.state import (
+    MemoryIdempotencyStore,
+    MemoryRateLimiter,
+    RedisIdempotencyStore,
+    RedisRateLimiter,
+)
+from cedros_pay.rest.middleware.state.buckets import RateLimiter
+from cedros_pay.rest.middleware.state.responses import IdempotencyStore
 from cedros_pay.storage.store import Store
-from cedros_pay.workers import PeriodicWorker, SupervisedWorker
-from cedros_pay.workers.cleanup import Archival, Cleanup
 
 log = logging.getLogger("cedros_pay.infra")
 
 # A claim on an idempotency key outlives the longest request it can belong to.
 LEASE_MARGIN_SECONDS = 30.0
 
-Sweep = tuple[str, float, Callable[[], Awaitable[int]]]
+
+@dataclass(frozen=True, slots=True)
+class Sweep:
+    """A memory backend's periodic cleanup, run as a worker."""
+
+    name: str
+    interval: float  # seconds
+    run: Callable[[], Awaitable[int]]
 
 
-@dataclass
+@dataclass(frozen=True, slots=True)
 class Infra:
     hooks: HookRegistry
     metrics: PrometheusMetrics
@@ -59,8 +67,7 @@ class Infra:
     rate_limiter: RateLimiter
     idempotency: IdempotencyStore
     redis: Redis | None = None
-    sweeps: list[Sweep] = field(default_factory=list)  # memory backends' periodic cleanup
-    workers: list[SupervisedWorker] = field(default_factory=list)
+    sweeps: tuple[Sweep, ...] = ()
 
 
 def _breaker(c: BreakerConfig) -> BreakerSettings:
@@ -96,19 +103,19 @@ def build_infra(config: Config, *, hooks: HookRegistry | None = None) -> Infra:
         limiter = RedisRateLimiter(redis, prefix)
     else:
         memory_limiter = MemoryRateLimiter(rl.max_entries)
-        sweeps.append(("rate_limit_sweep", rl.cleanup_interval.total_seconds(),
-                       memory_limiter.sweep))
+        sweeps.append(Sweep("rate_limit_sweep", rl.cleanup_interval.total_seconds(),
+                            memory_limiter.sweep))
         limiter = memory_limiter
     store: IdempotencyStore
     if idem.backend == "redis" and redis is not None:
         store = RedisIdempotencyStore(redis, prefix)
     else:
         memory_store = MemoryIdempotencyStore(idem.max_entries)
-        sweeps.append(("idempotency_sweep", idem.cleanup_interval.total_seconds(),
-                       memory_store.sweep))
+        sweeps.append(Sweep("idempotency_sweep", idem.cleanup_interval.total_seconds(),
+                            memory_store.sweep))
         store = memory_store
     return Infra(hooks=hooks, metrics=metrics, breakers=breakers, rate_limiter=limiter,
-                 idempotency=store, redis=redis, sweeps=sweeps)
+                 idempotency=store, redis=redis, sweeps=tuple(sweeps))
 
 
 def _rule(enabled: bool, limit: int, window: float) -> Rule | None:
@@ -153,9 +160,8 @@ def wrap(app: ASGIApp, config: Config, infra: Infra) -> ASGIApp:
         exposition=infra.metrics.exposition))
 
 
-async def start_workers(infra: Infra, lifecycle: Lifecycle, *, config: Config, store: Store,
-                        clock: Clock) -> list[SupervisedWorker]:
-    """Instrument the store, start the workers; each stop goes to `lifecycle` (LIFO)."""
+async def connect_infra(infra: Infra, lifecycle: Lifecycle, store: Store) -> None:
+    """Reach Redis and instrument the store's engine; each undo goes to `lifecycle`."""
     if infra.redis is not None:
         redis = infra.redis
         lifecycle.push("redis", redis.aclose)
@@ -172,18 +178,3 @@ async def start_workers(infra: Infra, lifecycle: Lifecycle, *, config: Config, s
             detach()
 
         lifecycle.push("db_instrumentation", uninstrument)
-
-    storage = config.storage
-    workers: list[SupervisedWorker] = [
-        PeriodicWorker("cleanup", storage.cleanup_interval.total_seconds(), Cleanup(store, clock)),
-    ]
-    if storage.archival.enabled:
-        workers.append(PeriodicWorker(
-            "archival", storage.archival.run_interval.total_seconds(),
-            Archival(store, clock, storage.archival.retention_period)))
-    workers += [PeriodicWorker(name, interval, sweep) for name, interval, sweep in infra.sweeps]
-    for worker in workers:
-        worker.start()
-        lifecycle.push(f"worker:{worker.name}", worker.stop)
-    infra.workers = workers
-    return workers

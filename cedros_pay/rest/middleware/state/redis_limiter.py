@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 from redis.asyncio import Redis
 
-from cedros_pay.core.ratelimit import Bucket, Verdict, draw
+from cedros_pay.rest.middleware.state.buckets import Bucket, Verdict, draw
 
 # KEYS: one per bucket. ARGV: limit, seconds per token, ttl ms -- three per bucket.
 # Returns the refilled levels (as strings: Lua numbers would be truncated to integers),
