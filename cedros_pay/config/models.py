@@ -93,6 +93,7 @@ class _Model(BaseModel):
         extra="forbid",
         coerce_numbers_to_str=True,  # YAML `stripe_price_id: 123` is still an id
         populate_by_name=True,
+        use_attribute_docstrings=True,  # the docstring under a field is its description
     )
 
 
@@ -169,18 +170,30 @@ def _check_origin(value: str) -> str:
 
 
 class ServerConfig(_Model):
+    """The HTTP server: where it listens, its timeouts, CORS and proxies."""
+
     address: Annotated[str, AfterValidator(_check_listen_address)] = ":8080"
+    """Listen address `host:port`; `:8080` listens on every IPv4 interface."""
     read_timeout: PositiveDuration = timedelta(seconds=15)
+    """Longest time to read a request."""
     write_timeout: PositiveDuration = timedelta(seconds=15)
+    """Longest time to write a response."""
     idle_timeout: PositiveDuration = timedelta(seconds=60)
+    """How long an idle keep-alive connection stays open."""
     cors_allowed_origins: tuple[Annotated[str, AfterValidator(_check_origin)], ...] = ()
+    """Origins allowed by CORS (`*` or `scheme://host[:port]`); none = CORS off."""
     route_prefix: Annotated[str, AfterValidator(_normalize_prefix)] = ""
+    """Path prefix for every API route (`api` becomes `/api`); empty = none."""
     admin_metrics_api_key: str = secret()
+    """Bearer key that `/metrics` requires; empty = metrics open."""
     # Forwarding headers count only from these addresses; none by default (DESIGN §7).
     trusted_proxies: tuple[IpOrCidr, ...] = ()
+    """Proxy addresses/CIDRs whose X-Forwarded-For / X-Real-IP are believed."""
     # Per-route deadlines (spec 10): health/discovery/metrics, and everything else.
     discovery_timeout: PositiveDuration = timedelta(seconds=5)
+    """Deadline of health, discovery and metrics requests."""
     request_timeout: PositiveDuration = timedelta(seconds=60)
+    """Deadline of every other request."""
 
     @field_validator("cors_allowed_origins", "trusted_proxies", mode="before")
     @classmethod
@@ -199,9 +212,14 @@ class ServerConfig(_Model):
 
 
 class LoggingConfig(_Model):
+    """Log level and format (structured JSON for production)."""
+
     level: Literal["debug", "info", "warn", "error"] = "info"
+    """Lowest level logged (`warning` means `warn`)."""
     format: Annotated[Literal["json", "console"], _LOWER] = "json"
+    """`json` (one object a line) or `console` (for people)."""
     environment: str = "production"
+    """Environment name added to every log line."""
 
     @field_validator("level", mode="before")
     @classmethod
@@ -214,13 +232,22 @@ class LoggingConfig(_Model):
 
 
 class StripeConfig(_Model):
+    """Card payments by Stripe Checkout; off unless `secret_key` is set."""
+
     secret_key: str = secret()
+    """Stripe secret API key (`sk_test_…` / `sk_live_…`); empty = cards off."""
     webhook_secret: str = secret()
+    """Signing secret of the Stripe webhook endpoint (`whsec_…`)."""
     publishable_key: str = ""
+    """Publishable key, handed to browser clients."""
     success_url: str = ""
+    """Where Checkout sends the buyer after paying."""
     cancel_url: str = ""
+    """Where Checkout sends the buyer after cancelling."""
     tax_rate_id: str = ""
+    """Stripe tax rate applied to Checkout line items (`txr_…`)."""
     mode: Annotated[Literal["test", "live"], _LOWER] = "test"
+    """`test` or `live`; must match the secret key's kind."""
 
     @property
     def enabled(self) -> bool:
@@ -240,25 +267,45 @@ def derive_ws_url(rpc_url: str) -> str | None:
 
 
 class X402Config(_Model):
+    """x402 payments on Solana: the receiving wallet, token, network and RPC, fees."""
+
     payment_address: str = ""
+    """Merchant wallet (base58) that receives x402 payments."""
     token_mint: str = ""
+    """Mint of the default payment token (e.g. USDC's)."""
     network: Literal["mainnet-beta", "devnet", "testnet", "localnet"] = "mainnet-beta"
+    """Solana cluster; the token mint must belong to it."""
     rpc_url: str = ""
+    """Solana JSON-RPC endpoint (http or https)."""
     ws_url: str = ""  # derived from rpc_url when empty
+    """Solana WebSocket endpoint; derived from `rpc_url` when empty."""
     memo_prefix: str = "cedros"
+    """Prefix of the memos the server generates."""
     skip_preflight: bool = False
+    """Send transactions without the RPC's preflight simulation."""
     commitment: Literal["processed", "confirmed", "finalized"] = "confirmed"
+    """Commitment level a payment must reach to count."""
     gasless_enabled: bool = False
+    """Server wallets pay the network fee; needed by official x402 clients (scheme `exact`)."""
     auto_create_token_account: bool = False
+    """Server wallets create a missing recipient token account."""
     # 64-byte secret keys, from X402_SERVER_WALLET_N only (never from the YAML file).
     server_wallets: ServerWallets = secret((), "wallets")
+    """Secret keys of the fee-paying server wallets; environment only, never YAML."""
     token_decimals: int = Field(6, ge=0, le=18)
+    """Decimals of the default token."""
     allowed_tokens: StrList = ("USDC",)
+    """Token symbols accepted for payment."""
     tx_queue_min_time_between: Duration = timedelta(0)  # 0 = no spacing
+    """Least time between two sent transactions; 0 = no spacing."""
     tx_queue_max_in_flight: int = Field(0, ge=0)  # 0 = unlimited
+    """Most transactions awaiting confirmation at once; 0 = unlimited."""
     compute_unit_limit: int = Field(200_000, ge=1, le=1_400_000)
+    """Compute unit limit of the transactions the server builds."""
     compute_unit_price_micro_lamports: int = Field(1, ge=0)
+    """Priority fee per compute unit, in micro-lamports."""
     rounding_mode: Literal["standard", "ceiling"] = "standard"
+    """How amounts are rounded to cents: `standard` or `ceiling` (spec 05)."""
 
     @model_validator(mode="before")
     @classmethod
@@ -343,47 +390,83 @@ class ResourceSubscriptionConfig(_Model):
     """Recurring billing attached to a product (spec 05 SubscriptionConfig)."""
 
     billing_period: Annotated[Literal["day", "week", "month", "year"], _LOWER]
+    """Unit of the billing period."""
     billing_interval: int = Field(1, ge=1)
+    """Periods per billing cycle (2 + month = every two months)."""
     trial_days: int = Field(0, ge=0)
+    """Free days before the first charge (Stripe)."""
     stripe_price_id: str = ""
+    """Stripe recurring price (`price_…`) for card subscriptions."""
     allow_x402: bool = False
+    """Whether the period can be bought with x402."""
     grace_period_hours: int = Field(0, ge=0)
+    """Hours access lasts past the period's end."""
 
 
 class ResourceConfig(_Model):
     """One product of the YAML catalog; amounts are atomic units (cents, token units)."""
 
     resource_id: str = ""  # filled from the map key / list item id
+    """The product id; taken from the map key or list item id."""
     description: str = ""
+    """Shown to buyers and in the 402 offer."""
     stripe_price_id: str = ""
+    """Stripe price (`price_…`) used for card checkout."""
     fiat_amount_cents: int = Field(0, ge=0)
+    """Card price in minor units (cents); 0 = no card price."""
     fiat_currency: Annotated[str, _LOWER] = "usd"
+    """ISO currency of the card price."""
     crypto_atomic_amount: int = Field(0, ge=0)
+    """x402 price in the token's atomic units; 0 = no x402 price."""
     crypto_token: str = ""  # a symbol; defaults to x402.token_mint's
+    """Token symbol of the x402 price; defaults to `x402.token_mint`'s."""
     crypto_account: str = ""
+    """Token account receiving this product's payments, instead of the default."""
     memo_template: str = ""
+    """Memo the payment must carry; `{resource}` and `{nonce}` are filled in."""
     metadata: StrMap = FrozenDict()
+    """Strings returned with the product and stored with its payments."""
     extras: Annotated[Mapping[str, Any], AfterValidator(freeze)] = FrozenDict()
+    """Free-form data passed through to clients."""
     subscription: ResourceSubscriptionConfig | None = None
+    """Makes the product a subscription."""
     active: bool = True
+    """Inactive products are not sold."""
 
 
 class CouponConfig(_Model):
+    """One coupon of the YAML catalog, keyed by its code."""
+
     code: str = ""  # filled from the map key / list item
+    """The code buyers enter; taken from the map key or list item."""
     discount_type: Literal["percentage", "fixed"]
+    """`percentage` off, or a `fixed` amount off."""
     discount_value: float
+    """Percent (0-100) or amount in major units of `currency`."""
     currency: str = ""
+    """Currency of a fixed discount; empty = USD (and USD stablecoins)."""
     scope: Literal["all", "specific"] = "all"
+    """`all` products or the `specific` ones in `product_ids`."""
     product_ids: StrList = ()
+    """Products a `specific` coupon applies to."""
     payment_method: Literal["", "stripe", "x402"] = ""
+    """Restrict to `stripe` or `x402`; empty = both."""
     auto_apply: bool = False
+    """Applied without being entered."""
     applies_at: Literal["catalog", "checkout"] = "checkout"
+    """`catalog` (product prices) or `checkout` (the cart total)."""
     usage_limit: int | None = Field(None, ge=0)  # None = unlimited
+    """Most redemptions; none = unlimited."""
     usage_count: int = Field(0, ge=0)
+    """Redemptions so far (the starting count)."""
     starts_at: AwareDatetime | None = None
+    """Not valid before this time."""
     expires_at: AwareDatetime | None = None
+    """Not valid after this time."""
     active: bool = True
+    """Inactive coupons are refused."""
     metadata: StrMap = FrozenDict()
+    """Strings stored with the coupon."""
 
     @field_validator("discount_type", "scope", "payment_method", "applies_at", mode="before")
     @classmethod
@@ -392,23 +475,40 @@ class CouponConfig(_Model):
 
 
 class PostgresPoolConfig(_Model):
+    """Connection pool of a PostgreSQL client."""
+
     max_open_conns: int = Field(25, ge=1)
+    """Most open connections."""
     max_idle_conns: int = Field(5, ge=0)
+    """Most idle connections kept."""
     conn_max_lifetime: PositiveDuration = timedelta(minutes=5)
+    """Age after which a connection is replaced."""
 
 
 class PaywallConfig(_Model):
+    """The product catalog and its quotes: YAML `resources` or a database."""
+
     quote_ttl: PositiveDuration = timedelta(minutes=5)
+    """How long a quoted price (402 offer) stays payable."""
     # Derived from storage.backend when absent: postgres/mongodb, else yaml.
     product_source: Annotated[Literal["yaml", "postgres", "mongodb", "sqlite"], _LOWER] = "yaml"
+    """Where products come from; follows `storage.backend` when absent."""
     product_cache_ttl: Duration = timedelta(minutes=5)  # 0 disables the cache
+    """How long the product catalog is cached; 0 disables the cache."""
     postgres_url: str = secret("", "url")  # from storage.postgres_url when empty
+    """PostgreSQL of the product table; defaults to `storage.postgres_url`."""
     postgres_table_name: TableName = "products"
+    """Product table name."""
     mongodb_url: str = secret("", "url")
+    """MongoDB of the product collection; defaults to `storage.mongodb_url`."""
     mongodb_database: str = ""
+    """MongoDB database of the products; defaults to `storage.mongodb_database`."""
     mongodb_collection: str = "products"
+    """Product collection name."""
     resources: Annotated[Mapping[str, ResourceConfig], AfterValidator(freeze)] = FrozenDict()
+    """The YAML catalog: products keyed by id (a list with `id` works too)."""
     postgres_pool: PostgresPoolConfig = PostgresPoolConfig()
+    """Pool of the product database connection."""
 
     @field_validator("resources", mode="before")
     @classmethod
@@ -417,18 +517,29 @@ class PaywallConfig(_Model):
 
 
 class CouponsConfig(_Model):
+    """Coupons: YAML `coupons` or a database table."""
+
     # Derived from storage.backend when absent; "disabled" turns coupons off.
     coupon_source: Annotated[
         Literal["yaml", "postgres", "mongodb", "sqlite", "disabled"], _LOWER
     ] = "yaml"
+    """Where coupons come from (`disabled` = none); follows `storage.backend` when absent."""
     cache_ttl: Duration = timedelta(minutes=1)
+    """How long coupons are cached; 0 disables the cache."""
     postgres_url: str = secret("", "url")
+    """PostgreSQL of the coupon table; defaults to `storage.postgres_url`."""
     postgres_table_name: TableName = "coupons"
+    """Coupon table name."""
     mongodb_url: str = secret("", "url")
+    """MongoDB of the coupon collection; defaults to `storage.mongodb_url`."""
     mongodb_database: str = ""
+    """MongoDB database of the coupons; defaults to `storage.mongodb_database`."""
     mongodb_collection: str = "coupons"
+    """Coupon collection name."""
     coupons: Annotated[Mapping[str, CouponConfig], AfterValidator(freeze)] = FrozenDict()
+    """The YAML coupons, keyed by code (a list with `code` works too)."""
     postgres_pool: PostgresPoolConfig = PostgresPoolConfig()
+    """Pool of the coupon database connection."""
 
     @field_validator("coupons", mode="before")
     @classmethod
@@ -453,22 +564,35 @@ TABLE_DEFAULTS: Mapping[str, str] = FrozenDict({
 
 
 class TableMappingConfig(_Model):
+    """One custom table/collection name."""
+
     table_name: TableName
+    """Table (or collection) name: letters, digits and `_`."""
 
 
 class SchemaMappingConfig(_Model):
     """Custom table/collection names (spec 08); empty or absent entries keep the default."""
 
     payments: TableMappingConfig = TableMappingConfig(table_name="payment_transactions")
+    """Payment records."""
     sessions: TableMappingConfig = TableMappingConfig(table_name="stripe_sessions")
+    """Stripe Checkout sessions."""
     products: TableMappingConfig = TableMappingConfig(table_name="products")
+    """Products (database catalog)."""
     coupons: TableMappingConfig = TableMappingConfig(table_name="coupons")
+    """Coupons (database catalog)."""
     cart_quotes: TableMappingConfig = TableMappingConfig(table_name="cart_quotes")
+    """Cart quotes."""
     refund_quotes: TableMappingConfig = TableMappingConfig(table_name="refund_quotes")
+    """Refund requests."""
     admin_nonces: TableMappingConfig = TableMappingConfig(table_name="admin_nonces")
+    """Single-use admin nonces."""
     webhook_queue: TableMappingConfig = TableMappingConfig(table_name="webhook_queue")
+    """Queued webhook deliveries."""
     subscriptions: TableMappingConfig = TableMappingConfig(table_name="subscriptions")
+    """Subscriptions."""
     idempotency_keys: TableMappingConfig = TableMappingConfig(table_name="idempotency_keys")
+    """Stored Idempotency-Key responses."""
 
     @model_validator(mode="before")
     @classmethod
@@ -496,9 +620,14 @@ class SchemaMappingConfig(_Model):
 
 
 class ArchivalConfig(_Model):
+    """Archival of old payment records (spec 11 worker)."""
+
     enabled: bool = False
+    """Run the archival worker."""
     retention_period: PositiveDuration = timedelta(hours=2160)  # 90 days
+    """Age after which payment records are archived."""
     run_interval: PositiveDuration = timedelta(hours=24)
+    """How often the worker runs."""
 
 
 def storage_backend(data: Mapping[str, Any]) -> str | None:
@@ -525,17 +654,30 @@ def storage_backend(data: Mapping[str, Any]) -> str | None:
 
 
 class StorageConfig(_Model):
+    """Where payments, carts, refunds, nonces and webhooks are stored."""
+
     backend: StorageBackend = "sqlite"
+    """`sqlite` (`file` too), `postgres`, `mongodb` or `memory`; inferred from the URL set."""
     postgres_url: str = secret("", "url")
+    """PostgreSQL URL (`postgresql://user:pass@host:5432/db`)."""
     mongodb_url: str = secret("", "url")
+    """MongoDB URL."""
     mongodb_database: str = ""
+    """MongoDB database name."""
     file_path: str = "./data/cedros-pay.db"  # the SQLite file (`file` / `sqlite`)
+    """The SQLite file (`sqlite` / `file` backends)."""
     postgres_pool: PostgresPoolConfig = PostgresPoolConfig()
+    """PostgreSQL connection pool."""
     archival: ArchivalConfig = ArchivalConfig()
+    """Archival of old payments."""
     cart_quote_ttl: PositiveDuration = timedelta(minutes=15)
+    """How long a cart quote stays payable."""
     refund_quote_ttl: PositiveDuration = timedelta(minutes=15)
+    """How long a refund quote stays valid."""
     cleanup_interval: PositiveDuration = timedelta(minutes=5)
+    """How often expired quotes and nonces are deleted."""
     schema_mapping: SchemaMappingConfig = SchemaMappingConfig()
+    """Custom table/collection names (spec 08); a string is shorthand for `{table_name}`."""
 
     @model_validator(mode="before")
     @classmethod
@@ -555,10 +697,16 @@ class StorageConfig(_Model):
 
 
 class SubscriptionsConfig(_Model):
+    """Recurring access (Stripe-billed or x402 time-boxed)."""
+
     enabled: bool = False
+    """Serve the subscription endpoints and workers."""
     backend: StorageBackend = "sqlite"  # defaults to storage.backend
+    """Subscription store; defaults to `storage.backend`."""
     postgres_url: str = secret("", "url")  # from storage.postgres_url when empty
+    """PostgreSQL of the subscriptions; defaults to `storage.postgres_url`."""
     grace_period_hours: int = Field(0, ge=0)
+    """Hours access lasts past a period's end (products may override)."""
 
     @field_validator("backend", mode="before")
     @classmethod
@@ -568,25 +716,45 @@ class SubscriptionsConfig(_Model):
 
 
 class RetryConfig(_Model):
+    """Exponential backoff of webhook deliveries."""
+
     enabled: bool = True
+    """Retry failed deliveries."""
     max_attempts: int = Field(5, ge=1)
+    """Attempts in all, the first included; then the dead-letter queue."""
     initial_interval: PositiveDuration = timedelta(seconds=1)
+    """Wait before the first retry."""
     max_interval: PositiveDuration = timedelta(minutes=5)
+    """Longest wait between retries."""
     multiplier: float = Field(2.0, ge=1.0)
+    """Growth of the wait after each failure."""
 
 
 class CallbacksConfig(_Model):
+    """Webhooks to the merchant's backend (payments, refunds, subscriptions)."""
+
     payment_success_url: str = ""
+    """URL that receives a POST for each successful payment; empty = none."""
     headers: StrMap = secret(FrozenDict(), "values")  # often carries Authorization
+    """Extra request headers (e.g. Authorization)."""
     body: str = ""
+    """Static request body (for testing a receiver); empty = the event JSON."""
     body_template: str = ""
+    """Template of the request body; empty = the event JSON."""
     timeout: PositiveDuration = timedelta(seconds=3)
+    """HTTP timeout of one delivery."""
     retry: RetryConfig = RetryConfig()
+    """Retries with exponential backoff."""
     dlq_enabled: bool = False
+    """Keep deliveries that exhausted their retries in a dead-letter queue."""
     dlq_path: str = "./data/webhook-dlq.json"
+    """File of the dead-letter queue."""
     poll_interval: PositiveDuration = timedelta(seconds=5)  # spec 20 queue worker
+    """How often the delivery worker polls the queue (spec 20)."""
     backend: StorageBackend = "sqlite"  # spec 20's key; defaults to storage.backend
+    """Webhook queue store; defaults to `storage.backend`."""
     hmac_secret: str = secret()  # signs X-Cedros-Signature when set (spec 13)
+    """Signs each delivery (X-Cedros-Signature) when set (spec 13)."""
 
     @field_validator("backend", mode="before")
     @classmethod
@@ -596,22 +764,35 @@ class CallbacksConfig(_Model):
 
 
 class MonitoringConfig(_Model):
+    """Low-balance alerts for the server wallets (gasless fee payers)."""
+
     # The URL of a Discord/Slack webhook is itself a credential.
     low_balance_alert_url: str = secret("", "url")
+    """Discord/Slack-style webhook alerted on a low balance; empty = off."""
     low_balance_threshold: float = Field(0.01, gt=0)  # SOL
+    """Balance (SOL) below which a server wallet alerts."""
     check_interval: PositiveDuration = timedelta(minutes=15)
+    """How often balances are checked."""
     timeout: PositiveDuration = timedelta(seconds=5)
+    """HTTP timeout of an alert."""
     headers: StrMap = secret(FrozenDict(), "values")
+    """Extra alert request headers."""
     body_template: str = ""
+    """Alert body template; empty = a Discord-style `content` line."""
 
 
 # --- rate limits, api keys, breakers, admin, tenancy -------------------------------
 
 
 class RateLimitRule(_Model):
+    """One token bucket: `limit` requests per `window`."""
+
     enabled: bool = True
+    """Enforce this bucket."""
     limit: int = Field(0, ge=0)
+    """Requests allowed per window."""
     window: PositiveDuration = timedelta(minutes=1)
+    """Length of the window."""
 
 
 SharedStateBackend = Literal["memory", "redis"]
@@ -650,13 +831,20 @@ class RateLimitConfig(_Model):
     `global_limit` form (the reference file); both are accepted (DESIGN §7)."""
 
     global_: RateLimitRule = Field(RateLimitRule(limit=1000), alias="global")
+    """One bucket for all requests."""
     per_wallet: RateLimitRule = RateLimitRule(limit=60)
+    """A bucket per paying wallet."""
     per_ip: RateLimitRule = RateLimitRule(limit=120)
+    """A bucket per client IP."""
     # Where buckets live: this process, or Redis (shared by every instance). Defaults to
     # redis when redis.url is set.
     backend: Annotated[SharedStateBackend, _LOWER] = "memory"
+    """Where buckets live: `memory` (this process) or `redis` (every instance); redis when
+    `redis.url` is set."""
     max_entries: int = Field(10_000, ge=1)  # memory backend: LRU beyond this many buckets
+    """Memory backend: buckets kept (least recently used dropped beyond)."""
     cleanup_interval: PositiveDuration = timedelta(minutes=5)  # memory backend sweep
+    """Memory backend: sweep of idle buckets."""
 
     @model_validator(mode="before")
     @classmethod
@@ -665,10 +853,14 @@ class RateLimitConfig(_Model):
 
 
 class APIKeyConfig(_Model):
+    """API keys (X-API-Key) and their rate-limit tiers (spec 13)."""
+
     enabled: bool = False
+    """Read X-API-Key and apply its tier's rate limits."""
     keys: Annotated[Mapping[str, ApiKeyTier], AfterValidator(freeze)] = secret(
         FrozenDict(), "keys"
     )
+    """API key -> tier (`free`, `pro`, `enterprise`, `partner`)."""
 
     @field_validator("keys", mode="before")
     @classmethod
@@ -679,12 +871,20 @@ class APIKeyConfig(_Model):
 
 
 class BreakerConfig(_Model):
+    """One circuit breaker (spec 12): when it opens and how it recovers."""
+
     max_requests: int = Field(3, ge=1)  # allowed while half-open
+    """Requests let through while half-open."""
     interval: Duration = timedelta(seconds=60)  # closed-state stats reset; 0 = never
+    """Closed state: how often failure counts reset; 0 = never."""
     timeout: PositiveDuration = timedelta(seconds=30)  # open -> half-open
+    """Open state: time before trying again (half-open)."""
     consecutive_failures: int = Field(5, ge=1)
+    """Consecutive failures that open the breaker."""
     failure_ratio: float = Field(0.5, gt=0, le=1)
+    """Failure ratio that opens it (after `min_requests`)."""
     min_requests: int = Field(10, ge=0)
+    """Requests needed before the ratio counts."""
 
 
 # Spec 12's defaults, which differ per service.
@@ -702,10 +902,16 @@ _BREAKER_DEFAULTS: dict[str, dict[str, Any]] = {
 
 
 class CircuitBreakerConfig(_Model):
+    """Circuit breakers around the outside services (spec 12)."""
+
     enabled: bool = True
+    """Use circuit breakers."""
     solana_rpc: BreakerConfig = BreakerConfig(**_BREAKER_DEFAULTS["solana_rpc"])
+    """Around the Solana RPC."""
     stripe_api: BreakerConfig = BreakerConfig(**_BREAKER_DEFAULTS["stripe_api"])
+    """Around the Stripe API."""
     webhook: BreakerConfig = BreakerConfig(**_BREAKER_DEFAULTS["webhook"])
+    """Around webhook deliveries."""
 
     @model_validator(mode="before")
     @classmethod
@@ -723,9 +929,11 @@ class AdminConfig(_Model):
     """Admin credentials (spec 13): Ed25519 signer keys and Bearer API keys."""
 
     public_keys: tuple[SolanaAddress, ...] = ()
+    """Ed25519 (Solana) public keys whose signed requests are admin."""
     api_keys: tuple[Annotated[str, AfterValidator(_check_admin_api_key)], ...] = secret(
         (), "list"
     )
+    """Bearer keys that authorise admin requests."""
 
     @field_validator("public_keys", "api_keys", mode="before")
     @classmethod
@@ -738,12 +946,17 @@ class TenancyConfig(_Model):
     header, a JWT claim, the subdomain, then `default_tenant` (single-tenant mode)."""
 
     default_tenant: Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")] = "default"
+    """Tenant of requests that name none (single-tenant mode)."""
     header_enabled: bool = True
+    """Read the tenant from the X-Tenant-ID header."""
     # HS256 secret for `Authorization: Bearer <jwt>`; the claim is read only when set.
     jwt_secret: str = secret()
+    """HS256 secret: the tenant comes from a Bearer JWT's claim when set."""
     jwt_claim: str = "tenant_id"
+    """JWT claim holding the tenant id."""
     # "pay.example.com": a request to acme.pay.example.com is tenant "acme".
     subdomain_base: Annotated[str, _LOWER] = ""
+    """With `pay.example.com`, `acme.pay.example.com` is tenant `acme`."""
 
     @field_validator("subdomain_base", mode="after")
     @classmethod
@@ -755,7 +968,9 @@ class RedisConfig(_Model):
     """The Redis server that rate limits and idempotency share across instances."""
 
     url: str = secret("", "url")
+    """Redis URL (`redis://host:6379/0`); rate limits and idempotency use it when set."""
     key_prefix: str = "cedros:"
+    """Prefix of every Redis key."""
 
     @field_validator("url", mode="before")
     @classmethod
@@ -767,27 +982,41 @@ class IdempotencyConfig(_Model):
     """Idempotency-Key replay on the spec's idempotent POST endpoints (spec 10)."""
 
     enabled: bool = True
+    """Replay answers to a repeated Idempotency-Key."""
     backend: Annotated[SharedStateBackend, _LOWER] = "memory"  # redis when redis.url is set
+    """`memory` or `redis` (shared by instances); redis when `redis.url` is set."""
     ttl: PositiveDuration = timedelta(hours=24)
+    """How long an answer is kept."""
     max_entries: int = Field(10_000, ge=1)  # memory backend: LRU beyond this many
+    """Memory backend: answers kept (least recently used dropped beyond)."""
     cleanup_interval: PositiveDuration = timedelta(minutes=5)
+    """Memory backend: sweep of expired answers."""
     # How long a request waits for an earlier one with the same key before a 409.
     wait: Duration = timedelta(seconds=10)
+    """How long a request waits for an in-flight one with its key before a 409."""
 
 
 class VersionDeprecation(_Model):
+    """Deprecation headers sent for one API version."""
+
     since: AwareDatetime | None = None  # Deprecation: @<unix seconds> (RFC 9745)
+    """Sent as `Deprecation: @<unix seconds>` (RFC 9745)."""
     sunset: AwareDatetime | None = None  # Sunset: <HTTP-date> (RFC 8594)
+    """Sent as `Sunset: <HTTP-date>` (RFC 8594)."""
     link: str = ""  # Link: <url>; rel="deprecation"
+    """Sent as `Link: <url>; rel="deprecation"`."""
 
 
 class APIVersionConfig(_Model):
     """API version negotiation (spec 10): versions served, and which are deprecated."""
 
     current: int = Field(1, ge=1)  # used when a request asks for none
+    """Version used when a request asks for none."""
     supported: tuple[int, ...] = (1,)
+    """Versions served."""
     deprecated: Annotated[Mapping[int, VersionDeprecation], AfterValidator(freeze)] = (
         FrozenDict())
+    """Version -> its deprecation headers."""
 
     @field_validator("supported", mode="before")
     @classmethod
@@ -801,6 +1030,8 @@ class APIVersionConfig(_Model):
 
 
 class Config(_Model):
+    """The whole configuration: one section per top-level YAML key."""
+
     server: ServerConfig = ServerConfig()
     logging: LoggingConfig = LoggingConfig()
     stripe: StripeConfig = StripeConfig()

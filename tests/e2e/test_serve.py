@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import httpx
+from solders.keypair import Keypair
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -41,6 +42,7 @@ def test_demo_config_serves_health_on_sqlite_and_stops_on_sigterm(tmp_path: Path
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("CEDROS_", "X402_"))}
     env["CEDROS_X402_RPC_URL"] = "http://127.0.0.1:9/"  # nothing there: health says degraded
+    env["X402_SERVER_WALLET_1"] = str(Keypair())  # the demo is gasless (configs/demo.yaml)
     log_path = tmp_path / "server.log"
     with log_path.open("wb") as log_file:
         proc = subprocess.Popen(

@@ -473,16 +473,38 @@ def test_reference_example_placeholder_is_the_only_problem(tmp_path: Path) -> No
         "(want base58 of 32 bytes)"]
 
 
-def test_demo_config_loads() -> None:
-    cfg = load_config(DEMO, environ={})
+def test_demo_config_loads_with_a_server_wallet() -> None:
+    wallet = Keypair()  # `serve --sandbox` sets the sandbox's funded one
+    cfg = load_config(DEMO, environ={"X402_SERVER_WALLET_1": str(wallet)})
     assert cfg.server.address == "127.0.0.1:8080"
     assert cfg.storage.backend == "sqlite"
     assert cfg.storage.file_path == "./data/cedros-pay.db"
     assert cfg.x402.network == "devnet"
     assert cfg.x402.token_mint == DEVNET_USDC_MINT
+    assert cfg.x402.gasless_enabled  # official x402 clients (scheme exact) need it
+    assert cfg.x402.server_wallet_pubkeys == (str(wallet.pubkey()),)
     assert not cfg.stripe.enabled
-    assert 3 <= len(cfg.paywall.resources) <= 4
-    assert len(cfg.coupons.coupons) == 2
+
+
+def test_demo_catalog_shows_each_kind_of_sale() -> None:
+    cfg = load_config(DEMO, environ={"X402_SERVER_WALLET_1": str(Keypair())})
+    products = cfg.paywall.resources
+    one_off = products["demo-article"]
+    assert one_off.fiat_amount_cents and one_off.crypto_atomic_amount and not one_off.subscription
+    agent_call = products["demo-api-call"]
+    assert agent_call.fiat_amount_cents == 0 and agent_call.crypto_atomic_amount <= 10_000
+    pair = [products["demo-sticker"], products["demo-poster"]]
+    assert {p.crypto_token for p in pair} == {"USDC"}
+    assert all(p.crypto_atomic_amount for p in pair)
+    assert products["demo-monthly"].subscription is not None
+    assert {"WELCOME10", "EBOOK1"} <= set(cfg.coupons.coupons)
+
+
+def test_demo_config_without_a_server_wallet_names_the_missing_variable() -> None:
+    with pytest.raises(ConfigError) as info:
+        load_config(DEMO, environ={})
+    assert len(info.value.problems) == 1
+    assert "X402_SERVER_WALLET_1" in info.value.problems[0]
 
 
 # --- durations ---------------------------------------------------------------------
