@@ -25,9 +25,9 @@ from cedros_pay.core.clock import Clock, SystemClock
 from cedros_pay.core.money import RoundingMode
 from cedros_pay.core.observability import PaymentHook
 from cedros_pay.infra import build_infra, start_workers, wrap
-from cedros_pay.integrations.solana import exact
 from cedros_pay.integrations.solana.cosigner import WalletCosigner
 from cedros_pay.integrations.solana.gasless import GaslessBuilder, TokenAccountCreator
+from cedros_pay.integrations.solana.mints import MintPrograms
 from cedros_pay.integrations.solana.rpc import SolanaRpc
 from cedros_pay.integrations.solana.rpc_health import RpcHealthProbe
 from cedros_pay.integrations.solana.tx_queue import TxQueue
@@ -74,6 +74,7 @@ from cedros_pay.storage.sql.schema import TableNames
 from cedros_pay.storage.store import Store
 from cedros_pay.workers import PeriodicWorker, SupervisedWorker
 from cedros_pay.workers.balance_monitor import BalanceMonitor
+from cedros_pay.x402 import exact
 
 log = logging.getLogger("cedros_pay.app")
 
@@ -264,7 +265,7 @@ class CedrosApp:
                                   fee_payers=self.fee_payers, gasless=gasless,
                                   wallets=wallets,
                                   # exact payments pin the mint's owner, read from chain
-                                  mint_programs=exact.MintPrograms(
+                                  mint_programs=MintPrograms(
                                       SolanaRpc(x.rpc_url, http=http).call)
                                   if x.rpc_url else None)
         await start_workers(self.infra, self._lifecycle, config=cfg, store=store,
