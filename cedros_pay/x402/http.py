@@ -102,7 +102,8 @@ def decode_payment_header(value: str, *, max_bytes: int = MAX_HEADER_BYTES) -> P
 
 
 def base64_json(doc: dict[str, Any]) -> str:
-    return base64.b64encode(orjson.dumps(doc)).decode()
+    """Standard base64 of compact JSON, as every x402 header carries it."""
+    return binascii.b2a_base64(orjson.dumps(doc), newline=False).decode()
 
 
 def encode_payment_required(required: PaymentRequired) -> str:

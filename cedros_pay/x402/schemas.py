@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from types import MappingProxyType
-from typing import Any
+from typing import Any, NamedTuple
 
 from cedros_pay.x402.networks import caip2, v1_network
 
@@ -106,10 +106,10 @@ class ExactRequirement:
                 "asset": self.asset, "extra": {"feePayer": self.fee_payer, "memo": self.memo}}
 
 
-@dataclass(frozen=True, slots=True)
-class PaymentRequired:
+class PaymentRequired(NamedTuple):
     """The x402 v2 PaymentRequired object (the PAYMENT-REQUIRED header). Without a server
-    wallet to pay fees there is no exact offer, and `accepts` is empty."""
+    wallet to pay fees there is no exact offer, and `accepts` is empty. (A named tuple:
+    one is made on every 402, and a frozen dataclass costs several times as much.)"""
 
     url: str
     description: str = ""
