@@ -247,7 +247,10 @@ class Payments:
                 due = await self.due(tenant, target, coupon_code)
             except CedrosError:
                 return Refused(err, response, None)  # the resource is gone; the body says why
-        return Refused(err, response, self._payment_required(due, url, err.message))
+        if due.price is None:  # not sold for crypto: nothing to accept
+            return Refused(err, response, PaymentRequired(url, error=err.message))
+        return Refused(err, response, self._payment_required(
+            due.product, due.price.effective, self._fee_payer(), url, err.message))
 
     # --- pricing and offers ------------------------------------------------------------
 
@@ -266,22 +269,14 @@ class Payments:
         if crypto is None:
             return Offer(quote, PaymentRequired(url))
         fee_payer = self._fee_payer()
-        accepts: tuple[ExactRequirement, ...] = ()
-        if fee_payer is not None:
-            product = await self._quotes.product(tenant, resource_id)
-            accepts = (self.exact_requirement(
-                crypto.amount, crypto.pay_to_owner, self._exact_memo(product, crypto.amount),
-                fee_payer, url=url, description=crypto.description,
-                mime_type=crypto.mime_type),)
-        return Offer(quote, PaymentRequired(url, crypto.description, crypto.mime_type,
-                                            accepts))
+        if fee_payer is None:
+            return Offer(quote, PaymentRequired(url, crypto.description, crypto.mime_type))
+        product = await self._quotes.product(tenant, resource_id)
+        return Offer(quote, self._payment_required(product, crypto.amount, fee_payer, url))
 
-    def _payment_required(self, due: Due, url: str, error: str | None) -> PaymentRequired:
-        """The PAYMENT-REQUIRED object for what `due` costs (as `offer` makes it)."""
-        if due.price is None:
-            return PaymentRequired(url, error=error)
-        product, amount = due.product, due.price.effective
-        fee_payer = self._fee_payer()
+    def _payment_required(self, product: Product, amount: Money, fee_payer: str | None,
+                          url: str, error: str | None = None) -> PaymentRequired:
+        """PAYMENT-REQUIRED for `product` at `amount`, paid to the merchant's wallet."""
         accepts: tuple[ExactRequirement, ...] = ()
         if fee_payer is not None:
             accepts = (self.exact_requirement(
