@@ -12,12 +12,12 @@ from dataclasses import dataclass, field
 from cedros_pay.core.clock import Clock
 from cedros_pay.core.errors import CedrosError, ErrorCode
 from cedros_pay.core.ids import new_cart_id, new_memo_nonce
-from cedros_pay.core.memo import interpolate_memo
 from cedros_pay.core.models import CartItem, CartQuote, Product
 from cedros_pay.core.money import Money, display
 from cedros_pay.resolvers.pricing import CouponView, PaymentMethod, Priced, Pricing
 from cedros_pay.resolvers.quotes import CryptoRequirement, Quotes
 from cedros_pay.storage.repos import CartQuoteRepo
+from cedros_pay.x402.memo import interpolate_memo
 
 MAX_CART_ITEMS = 100
 MAX_QUANTITY = 1_000_000

@@ -1,8 +1,9 @@
 """x402 payments: turn a payment header into access, exactly once (specs 07, 13, 19).
 
-Two formats share everything after parsing (replay protection, recording, the
-payment.succeeded event): the Cedros format (x402Version 0, `authorize`) and the official
-x402 `exact` scheme (versions 1 and 2, `settle` routes by version; `offer` makes the 402).
+The protocol (header shapes, scheme rules, wire headers) is `cedros_pay.x402`; the chain is
+the verifier's. What is left here is the business: what a resource costs now, replay
+protection, recording, coupon usage and the payment.succeeded event. `exchange` serves
+every endpoint that takes a payment; `offer` makes the 402 of one that has none.
 
 The order matters for money:
 1. the required amount is recomputed from the catalog (single) or read from the stored
@@ -18,16 +19,16 @@ from __future__ import annotations
 import logging
 import re
 import time
-from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import NamedTuple, Protocol
+
+from solders.transaction import VersionedTransaction
 
 from cedros_pay.core.assets import get_asset
 from cedros_pay.core.clock import Clock
 from cedros_pay.core.errors import CedrosError, ErrorCode
 from cedros_pay.core.ids import new_event_id, new_memo_nonce
-from cedros_pay.core.memo import DEFAULT_TEMPLATE, interpolate_memo, memo_matcher
 from cedros_pay.core.models import (
     AssetTotal,
     CartQuote,
@@ -36,17 +37,7 @@ from cedros_pay.core.models import (
     Product,
 )
 from cedros_pay.core.money import Money, display
-from cedros_pay.integrations.solana import exact
-from cedros_pay.integrations.solana.accounts import associated_token_address, token_program_for
-from cedros_pay.integrations.solana.payload import (
-    PaymentHeader,
-    PaymentPayload,
-    ResourceType,
-    SolanaPayload,
-    decode_payment_header,
-    parse_payment_header,
-    parse_v0,
-)
+from cedros_pay.integrations.solana.accounts import token_program_for
 from cedros_pay.integrations.solana.transaction import decode_transaction
 from cedros_pay.integrations.solana.verifier import Requirement, VerificationResult
 from cedros_pay.observability.hooks import (
@@ -55,9 +46,20 @@ from cedros_pay.observability.hooks import (
     PaymentSettledEvent,
 )
 from cedros_pay.resolvers.events import Notifier, PaymentEvent
-from cedros_pay.resolvers.pricing import Pricing
+from cedros_pay.resolvers.pricing import Priced, Pricing
 from cedros_pay.resolvers.quotes import Quote, Quotes
 from cedros_pay.storage.repos import CartQuoteRepo, CouponRepo, PaymentRepo
+from cedros_pay.x402 import cedros_v0, exact, http
+from cedros_pay.x402.schemas import (
+    JSON_MIME,
+    ExactRequirement,
+    PaymentHeader,
+    PaymentPayload,
+    PaymentRequired,
+    ResourceType,
+    SettleResponse,
+    SolanaPayload,
+)
 
 log = logging.getLogger("cedros_pay.payments")
 
@@ -67,8 +69,8 @@ COUPON_KEYS = ("couponCode", "coupon_code")  # DESIGN §7: the Cedros React clie
 
 
 class PaymentVerifier(Protocol):
-    async def verify(self, payload: PaymentPayload,
-                     requirement: Requirement) -> VerificationResult: ...
+    async def verify(self, payload: PaymentPayload, requirement: Requirement,
+                     tx: VersionedTransaction | None = None) -> VerificationResult: ...
 
 
 class FeePayers(Protocol):
@@ -82,26 +84,8 @@ class FeePayers(Protocol):
     def holds(self, address: str) -> bool: ...
 
 
-class StaticFeePayers:
-    """A fixed list of server wallet addresses, advertised round-robin."""
-
-    def __init__(self, addresses: tuple[str, ...]) -> None:
-        self._addresses = addresses
-        self._next = 0
-
-    def pick(self) -> str | None:
-        if not self._addresses:
-            return None
-        address = self._addresses[self._next % len(self._addresses)]
-        self._next += 1
-        return address
-
-    def holds(self, address: str) -> bool:
-        return address in self._addresses
-
-
 class MintProgramSource(Protocol):
-    """The token program owning a mint (the chain's answer; `exact.MintPrograms`)."""
+    """The token program owning a mint (the chain's answer; `solana.mints.MintPrograms`)."""
 
     async def program_of(self, mint: str) -> str: ...
 
@@ -114,20 +98,12 @@ class KnownMintPrograms:
 
 
 class Offer(NamedTuple):
-    """A 402's content: the Cedros (v0) quote and, when a fee payer is available, the
-    official exact-scheme requirement for the same price."""
+    """A 402's content: the Cedros (v0) quote for its body and, for the PAYMENT-REQUIRED
+    header, the official exact-scheme offer at the same price (no `accepts` without a
+    server wallet to pay the fee)."""
 
     quote: Quote
-    exact: exact.ExactRequirement | None
-
-
-@dataclass(frozen=True, slots=True)
-class Settled:
-    """A settled payment of any protocol version; the version picks the reply headers."""
-
-    grant: AccessGrant
-    version: int  # 0 (Cedros), 1 or 2 (official exact scheme)
-    network: str  # the network as that version names it (Cedros name, legacy, CAIP-2)
+    required: PaymentRequired
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,7 +122,43 @@ class AccessGrant:
     timings: tuple[tuple[str, float], ...] = ()
 
 
-_NONCE = re.compile(r"\{\{?\s*nonce\s*\}?\}")
+@dataclass(frozen=True, slots=True)
+class Settled:
+    """A settled payment of any protocol version; the version picks the reply header."""
+
+    grant: AccessGrant
+    version: int  # 0 (Cedros), 1 or 2 (official exact scheme)
+
+    @property
+    def response(self) -> SettleResponse:
+        g = self.grant
+        return SettleResponse(self.version, g.network, transaction=g.signature, payer=g.wallet)
+
+
+@dataclass(frozen=True, slots=True)
+class Refused:
+    """A refused payment: the spec error, its settlement report in the version the client
+    paid with, and (on a 402 for a known resource) the offer to pay again against."""
+
+    error: CedrosError
+    response: SettleResponse
+    offer: PaymentRequired | None
+
+
+@dataclass(frozen=True, slots=True)
+class Due:
+    """What a resource costs now (None: it is not sold for crypto)."""
+
+    product: Product
+    price: Priced | None
+
+
+@dataclass(slots=True)
+class _Attempt:
+    """What one exchange has read and priced so far: its refusal reuses both."""
+
+    header: PaymentHeader | None = None
+    due: Due | None = None
 
 
 def _no_wallets(_address: str) -> bool:
@@ -173,69 +185,79 @@ class Payments:
         self._mint_programs = mint_programs or KnownMintPrograms()
         self._hooks = hooks
 
-    async def _measured(self, run: Callable[[], Awaitable[Settled]]) -> Settled:
-        """Report every attempt to the observability hooks (spec 14 payment metrics)."""
-        if self._hooks is None:
-            return await run()
+    # --- the exchange ------------------------------------------------------------------
+
+    async def exchange(self, tenant: str, *, x_payment: str | None,
+                       payment_signature: str | None, resource_id: str | None,
+                       coupon_code: str | None, url: str) -> Settled | Refused:
+        """Settle the request's payment header, decoded once: PAYMENT-SIGNATURE carries v2;
+        X-PAYMENT carries 0 (the Cedros format, coupon in its metadata) or 1 (exact).
+        `resource_id` is the resource the endpoint sells (None for POST /verify, where a
+        v0 payload names it); `coupon_code` the one the request quoted with (exact
+        payments only). A refusal comes back as `Refused`, with the offer this attempt
+        already priced when it is a 402 (`url` is the resource's, for that offer)."""
         started = time.perf_counter()
+        attempt = _Attempt()
         try:
-            settled = await run()
+            header = attempt.header = http.read_payment(x_payment, payment_signature)
+            if header.version == cedros_v0.VERSION:
+                settled = await self._pay_v0(tenant, cedros_v0.parse_v0(header), resource_id,
+                                             attempt)
+            else:
+                settled = await self._pay_exact(tenant, header, resource_id, coupon_code,
+                                                attempt)
         except CedrosError as err:
+            self._report(started, err)
+            return await self._refused(
+                tenant, err, http.answer_version(payment_signature, attempt.header),
+                resource_id or cedros_v0.named_resource(attempt.header), coupon_code, url,
+                attempt.due)
+        self._report(started, settled)
+        return settled
+
+    def _report(self, started: float, outcome: Settled | CedrosError) -> None:
+        """Every attempt goes to the observability hooks (spec 14 payment metrics)."""
+        if self._hooks is None:
+            return
+        duration = time.perf_counter() - started
+        if isinstance(outcome, CedrosError):
             self._hooks.on_payment_completed(PaymentCompletedEvent(
-                resource_id="", method="x402", duration=time.perf_counter() - started,
-                success=False, error_code=err.code.value))
-            raise
-        g = settled.grant
+                resource_id="", method="x402", duration=duration, success=False,
+                error_code=outcome.code.value))
+            return
+        g = outcome.grant
         self._hooks.on_payment_completed(PaymentCompletedEvent(
             resource_id=g.resource_id, method="x402", wallet=g.wallet,
             amount_atomic=g.amount.atomic, decimals=g.amount.asset.decimals,
-            currency=g.amount.asset.code, duration=time.perf_counter() - started))
+            currency=g.amount.asset.code, duration=duration))
         self._hooks.on_payment_settled(PaymentSettledEvent(
             resource_id=g.resource_id, method="x402", wallet=g.wallet, tx_hash=g.signature))
-        return settled
 
-    async def authorize(self, tenant: str, header: str | None,
-                        resource_id: str | None = None) -> AccessGrant:
-        """Verify and settle a version-0 (Cedros) X-PAYMENT header; `resource_id`, when
-        given, is the resource the request is for (the payload must name the same one)."""
-        async def run() -> Settled:
-            if not header:
-                raise CedrosError(ErrorCode.INVALID_PAYMENT_PROOF,
-                                  "X-PAYMENT header is required")
-            grant = await self._authorize_v0(tenant, parse_payment_header(header), resource_id)
-            return Settled(grant, 0, grant.network)
+    async def _refused(self, tenant: str, err: CedrosError, version: int,
+                       target: str | None, coupon_code: str | None, url: str,
+                       due: Due | None) -> Refused:
+        """Every 402 carries PAYMENT-REQUIRED, a refused payment's too: the client may pay
+        again (with `error` saying what was wrong with the last attempt). The price this
+        attempt worked out is reused; one that failed before pricing is priced once."""
+        response = http.refusal(version, self._quotes.terms.network, err)
+        if err.http_status != 402 or not target:
+            return Refused(err, response, None)
+        if due is None:
+            try:
+                due = await self.due(tenant, target, coupon_code)
+            except CedrosError:
+                return Refused(err, response, None)  # the resource is gone; the body says why
+        if due.price is None:  # not sold for crypto: nothing to accept
+            return Refused(err, response, PaymentRequired(url, error=err.message))
+        return Refused(err, response, self._payment_required(
+            due.product, due.price.effective, self._fee_payer(), url, err.message))
 
-        return (await self._measured(run)).grant
+    # --- pricing and offers ------------------------------------------------------------
 
-    async def settle(self, tenant: str, *, x_payment: str | None,
-                     payment_signature: str | None, resource_id: str | None,
-                     coupon_code: str | None = None) -> Settled:
-        """Any x402 payment header, routed on its version: PAYMENT-SIGNATURE carries v2;
-        X-PAYMENT carries 0 (the Cedros format, coupon in its metadata) or 1 (exact).
-        `coupon_code` is the one the request quoted with (exact payments only)."""
-        return await self._measured(lambda: self._settle(
-            tenant, x_payment=x_payment, payment_signature=payment_signature,
-            resource_id=resource_id, coupon_code=coupon_code))
-
-    async def _settle(self, tenant: str, *, x_payment: str | None,
-                      payment_signature: str | None, resource_id: str | None,
-                      coupon_code: str | None) -> Settled:
-        if payment_signature:
-            header = decode_payment_header(payment_signature)
-            if header.version != 2:
-                raise CedrosError(ErrorCode.INVALID_PAYMENT_PROOF,
-                                  "PAYMENT-SIGNATURE carries x402Version 2 only",
-                                  {"reason": "unsupported_version",
-                                   "x402Version": header.version})
-        elif x_payment:
-            header = decode_payment_header(x_payment)
-        else:
-            raise CedrosError(ErrorCode.INVALID_PAYMENT_PROOF,
-                              "a PAYMENT-SIGNATURE or X-PAYMENT header is required")
-        if header.version == 0:
-            grant = await self._authorize_v0(tenant, parse_v0(header), resource_id)
-            return Settled(grant, 0, grant.network)
-        return await self._pay_exact(tenant, header, resource_id, coupon_code)
+    async def due(self, tenant: str, resource_id: str, coupon_code: str | None) -> Due:
+        """What an active product costs now with `coupon_code` (spec 19 steps 1-5)."""
+        product = await self._quotes.product(tenant, resource_id)
+        return Due(product, await self._pricing.crypto_price(tenant, product, coupon_code))
 
     async def offer(self, tenant: str, resource_id: str, coupon_code: str | None,
                     url: str) -> Offer:
@@ -244,42 +266,64 @@ class Payments:
         wallet's associated token account, with a memo unique to this quote)."""
         quote = await self._quotes.quote(tenant, resource_id, coupon_code)
         crypto = quote.crypto
-        fee_payer = self._fee_payers.pick() if self._fee_payers is not None else None
-        if crypto is None or fee_payer is None:
-            return Offer(quote, None)
+        if crypto is None:
+            return Offer(quote, PaymentRequired(url))
+        fee_payer = self._fee_payer()
+        if fee_payer is None:
+            return Offer(quote, PaymentRequired(url, crypto.description, crypto.mime_type))
         product = await self._quotes.product(tenant, resource_id)
-        return Offer(quote, exact.ExactRequirement(
-            network=crypto.network, asset=crypto.asset_mint,
-            amount_atomic=crypto.amount.atomic, pay_to=crypto.pay_to_owner,
-            max_timeout_seconds=crypto.max_timeout_seconds, fee_payer=fee_payer,
-            memo=self._exact_memo(product, crypto.amount), url=url,
-            description=crypto.description, mime_type=crypto.mime_type))
+        return Offer(quote, self._payment_required(product, crypto.amount, fee_payer, url))
 
-    def _exact_templates(self, product: Product) -> tuple[str, str]:
-        """The product's memo template, made unique per quote with a nonce if it has none;
-        and a short fallback for templates that would exceed the scheme's 256 bytes."""
-        base = product.memo_template or DEFAULT_TEMPLATE
-        main = base if _NONCE.search(base) else base + " {nonce}"
-        return main, self._quotes.terms.memo_prefix + ":{resource}:{nonce}"
+    def _payment_required(self, product: Product, amount: Money, fee_payer: str | None,
+                          url: str, error: str | None = None) -> PaymentRequired:
+        """PAYMENT-REQUIRED for `product` at `amount`, paid to the merchant's wallet."""
+        accepts: tuple[ExactRequirement, ...] = ()
+        if fee_payer is not None:
+            accepts = (self.exact_requirement(
+                amount, self._quotes.terms.payment_address, self._exact_memo(product, amount),
+                fee_payer, url=url, description=product.description),)
+        return PaymentRequired(url, product.description, JSON_MIME, accepts, error)
+
+    def _fee_payer(self) -> str | None:
+        return self._fee_payers.pick() if self._fee_payers is not None else None
+
+    def exact_requirement(self, amount: Money, pay_to: str, memo: str, fee_payer: str, *,
+                          url: str, description: str,
+                          mime_type: str = JSON_MIME) -> ExactRequirement:
+        """The exact-scheme offer to pay `amount` to the wallet `pay_to` (its associated
+        token account for the amount's mint on this network) with `memo`, `fee_payer`
+        paying the network fee; valid for the quote TTL."""
+        terms = self._quotes.terms
+        mint, _decimals = self._quotes.mint_for(amount)
+        return ExactRequirement(
+            network=terms.network, asset=mint, amount_atomic=amount.atomic, pay_to=pay_to,
+            max_timeout_seconds=int(terms.quote_ttl.total_seconds()), fee_payer=fee_payer,
+            memo=memo, url=url, description=description, mime_type=mime_type)
+
+    def transfer_requirement(self, amount: Money, pay_to: str, *,
+                             token_account: str | None = None, exact: bool = False,
+                             memo: str | re.Pattern[str] | None = None,
+                             token_program: str | None = None) -> Requirement:
+        """What a transaction paying `amount` to the wallet `pay_to` must do: move the
+        amount's mint on this network into `pay_to`'s associated token account (or
+        `token_account`, when the product names one); `exact` for paid == required."""
+        terms = self._quotes.terms
+        mint, decimals = self._quotes.mint_for(amount)
+        return Requirement(
+            network=terms.network, mints=(mint,), decimals=decimals,
+            amount_atomic=amount.atomic, recipient_owner=pay_to,
+            recipient_token_account=token_account, exact=exact, memo=memo,
+            token_program=token_program)
 
     def _exact_memo(self, product: Product, amount: Money) -> str:
-        values = {"resource": product.id, "nonce": new_memo_nonce(),
-                  "amount": display(amount).split(" ")[0]}
-        main, fallback = self._exact_templates(product)
-        memo = interpolate_memo(main, values)
-        if len(memo.encode()) > exact.MAX_MEMO_BYTES:
-            memo = interpolate_memo(fallback, values)
-        return memo
+        return exact.quote_memo(product.memo_template, self._quotes.terms.memo_prefix, {
+            "resource": product.id, "nonce": new_memo_nonce(),
+            "amount": display(amount).split(" ")[0]})
 
-    def _exact_memo_shape(self, product: Product) -> re.Pattern[str]:
-        """Every memo `_exact_memo` can produce for this product (quotes are not stored)."""
-        main, fallback = self._exact_templates(product)
-        fixed = {"resource": product.id}
-        return re.compile(f"(?:{memo_matcher(main, fixed).pattern})"
-                          f"|(?:{memo_matcher(fallback, fixed).pattern})")
+    # --- the schemes -------------------------------------------------------------------
 
     async def _pay_exact(self, tenant: str, header: PaymentHeader, resource_id: str | None,
-                         coupon_code: str | None) -> Settled:
+                         coupon_code: str | None, attempt: _Attempt) -> Settled:
         """The official exact scheme: the offer is recomputed (price, recipient, mint), the
         client's `accepted` (v2) must be it, the transaction must have the scheme's shape
         with one of our wallets as a fee payer that does nothing else; then the ordinary
@@ -291,52 +335,44 @@ class Payments:
             raise CedrosError(ErrorCode.INVALID_RESOURCE,
                               "exact-scheme payments are settled on the resource's endpoint "
                               "(repeat the request that answered 402)")
-        if resource_id.startswith(("cart:", "cart_")):
+        if resource_id.startswith(cedros_v0.CART_PREFIXES):
             raise CedrosError(ErrorCode.INVALID_RESOURCE,
                               "carts are paid with the Cedros (x402Version 0) format")
-        product = await self._quotes.product(tenant, resource_id)
-        priced = await self._pricing.crypto_price(tenant, product, coupon_code)
-        if priced is None:
-            raise CedrosError(ErrorCode.INVALID_RESOURCE,
-                              f"resource {product.id!r} cannot be paid with x402")
+        due = await self.due(tenant, resource_id, coupon_code)
+        attempt.due = due
+        product, priced = due.product, self._sold(due)
         amount = priced.effective
-        mint, decimals = self._quotes.mint_for(amount)
+        mint, _decimals = self._quotes.mint_for(amount)
         fee_payers = self._fee_payers
         holds = fee_payers.holds if fee_payers is not None else _no_wallets
-        shape = self._exact_memo_shape(product)
+        shape = exact.memo_shape(product.memo_template, terms.memo_prefix, product.id)
         memo: str | re.Pattern[str] = shape
         if payment.accepted is not None:
-            current = exact.ExactRequirement(
+            current = ExactRequirement(
                 network=terms.network, asset=mint, amount_atomic=amount.atomic,
                 pay_to=terms.payment_address, max_timeout_seconds=0, fee_payer="", memo="",
                 url="", description="")
             exact.check_accepted(payment.accepted, current, is_fee_payer=holds,
                                  memo_shape=shape)
-            extra = payment.accepted.get("extra")
-            quoted = extra.get("memo") if isinstance(extra, Mapping) else None
-            if isinstance(quoted, str):
-                memo = quoted
-        exact.check_layout(decode_transaction(payment.transaction), is_fee_payer=holds,
-                           memo=memo)
-        requirement = Requirement(
-            network=terms.network, mints=(mint,), decimals=decimals,
-            amount_atomic=amount.atomic, recipient_owner=terms.payment_address, memo=memo,
+            memo = exact.accepted_memo(payment.accepted) or memo
+        tx = decode_transaction(payment.transaction)
+        exact.check_layout(tx, is_fee_payer=holds, memo=memo)
+        requirement = self.transfer_requirement(
+            amount, terms.payment_address, memo=memo,
             token_program=await self._mint_programs.program_of(mint))
         payload = PaymentPayload(header.version, exact.SCHEME, terms.network,
                                  SolanaPayload(transaction=payment.transaction,
                                                resource=product.id))
-        result = await self._verifier.verify(payload, requirement)
+        result = await self._verifier.verify(payload, requirement, tx)
         metadata = {"x402_version": str(header.version), "scheme": exact.SCHEME}
         if coupon_code:
             metadata["coupon_code"] = coupon_code
         grant = await self._record(tenant, product.id, "regular", result, amount, metadata)
         await self._count_coupons(tenant, [c.code for c in priced.applied])
-        network = (exact.caip2(terms.network) if header.version == 2
-                   else exact.v1_network(terms.network))
-        return Settled(grant, header.version, network)
+        return Settled(grant, header.version)
 
-    async def _authorize_v0(self, tenant: str, payload: PaymentPayload,
-                            resource_id: str | None) -> AccessGrant:
+    async def _pay_v0(self, tenant: str, payload: PaymentPayload, resource_id: str | None,
+                      attempt: _Attempt) -> Settled:
         terms = self._quotes.terms
         if payload.network != terms.network:
             raise CedrosError(ErrorCode.INVALID_PAYMENT_PROOF,
@@ -351,48 +387,44 @@ class Payments:
         if kind is ResourceType.REFUND:
             raise CedrosError(ErrorCode.INVALID_RESOURCE,
                               "refund payments are not supported by this server yet")
-        if kind is ResourceType.CART or target.startswith(("cart:", "cart_")):
-            return await self._pay_cart(tenant, payload, target.removeprefix("cart:"))
-        return await self._pay_resource(tenant, payload, target)
+        if kind is ResourceType.CART or target.startswith(cedros_v0.CART_PREFIXES):
+            grant = await self._pay_cart(tenant, payload, target.removeprefix("cart:"))
+        else:
+            grant = await self._pay_resource(tenant, payload, target, attempt)
+        return Settled(grant, cedros_v0.VERSION)
 
-    async def _refuse_replay(self, payload: PaymentPayload) -> None:
-        """Fast path only: the atomic insert after settlement is what guarantees it."""
+    @staticmethod
+    def _sold(due: Due) -> Priced:
+        if due.price is None:
+            raise CedrosError(ErrorCode.INVALID_RESOURCE,
+                              f"resource {due.product.id!r} cannot be paid with x402")
+        return due.price
+
+    async def _refuse_replay(self, payload: PaymentPayload) -> VersionedTransaction | None:
+        """Fast path only: the atomic insert after settlement is what guarantees it. Hands
+        back the transaction when it had to decode it for its signature."""
         signature = payload.payload.signature
+        tx = None
         if not signature:
             tx = decode_transaction(payload.payload.transaction)
             signature = str(tx.signatures[0]) if tx.signatures else ""
         if signature and await self._payments.has_been_processed(signature):
             raise CedrosError(ErrorCode.PAYMENT_ALREADY_USED, details={"signature": signature})
+        return tx
 
-    def _requirement(self, amount: Money, *, exact: bool, recipient_account: str,
-                     memo: str | re.Pattern[str] | None) -> Requirement:
-        """What the transaction must do: the same recipient and mint the quote named."""
-        terms = self._quotes.terms
-        mint, decimals = self._quotes.mint_for(amount)
-        return Requirement(
-            network=terms.network, mints=(mint,), decimals=decimals,
-            amount_atomic=amount.atomic, recipient_owner=terms.payment_address,
-            recipient_token_account=recipient_account
-            or associated_token_address(terms.payment_address, mint),
-            exact=exact, memo=memo,
-        )
-
-    async def _pay_resource(self, tenant: str, payload: PaymentPayload,
-                            resource_id: str) -> AccessGrant:
-        product = await self._quotes.product(tenant, resource_id)
+    async def _pay_resource(self, tenant: str, payload: PaymentPayload, resource_id: str,
+                            attempt: _Attempt) -> AccessGrant:
         metadata = payload.payload.metadata
         coupon = next((metadata[k] for k in COUPON_KEYS if metadata.get(k)), None)
-        priced = await self._pricing.crypto_price(tenant, product, coupon)
-        if priced is None:
-            raise CedrosError(ErrorCode.INVALID_RESOURCE,
-                              f"resource {product.id!r} cannot be paid with x402")
-        # The memo must have the shape the quote's template gives (its nonce varies).
-        memo = memo_matcher(product.memo_template, {"resource": product.id}) \
-            if product.memo_template else None
-        requirement = self._requirement(priced.effective, exact=False,
-                                        recipient_account=product.crypto_account, memo=memo)
-        await self._refuse_replay(payload)
-        result = await self._verifier.verify(payload, requirement)
+        due = await self.due(tenant, resource_id, coupon)
+        attempt.due = due
+        product, priced = due.product, self._sold(due)
+        requirement = self.transfer_requirement(
+            priced.effective, self._quotes.terms.payment_address,
+            token_account=product.crypto_account or None,
+            memo=cedros_v0.memo_rule(product.memo_template, product.id))
+        tx = await self._refuse_replay(payload)
+        result = await self._verifier.verify(payload, requirement, tx)
         grant = await self._record(tenant, product.id, "regular", result, priced.effective,
                                    dict(metadata))
         await self._count_coupons(tenant, [c.code for c in priced.applied])
@@ -401,9 +433,10 @@ class Payments:
     async def _pay_cart(self, tenant: str, payload: PaymentPayload, cart_id: str) -> AccessGrant:
         cart = await self._cart(tenant, cart_id)
         total = Money(get_asset(cart.asset), cart.total_atomic)
-        requirement = self._requirement(total, exact=True, recipient_account="", memo=None)
-        await self._refuse_replay(payload)
-        result = await self._verifier.verify(payload, requirement)
+        requirement = self.transfer_requirement(total, self._quotes.terms.payment_address,
+                                                exact=True)
+        tx = await self._refuse_replay(payload)
+        result = await self._verifier.verify(payload, requirement, tx)
         grant = await self._record(tenant, cart.id, "cart", result, total,
                                    {**payload.payload.metadata, "cart_id": cart.id})
         if not await self._carts.mark_paid(tenant, cart.id, result.wallet):

@@ -14,12 +14,12 @@ from typing import NamedTuple
 from cedros_pay.core.assets import find_asset
 from cedros_pay.core.errors import CedrosError, ErrorCode
 from cedros_pay.core.ids import MEMO_NONCE_LENGTH, new_memo_nonce
-from cedros_pay.core.memo import interpolate_memo, nonce_slots
 from cedros_pay.core.models import Product
 from cedros_pay.core.money import Money, display
 from cedros_pay.integrations.solana.accounts import associated_token_address
 from cedros_pay.resolvers.pricing import Priced, Pricing, coupon_metadata
 from cedros_pay.storage.repos import ProductRepo
+from cedros_pay.x402.memo import interpolate_memo, nonce_slots
 
 SCHEME = "solana-spl-transfer"
 MIME_TYPE = "application/json"

@@ -16,15 +16,8 @@ from starlette.responses import Response
 from cedros_pay.core.errors import CedrosError
 from cedros_pay.core.models import DEFAULT_TENANT
 from cedros_pay.resolvers.services import Services
-from cedros_pay.rest.context import request_url
 from cedros_pay.rest.errors import render_error
-from cedros_pay.rest.payments import (
-    has_payment,
-    offer_again,
-    payment_required,
-    refusal,
-    settled_headers,
-)
+from cedros_pay.rest.payments import settle_or_offer, settled_headers
 
 Endpoint = Callable[[Request], Awaitable[Response]]
 
@@ -39,28 +32,16 @@ def payment_guard(services: Callable[[], Awaitable[Services]],
             svc = await services()
             resource_id = resource(request) if callable(resource) else resource
             tenant = getattr(request.state, "tenant", None) or DEFAULT_TENANT
-            coupon = request.query_params.get("couponCode") or None
-            if not has_payment(request):
-                try:
-                    offer = await svc.payments.offer(tenant, resource_id, coupon,
-                                                     request_url(request))
-                except CedrosError as err:
-                    return render_error(err)
-                return payment_required(offer, request_url(request))
             try:
-                settled = await svc.payments.settle(
-                    tenant, x_payment=request.headers.get("X-PAYMENT"),
-                    payment_signature=request.headers.get("PAYMENT-SIGNATURE"),
-                    resource_id=resource_id, coupon_code=coupon)
-            except CedrosError as err:
-                refused = refusal(request, err, svc.quotes.terms.network)
-                if refused.status_code == 402:
-                    await offer_again(refused, svc.payments, tenant, resource_id, coupon,
-                                      request_url(request), err.message)
-                return refused
-            request.state.payment = settled.grant
+                outcome = await settle_or_offer(request, svc.payments, tenant, resource_id,
+                                                request.query_params.get("couponCode") or None)
+            except CedrosError as err:  # the host app has no Cedros error handlers
+                return render_error(err)
+            if isinstance(outcome, Response):
+                return outcome
+            request.state.payment = outcome.grant
             response = await endpoint(request)
-            response.headers.update(settled_headers(settled))
+            response.headers.update(settled_headers(outcome))
             return response
 
         return guarded

@@ -4,6 +4,8 @@
 Three protocol versions meet here. Every 402 carries the Cedros (v0) body unchanged plus a
 PAYMENT-REQUIRED header (x402 v2); the client repeats the same request with X-PAYMENT
 (v0 or v1) or PAYMENT-SIGNATURE (v2), and the reply header follows the version it paid with.
+`settle_or_offer` is that exchange for every endpoint that sells a resource (the quote
+endpoint's retry and `require_payment` too); `exchange` is its paid half.
 """
 
 from __future__ import annotations
@@ -11,9 +13,7 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import Response
 
-from cedros_pay.core.errors import CedrosError
-from cedros_pay.resolvers.payments import AccessGrant, Offer, Payments, Settled
-from cedros_pay.resolvers.x402_headers import named_resource, payment_version, wire_network
+from cedros_pay.resolvers.payments import AccessGrant, Offer, Payments, Refused, Settled
 from cedros_pay.rest import render
 from cedros_pay.rest.context import request_header, request_url, services, tenant
 from cedros_pay.rest.endpoint import endpoint
@@ -25,10 +25,10 @@ from cedros_pay.rest.models import (
     TransactionVerifyResponse,
 )
 from cedros_pay.rest.responses import SpecJSON, spec_json
+from cedros_pay.x402 import http
 
-PAYMENT_HEADERS = ("X-PAYMENT", "PAYMENT-SIGNATURE")
-X402_HEADERS = "PAYMENT-REQUIRED, PAYMENT-RESPONSE, X-PAYMENT-RESPONSE"
-EXPOSE = {"Access-Control-Expose-Headers": X402_HEADERS}
+PAYMENT_HEADERS = (http.X_PAYMENT, http.PAYMENT_SIGNATURE)
+EXPOSE = {"Access-Control-Expose-Headers": http.EXPOSED_HEADERS}
 NO_STORE = {"Cache-Control": "no-store"}
 _RAW_402_HEADERS = [(k.lower().encode(), v.encode()) for k, v in {**NO_STORE, **EXPOSE}.items()]
 
@@ -39,90 +39,61 @@ def has_payment(request: Request) -> bool:
                 or request_header(request, b"payment-signature"))
 
 
-def payment_required(offer: Offer, url: str, error: str | None = None) -> Response:
+def payment_required(offer: Offer) -> Response:
     """402: the v0 body for the Cedros UI, PAYMENT-REQUIRED for official x402 clients."""
     crypto = offer.quote.crypto
     return SpecJSON(render.payment_required([crypto] if crypto else []), 402, raw_headers=[
-        (b"payment-required", render.exact_payment_required(offer, url, error).encode()),
+        (b"payment-required", http.encode_payment_required(offer.required).encode()),
         *_RAW_402_HEADERS])
 
 
-def _version(request: Request) -> int:
-    """The protocol version a refusal should answer in (0 when unreadable)."""
-    return payment_version(request.headers.get("X-PAYMENT"),
-                           request.headers.get("PAYMENT-SIGNATURE"))
+async def settle_or_offer(request: Request, payments: Payments, tenant_id: str,
+                          resource_id: str, coupon_code: str | None) -> Settled | Response:
+    """The x402 exchange for one resource: without a payment header, the 402 with its
+    offer; with one, the settled payment or the finished refusal."""
+    if has_payment(request):
+        return await exchange(request, payments, tenant_id, resource_id, coupon_code)
+    return payment_required(await payments.offer(tenant_id, resource_id, coupon_code,
+                                                 request_url(request)))
 
 
-async def settle(request: Request, resource_id: str | None,
-                 coupon_code: str | None = None) -> Settled | Response:
+async def exchange(request: Request, payments: Payments, tenant_id: str,
+                   resource_id: str | None, coupon_code: str | None) -> Settled | Response:
     """Settle the request's payment header; a refusal comes back as the finished error
     response, carrying the settlement header of the version the client used."""
-    svc = services(request)
-    try:
-        return await svc.payments.settle(
-            tenant(request), x_payment=request.headers.get("X-PAYMENT"),
-            payment_signature=request.headers.get("PAYMENT-SIGNATURE"),
-            resource_id=resource_id, coupon_code=coupon_code)
-    except CedrosError as err:
-        response = refusal(request, err, svc.quotes.terms.network)
-        target = resource_id or _named_resource(request)
-        if response.status_code == 402 and target:
-            await offer_again(response, svc.payments, tenant(request), target,
-                              coupon_code, request_url(request), err.message)
-        return response
+    headers = request.headers
+    outcome = await payments.exchange(
+        tenant_id, x_payment=headers.get(http.X_PAYMENT),
+        payment_signature=headers.get(http.PAYMENT_SIGNATURE), resource_id=resource_id,
+        coupon_code=coupon_code, url=request_url(request))
+    if isinstance(outcome, Refused):
+        return refusal(outcome)
+    return outcome
 
 
-def _named_resource(request: Request) -> str | None:
-    """The resource a v0 payment names (POST /verify has no resource in its URL)."""
-    return named_resource(request.headers.get("X-PAYMENT"))
-
-
-async def offer_again(response: Response, payments: Payments, tenant_id: str,
-                      resource_id: str, coupon_code: str | None, url: str,
-                      error: str) -> None:
-    """Every 402 carries PAYMENT-REQUIRED, a refused payment's too: the client may pay
-    again against a fresh offer (with `error` saying what was wrong with the last one)."""
-    try:
-        offer = await payments.offer(tenant_id, resource_id, coupon_code, url)
-    except CedrosError:
-        return  # the resource itself is gone; the error body says why
-    response.headers["PAYMENT-REQUIRED"] = render.exact_payment_required(offer, url, error)
-
-
-def refusal(request: Request, err: CedrosError, network: str) -> Response:
-    """A refused payment: the spec error, plus the settlement header (`success: false`) of
-    the version the client paid with."""
-    response = render_error(err)
-    version = _version(request)
-    if version in (1, 2):
-        wire = wire_network(network, version)
-        name, value = render.exact_refusal(version, wire, err)
-        response.headers[name] = value
-    else:
-        response.headers["X-PAYMENT-RESPONSE"] = render.settlement_header(
-            signature=None, network=None, error=err.message)
+def refusal(refused: Refused) -> Response:
+    """A refused payment: the spec error, the settlement header (`success: false`) of the
+    version the client paid with, and on a 402 the offer to pay again against."""
+    response = render_error(refused.error)
+    name, value = http.settlement_header(refused.response)
+    response.headers[name] = value
     response.headers.update({**EXPOSE, **NO_STORE})
+    if refused.offer is not None:
+        response.headers[http.PAYMENT_REQUIRED] = http.encode_payment_required(refused.offer)
     return response
 
 
 def settled_headers(settled: Settled) -> dict[str, str]:
-    """The success header(s) for the version paid with."""
-    if settled.version == 0:
-        grant = settled.grant
-        value = render.settlement_header(signature=grant.signature, network=grant.network)
-        return {"X-PAYMENT-RESPONSE": value, **EXPOSE, **NO_STORE}
-    name, value = render.exact_settlement(settled)
+    """The success header for the version paid with."""
+    name, value = http.settlement_header(settled.response)
     return {name: value, **EXPOSE, **NO_STORE}
 
 
-async def _grant(request: Request, resource_id: str | None,
-                 coupon_code: str | None = None) -> Response:
-    outcome = await settle(request, resource_id, coupon_code)
-    if isinstance(outcome, Response):
-        return outcome
-    grant: AccessGrant = outcome.grant
-    headers = settled_headers(outcome)
-    if grant.timings:  # W3C Server-Timing: lets operators (and bench/) see our share
+def granted(settled: Settled, *, timings: bool = True) -> Response:
+    """200 with the access grant and its settlement header."""
+    grant: AccessGrant = settled.grant
+    headers = settled_headers(settled)
+    if timings and grant.timings:  # W3C Server-Timing: lets operators (and bench/) see it
         headers["Server-Timing"] = ", ".join(f"{name};dur={ms:.3f}"
                                              for name, ms in grant.timings)
     return spec_json(render.access_grant(grant), headers=headers)
@@ -133,7 +104,8 @@ async def _grant(request: Request, resource_id: str | None,
           responses={200: AccessGrantResponse, 400: ErrorEnvelope, 402: ErrorEnvelope,
                      404: ErrorEnvelope})
 async def verify(request: Request) -> Response:
-    return await _grant(request, None)
+    outcome = await exchange(request, services(request).payments, tenant(request), None, None)
+    return outcome if isinstance(outcome, Response) else granted(outcome)
 
 
 @endpoint("A paid resource: 402 with the quote until paid, then the access grant",
@@ -142,13 +114,10 @@ async def verify(request: Request) -> Response:
           description="The x402 retry contract: repeat the request with X-PAYMENT "
                       "(x402Version 0 or 1) or PAYMENT-SIGNATURE (x402Version 2).")
 async def resource(request: Request) -> Response:
-    resource_id = request.path_params["resource_id"]
-    coupon = request.query_params.get("couponCode") or None
-    if has_payment(request):
-        return await _grant(request, resource_id, coupon)
-    url = request_url(request)
-    offer = await services(request).payments.offer(tenant(request), resource_id, coupon, url)
-    return payment_required(offer, url)
+    outcome = await settle_or_offer(request, services(request).payments, tenant(request),
+                                    request.path_params["resource_id"],
+                                    request.query_params.get("couponCode") or None)
+    return outcome if isinstance(outcome, Response) else granted(outcome)
 
 
 @endpoint("Look up a settled x402 payment by signature", tag="paywall",

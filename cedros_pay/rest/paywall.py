@@ -11,7 +11,7 @@ from starlette.responses import Response
 
 from cedros_pay.resolvers.carts import CartItemInput, CartQuoteInput
 from cedros_pay.rest import render
-from cedros_pay.rest.context import request_url, services, tenant
+from cedros_pay.rest.context import services, tenant
 from cedros_pay.rest.endpoint import endpoint
 from cedros_pay.rest.models import (
     AccessGrantResponse,
@@ -22,13 +22,7 @@ from cedros_pay.rest.models import (
     QuoteRequest,
 )
 from cedros_pay.rest.parsing import parse_body
-from cedros_pay.rest.payments import (
-    PAYMENT_HEADERS,
-    has_payment,
-    payment_required,
-    settle,
-    settled_headers,
-)
+from cedros_pay.rest.payments import PAYMENT_HEADERS, granted, settle_or_offer
 from cedros_pay.rest.responses import spec_json
 
 NO_STORE = {"Cache-Control": "no-store"}
@@ -41,15 +35,9 @@ NO_STORE = {"Cache-Control": "no-store"}
           description="Repeat the request with a payment header to settle it here.")
 async def quote(request: Request) -> Response:
     body = await parse_body(request, QuoteRequest)
-    if has_payment(request):
-        outcome = await settle(request, body.resource, body.coupon_code)
-        if isinstance(outcome, Response):
-            return outcome
-        return spec_json(render.access_grant(outcome.grant), headers=settled_headers(outcome))
-    url = request_url(request)
-    offer = await services(request).payments.offer(tenant(request), body.resource,
-                                                   body.coupon_code, url)
-    return payment_required(offer, url)
+    outcome = await settle_or_offer(request, services(request).payments, tenant(request),
+                                    body.resource, body.coupon_code)
+    return outcome if isinstance(outcome, Response) else granted(outcome, timings=False)
 
 
 @endpoint("Quote a multi-item cart for one x402 payment", tag="paywall",

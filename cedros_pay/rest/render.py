@@ -2,25 +2,20 @@
 
 from __future__ import annotations
 
-import base64
 from decimal import Decimal
 from typing import Any
 
-import orjson
-
 from cedros_pay.core.assets import find_asset
 from cedros_pay.core.clock import to_rfc3339
-from cedros_pay.core.errors import CedrosError
 from cedros_pay.core.models import Coupon, PaymentTransaction
 from cedros_pay.core.money import Money
 from cedros_pay.resolvers.carts import CartQuoteResult
 from cedros_pay.resolvers.catalog import CatalogView, ProductView
 from cedros_pay.resolvers.coupon_check import CouponValidation
 from cedros_pay.resolvers.nonces import IssuedNonce
-from cedros_pay.resolvers.payments import AccessGrant, Offer, Settled
+from cedros_pay.resolvers.payments import AccessGrant
 from cedros_pay.resolvers.pricing import Priced
 from cedros_pay.resolvers.quotes import CryptoRequirement
-from cedros_pay.resolvers.x402_headers import payment_required_document
 
 
 def amount(money: Money | None) -> float:
@@ -142,74 +137,9 @@ def access_grant(grant: AccessGrant) -> dict[str, Any]:
     }
 
 
-def settlement_header(*, signature: str | None, network: str | None,
-                      error: str | None = None) -> str:
-    """X-PAYMENT-RESPONSE (spec 16): base64 of the settlement JSON."""
-    body = {"success": error is None, "txHash": signature, "networkId": network,
-            "error": error}
-    return base64.b64encode(orjson.dumps(body)).decode()
-
-
 def recorded_payment(tx: PaymentTransaction) -> dict[str, Any]:
     asset = find_asset(tx.asset)
     shown = Money(asset, tx.amount_atomic).major_str(2) if asset else str(tx.amount_atomic)
     return {"verified": True, "resource_id": tx.resource_id, "wallet": tx.wallet,
             "paid_at": to_rfc3339(tx.created_at), "amount": shown,
             "metadata": dict(tx.metadata)}
-
-
-# --- official x402 (exact scheme, protocol v1/v2) headers ----------------------------------
-
-
-def base64_json(doc: dict[str, Any]) -> str:
-    return base64.b64encode(orjson.dumps(doc)).decode()
-
-
-# Without an exact offer the header depends only on the URL and the product's texts, and
-# the same few come back all the time; bounded, as URLs come from clients.
-_NO_OFFER_HEADERS: dict[tuple[str, str, str, str | None], str] = {}
-_NO_OFFER_LIMIT = 1024
-
-
-def exact_payment_required(offer: Offer, url: str, error: str | None = None) -> str:
-    """PAYMENT-REQUIRED: base64 of the x402 v2 PaymentRequired object. Without a server
-    wallet to pay fees there is no exact offer, and `accepts` is empty."""
-    crypto = offer.quote.crypto
-    description = crypto.description if crypto else ""
-    mime_type = crypto.mime_type if crypto else "application/json"
-    if offer.exact is not None:  # carries this quote's memo: made afresh
-        return base64_json(payment_required_document(
-            [offer.exact], url=url, description=description, mime_type=mime_type,
-            error=error))
-    key = (url, description, mime_type, error)
-    found = _NO_OFFER_HEADERS.get(key)
-    if found is None:
-        if len(_NO_OFFER_HEADERS) >= _NO_OFFER_LIMIT:
-            _NO_OFFER_HEADERS.clear()
-        found = _NO_OFFER_HEADERS[key] = base64_json(payment_required_document(
-            [], url=url, description=description, mime_type=mime_type, error=error))
-    return found
-
-
-def exact_settlement(settled: Settled) -> tuple[str, str]:
-    """The reply header for a settled exact payment: PAYMENT-RESPONSE (v2), or
-    X-PAYMENT-RESPONSE (v1) with the Cedros keys beside the official ones."""
-    grant = settled.grant
-    doc: dict[str, Any] = {"success": True, "transaction": grant.signature,
-                           "network": settled.network, "payer": grant.wallet}
-    if settled.version == 2:
-        return "PAYMENT-RESPONSE", base64_json(doc)
-    doc.update(txHash=grant.signature, networkId=grant.network, error=None)
-    return "X-PAYMENT-RESPONSE", base64_json(doc)
-
-
-def exact_refusal(version: int, network: str, error: CedrosError) -> tuple[str, str]:
-    """The reply header for a refused exact payment (`success: false`, the spec code as
-    `errorReason`), so an SDK client sees why without parsing the body."""
-    doc: dict[str, Any] = {"success": False, "errorReason": error.code.value,
-                           "errorMessage": error.message, "transaction": "",
-                           "network": network, "payer": ""}
-    if version == 2:
-        return "PAYMENT-RESPONSE", base64_json(doc)
-    doc.update(txHash=None, networkId=None, error=error.message)
-    return "X-PAYMENT-RESPONSE", base64_json(doc)

@@ -28,10 +28,10 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from cedros_pay.app import CedrosApp, create_app
-from cedros_pay.integrations.solana.transaction import COMPUTE_BUDGET_PROGRAM_ID, MEMO_PROGRAM_ID
 from cedros_pay.sandbox import spl
 from cedros_pay.sandbox.testing import RunningSandbox, running_devnet_sandbox, usdc_transfer
 from cedros_pay.storage.store import memory_store
+from cedros_pay.x402.svm import COMPUTE_BUDGET_PROGRAM_ID, MEMO_PROGRAM_ID
 
 LAMPORTS_PER_SOL = 1_000_000_000
 CATALOG = """

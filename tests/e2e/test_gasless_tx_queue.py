@@ -14,11 +14,12 @@ from solders.hash import Hash
 
 from cedros_pay.core.errors import CedrosError, ErrorCode
 from cedros_pay.integrations.solana.confirm import ConfirmationSettings
-from cedros_pay.integrations.solana.payload import PaymentPayload, parse_payment_header
 from cedros_pay.integrations.solana.rpc import RetryPolicy
 from cedros_pay.integrations.solana.tx_queue import TxQueue
 from cedros_pay.integrations.solana.verifier import Requirement, SolanaVerifier
 from cedros_pay.sandbox.testing import RunningSandbox, running_devnet_sandbox, usdc_transfer
+from cedros_pay.x402.cedros_v0 import parse_payment_header
+from cedros_pay.x402.schemas import PaymentPayload
 
 FAST = ConfirmationSettings(timeout=3.0, poll_interval=0.02, ws_backstop_interval=0.2,
                             blockhash_window=2.0, ws_connect_timeout=1.0, ws_retry_after=30.0)

@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from cedros_pay.core.memo import MAX_MEMO_BYTES, interpolate_memo
+from cedros_pay.x402.memo import MAX_MEMO_BYTES, interpolate_memo
 
 VALUES = {"resource": "product-123", "nonce": "aBc1DeFg", "wallet": "W1", "amount": "1.5"}
 
@@ -35,7 +35,7 @@ def test_overlong_memo_is_cut_to_566_bytes_on_a_character_boundary() -> None:
 
 
 def test_memo_matcher_accepts_what_interpolation_produces() -> None:
-    from cedros_pay.core.memo import memo_matcher
+    from cedros_pay.x402.memo import memo_matcher
 
     template = "article:{resource}:{nonce}"
     produced = interpolate_memo(template, {"resource": "p-1", "nonce": "aBc1De_-"})
@@ -68,7 +68,7 @@ def test_interpolation_matches_the_plain_substitution_on_random_templates() -> N
 
 
 def test_nonce_slots_joined_by_a_nonce_equal_the_interpolation() -> None:
-    from cedros_pay.core.memo import nonce_slots
+    from cedros_pay.x402.memo import nonce_slots
 
     rng = random.Random(17)
     atoms = ["{resource}", "{{nonce}}", "{nonce}", "{{ amount }}", "{wallet}", "{unknown}",

@@ -16,7 +16,6 @@ from solders.transaction import VersionedTransaction
 
 from cedros_pay.core.errors import CedrosError, ErrorCode
 from cedros_pay.integrations.solana.cosigner import WalletCosigner
-from cedros_pay.integrations.solana.exact import LIGHTHOUSE_PROGRAM_ID
 from cedros_pay.integrations.solana.wallets import (
     LAMPORTS_PER_SOL,
     CriticalCallback,
@@ -26,6 +25,7 @@ from cedros_pay.integrations.solana.wallets import (
     truncate,
 )
 from cedros_pay.sandbox import spl
+from cedros_pay.x402.svm import LIGHTHOUSE_PROGRAM_ID
 
 
 def pool_with(balances: dict[str, int], keys: list[Keypair],

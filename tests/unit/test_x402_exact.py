@@ -1,5 +1,5 @@
 """The exact scheme's offline rules: envelope parsing, `accepted`, network names and the
-transaction layout the server co-signs (integrations/solana/exact.py)."""
+transaction layout the server co-signs (x402/exact.py)."""
 
 from __future__ import annotations
 
@@ -18,9 +18,13 @@ from solders.system_program import TransferParams, transfer
 from solders.transaction import VersionedTransaction
 
 from cedros_pay.core.errors import CedrosError, ErrorCode
-from cedros_pay.integrations.solana import exact
-from cedros_pay.integrations.solana.payload import decode_payment_header
+from cedros_pay.integrations.solana.mints import MintPrograms
 from cedros_pay.sandbox import spl
+from cedros_pay.x402 import exact
+from cedros_pay.x402.http import decode_payment_header
+from cedros_pay.x402.networks import caip2, v1_network
+from cedros_pay.x402.schemas import ExactPayment, ExactRequirement, PaymentRequired
+from cedros_pay.x402.svm import LIGHTHOUSE_PROGRAM_ID
 
 MINT = Pubkey.from_string("4zMMC9srt5Ri5X14GAgXhaHii3GnPAEERYPJgZJDncDU")
 SERVER = Keypair()
@@ -76,7 +80,7 @@ def test_the_sdk_layout_passes() -> None:
 
 
 def test_a_lighthouse_instruction_is_tolerated() -> None:
-    lighthouse = Instruction(exact.LIGHTHOUSE_PROGRAM_ID, b"\x01", [])
+    lighthouse = Instruction(LIGHTHOUSE_PROGRAM_ID, b"\x01", [])
     exact.check_layout(standard(extra=(lighthouse,)), is_fee_payer=ours, memo=MEMO)
 
 
@@ -181,8 +185,8 @@ def test_lookup_tables_are_refused() -> None:
 # --- envelope, network and accepted ---------------------------------------------------------
 
 
-def requirement() -> exact.ExactRequirement:
-    return exact.ExactRequirement(
+def requirement() -> ExactRequirement:
+    return ExactRequirement(
         network="devnet", asset=str(MINT), amount_atomic=500_000, pay_to=str(MERCHANT),
         max_timeout_seconds=300, fee_payer=str(SERVER.pubkey()), memo=MEMO,
         url="http://shop/paywall/article", description="An article")
@@ -197,20 +201,20 @@ def test_requirement_wire_forms() -> None:
     v1 = requirement().v1_entry()
     assert (v1["network"], v1["maxAmountRequired"], v1["resource"]) == (
         "solana-devnet", "500000", "http://shop/paywall/article")
-    doc = exact.payment_required([requirement()], url="u", description="d")
+    doc = PaymentRequired("u", "d", accepts=(requirement(),)).document()
     assert doc["x402Version"] == 2 and doc["resource"] == {
         "url": "u", "description": "d", "mimeType": "application/json"}
 
 
 def test_caip2_ids() -> None:
-    assert exact.caip2("mainnet-beta") == "solana:5eykt4UsFv8P8NJdTREpY1vzqKqZKvdp"
-    assert exact.caip2("devnet") == "solana:EtWTRABZaYq6iMfeYKouRu166VU2xqa1"
-    assert exact.v1_network("mainnet-beta") == "solana"
+    assert caip2("mainnet-beta") == "solana:5eykt4UsFv8P8NJdTREpY1vzqKqZKvdp"
+    assert caip2("devnet") == "solana:EtWTRABZaYq6iMfeYKouRu166VU2xqa1"
+    assert v1_network("mainnet-beta") == "solana"
     with pytest.raises(CedrosError):
-        exact.caip2("moonnet")
+        caip2("moonnet")
 
 
-def header(doc: dict[str, Any]) -> exact.ExactPayment:
+def header(doc: dict[str, Any]) -> ExactPayment:
     import base64
     import json
 
@@ -284,7 +288,7 @@ async def test_mint_program_is_read_once_and_cached() -> None:
         calls.append(method)
         return {"value": {"owner": str(spl.TOKEN_2022_PROGRAM_ID), "data": ["", "base64"]}}
 
-    programs = exact.MintPrograms(call)
+    programs = MintPrograms(call)
     assert await programs.program_of(str(MINT)) == str(spl.TOKEN_2022_PROGRAM_ID)
     assert await programs.program_of(str(MINT)) == str(spl.TOKEN_2022_PROGRAM_ID)
     assert calls == ["getAccountInfo"]
@@ -298,6 +302,6 @@ async def test_mint_program_falls_back_to_the_known_table() -> None:
         return {"value": None}
 
     pyusd = "2b1kV6DkPAnxd5ixfnxCpjxmKwqjjaYmCZfHsFu24GXo"
-    assert await exact.MintPrograms(down).program_of(str(MINT)) == str(spl.TOKEN_PROGRAM_ID)
-    assert await exact.MintPrograms(missing).program_of(pyusd) == \
+    assert await MintPrograms(down).program_of(str(MINT)) == str(spl.TOKEN_PROGRAM_ID)
+    assert await MintPrograms(missing).program_of(pyusd) == \
         str(spl.TOKEN_2022_PROGRAM_ID)

@@ -11,14 +11,10 @@ from solders.keypair import Keypair
 from solders.signature import Signature
 
 from cedros_pay.core.errors import CedrosError, ErrorCode
-from cedros_pay.integrations.solana.payload import (
-    MAX_HEADER_BYTES,
-    ResourceType,
-    decode_payment_header,
-    parse_payment_header,
-    parse_v0,
-)
-from cedros_pay.integrations.solana.reasons import Reason
+from cedros_pay.x402.cedros_v0 import parse_payment_header, parse_v0
+from cedros_pay.x402.http import MAX_HEADER_BYTES, decode_payment_header
+from cedros_pay.x402.reasons import Reason
+from cedros_pay.x402.schemas import ResourceType
 
 TX = base64.b64encode(b"\x01" + bytes(64) + b"not really a transaction").decode()
 SIGNATURE = str(Keypair().sign_message(b"x"))

@@ -25,16 +25,17 @@ from cedros_pay.integrations.solana.failures import (
     on_chain_failure,
     send_failure,
 )
-from cedros_pay.integrations.solana.reasons import Reason
 from cedros_pay.integrations.solana.rpc import RpcCallError
 from cedros_pay.integrations.solana.transaction import (
     MAX_TRANSACTION_BYTES,
-    MEMO_V1_PROGRAM_ID,
     decode_transaction,
     inspect,
 )
-from cedros_pay.integrations.solana.verifier import Requirement, check
+from cedros_pay.integrations.solana.verifier import Requirement, SolanaVerifier, check
 from cedros_pay.sandbox import spl
+from cedros_pay.x402.reasons import Reason
+from cedros_pay.x402.schemas import PaymentPayload, SolanaPayload
+from cedros_pay.x402.svm import MEMO_V1_PROGRAM_ID
 
 TOKEN = spl.TOKEN_PROGRAM_ID
 TOKEN_2022 = spl.TOKEN_2022_PROGRAM_ID
@@ -281,6 +282,51 @@ def test_wrong_mint_recipient_decimals_and_program() -> None:
     for ix, overrides, code, reason in cases:
         err = refusal(check, inspect(signed(ix)), requirement(**overrides))
         assert (err.code, reason_of(err)) == (code, reason)
+
+
+def test_a_wrong_mint_is_the_mint_whatever_the_destination_says() -> None:
+    # The destination is derived from the mint, so the mint is the root cause: a payload
+    # hint naming another account than the transfer's must not mask it.
+    wrong = inspect(signed(transfer(mint=Keypair().pubkey())))
+    for hint in (str(Keypair().pubkey()), wrong.destination, None):
+        err = refusal(check, wrong, requirement(), recipient_hint=hint)
+        assert (err.code, reason_of(err)) == (ErrorCode.INVALID_TOKEN_MINT,
+                                              Reason.MINT_NOT_ALLOWED)
+    right = inspect(signed(transfer()))
+    err = refusal(check, right, requirement(), recipient_hint=str(Keypair().pubkey()))
+    assert (err.code, reason_of(err)) == (ErrorCode.INVALID_RECIPIENT,
+                                          Reason.RECIPIENT_HINT_MISMATCH)
+    check(right, requirement(), recipient_hint=right.destination)
+
+
+def test_the_verifier_reports_a_wrong_mint_before_the_payload_hint() -> None:
+    """Through `SolanaVerifier.prepare`, the offline half a request runs (no RPC call)."""
+    verifier = SolanaVerifier("http://127.0.0.1:9", network="devnet", use_websocket=False)
+    tx = signed(transfer(mint=Keypair().pubkey()))
+    payload = PaymentPayload(0, "solana-spl-transfer", "devnet", SolanaPayload(
+        transaction=wire(tx), recipient_token_account=str(Keypair().pubkey())))
+    err = refusal(verifier.prepare, payload, requirement())
+    assert (err.code, reason_of(err)) == (ErrorCode.INVALID_TOKEN_MINT,
+                                          Reason.MINT_NOT_ALLOWED)
+    assert err.http_status == 402  # invalid_recipient would have been a 400
+    good = signed(transfer())
+    hinted = PaymentPayload(0, "solana-spl-transfer", "devnet", SolanaPayload(
+        transaction=wire(good), recipient_token_account=str(Keypair().pubkey())))
+    err = refusal(verifier.prepare, hinted, requirement())
+    assert err.code is ErrorCode.INVALID_RECIPIENT
+
+
+def test_the_verifier_checks_a_transaction_its_caller_decoded() -> None:
+    """A resolver that decoded the transaction already hands it over; it is not decoded
+    a second time from the payload's text."""
+    verifier = SolanaVerifier("http://127.0.0.1:9", network="devnet", use_websocket=False)
+    tx = signed(transfer())
+    payload = PaymentPayload(0, "solana-spl-transfer", "devnet",
+                             SolanaPayload(transaction="not base64 at all"))
+    assert refusal(verifier.prepare, payload, requirement()).code is \
+        ErrorCode.INVALID_TRANSACTION
+    prepared = verifier.prepare(payload, requirement(), tx)
+    assert prepared.facts.signature == str(tx.signatures[0]) and not prepared.needs_cosign
 
 
 def test_an_allowed_second_mint_is_accepted() -> None:

@@ -6,8 +6,8 @@ from functools import lru_cache
 
 from solders.pubkey import Pubkey
 
-TOKEN_PROGRAM_ID = Pubkey.from_string("TokenkegQfeZyiNwAJbNbGKPFXCWuBvf9Ss623VQ5DA")
-TOKEN_2022_PROGRAM_ID = Pubkey.from_string("TokenzQdBNbLqP5VEhdkAS6EPFLC1PHnBqCXEpPxuEb")
+from cedros_pay.x402.svm import TOKEN_2022_PROGRAM_ID, TOKEN_PROGRAM_ID
+
 ASSOCIATED_TOKEN_PROGRAM_ID = Pubkey.from_string("ATokenGPvbdGVxr1b2hvZbsiqW5xWH25efTNsLJA8knL")
 
 # Stablecoins issued under Token-2022; every other supported mint uses the classic program.

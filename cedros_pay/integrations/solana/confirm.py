@@ -35,8 +35,8 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import WebSocketException
 
 from cedros_pay.core.errors import CedrosError, ErrorCode
-from cedros_pay.integrations.solana.reasons import Reason
 from cedros_pay.integrations.solana.rpc import RpcCallError, SolanaRpc, commitment_rank
+from cedros_pay.x402.reasons import Reason
 
 log = logging.getLogger("cedros_pay.solana.confirm")
 

@@ -25,10 +25,10 @@ from solders.message import to_bytes_versioned
 from solders.transaction import VersionedTransaction
 
 from cedros_pay.core.errors import CedrosError, ErrorCode
-from cedros_pay.integrations.solana.exact import LIGHTHOUSE_PROGRAM_ID
-from cedros_pay.integrations.solana.reasons import Reason
 from cedros_pay.integrations.solana.transaction import inspect
 from cedros_pay.integrations.solana.wallets import WalletPool, truncate
+from cedros_pay.x402.reasons import Reason
+from cedros_pay.x402.svm import LIGHTHOUSE_PROGRAM_ID
 
 _LIGHTHOUSE = str(LIGHTHOUSE_PROGRAM_ID)
 

@@ -42,13 +42,13 @@ from cedros_pay.core.errors import (
     classify_rpc_error,
     is_already_processed_error,
 )
-from cedros_pay.integrations.solana.reasons import Reason
 from cedros_pay.integrations.solana.rpc import (
     INVALID_PARAMS,
     SEND_TRANSACTION_PREFLIGHT_FAILURE,
     SIGNATURE_VERIFICATION_FAILURE,
     RpcCallError,
 )
+from cedros_pay.x402.reasons import Reason
 
 # SPL Token (and Token-2022) TokenError discriminants raised by TransferChecked.
 SPL_TOKEN_ERRORS: Mapping[int, ErrorCode] = {

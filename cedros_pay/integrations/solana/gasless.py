@@ -38,10 +38,10 @@ from cedros_pay.integrations.solana.accounts import (
     token_program_for,
 )
 from cedros_pay.integrations.solana.failures import send_failure
-from cedros_pay.integrations.solana.reasons import Reason
 from cedros_pay.integrations.solana.rpc import RpcCallError, SolanaRpc
-from cedros_pay.integrations.solana.transaction import MEMO_PROGRAM_ID, TRANSFER_CHECKED
 from cedros_pay.integrations.solana.wallets import WalletPool, truncate
+from cedros_pay.x402.reasons import Reason
+from cedros_pay.x402.svm import MEMO_PROGRAM_ID, TRANSFER_CHECKED
 
 log = logging.getLogger("cedros_pay.solana.gasless")
 

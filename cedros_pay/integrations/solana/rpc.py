@@ -33,8 +33,8 @@ from typing import Any, Protocol
 import httpx
 
 from cedros_pay.core.errors import CedrosError, ErrorCode, is_rate_limit_error
-from cedros_pay.integrations.solana.reasons import Reason
 from cedros_pay.observability.hooks import RPCCallEvent
+from cedros_pay.x402.reasons import Reason
 
 log = logging.getLogger("cedros_pay.solana.rpc")
 

@@ -35,20 +35,18 @@ from solders.signature import Signature
 from solders.transaction import SanitizeError, VersionedTransaction
 
 from cedros_pay.core.errors import CedrosError, ErrorCode
-from cedros_pay.integrations.solana.accounts import TOKEN_2022_PROGRAM_ID, TOKEN_PROGRAM_ID
-from cedros_pay.integrations.solana.reasons import Reason
+from cedros_pay.x402.reasons import Reason
+from cedros_pay.x402.svm import (
+    COMPUTE_BUDGET_PROGRAM_ID,
+    MEMO_PROGRAMS,
+    SET_COMPUTE_UNIT_LIMIT,
+    SET_COMPUTE_UNIT_PRICE,
+    TOKEN_PROGRAMS,
+    TRANSFER,
+    TRANSFER_CHECKED,
+)
 
 MAX_TRANSACTION_BYTES = 1232  # Solana's packet data size: nothing larger can be sent
-MEMO_PROGRAM_ID = Pubkey.from_string("MemoSq4gqABAXKb96qnH8TysNcWxMyWCqXgDLGmfcHr")
-MEMO_V1_PROGRAM_ID = Pubkey.from_string("Memo1UhkJRfHyvLMcVucJwxXeuD728EqVDDwQDxFMNo")
-COMPUTE_BUDGET_PROGRAM_ID = Pubkey.from_string("ComputeBudget111111111111111111111111111111")
-TOKEN_PROGRAMS = frozenset({TOKEN_PROGRAM_ID, TOKEN_2022_PROGRAM_ID})
-MEMO_PROGRAMS = frozenset({MEMO_PROGRAM_ID, MEMO_V1_PROGRAM_ID})
-
-TRANSFER = 3
-TRANSFER_CHECKED = 12
-_SET_COMPUTE_UNIT_LIMIT = 2
-_SET_COMPUTE_UNIT_PRICE = 3
 _DEFAULT_SIGNATURE = Signature.default()
 
 
@@ -138,9 +136,9 @@ def inspect(tx: VersionedTransaction) -> TransferFacts:
         elif program in MEMO_PROGRAMS:
             memos.append(data.decode("utf-8", errors="replace"))
         elif program == COMPUTE_BUDGET_PROGRAM_ID:
-            if data[:1] == bytes([_SET_COMPUTE_UNIT_LIMIT]) and len(data) >= 5:
+            if data[:1] == bytes([SET_COMPUTE_UNIT_LIMIT]) and len(data) >= 5:
                 cu_limit = int.from_bytes(data[1:5], "little")
-            elif data[:1] == bytes([_SET_COMPUTE_UNIT_PRICE]) and len(data) >= 9:
+            elif data[:1] == bytes([SET_COMPUTE_UNIT_PRICE]) and len(data) >= 9:
                 cu_price = int.from_bytes(data[1:9], "little")
         elif str(program) not in _BENIGN_PROGRAMS:
             others.append(str(program))

@@ -13,8 +13,10 @@ transaction is sent (replay protection is its job) calls `prepare`, claims
 `prepared.facts.signature`, then `settle`.
 
 Check order, and why: the token (program, mint, decimals) first, because the recipient's
-ATA is derived from it; then recipient, amount, memo; signatures last, as the only check
-that costs real CPU (Ed25519). Every refusal is a CedrosError with `details["reason"]`.
+ATA is derived from it (a wrong mint is `invalid_token_mint` whatever its destination);
+then recipient (the payload's hint, then the derived account), amount, memo; signatures
+last, as the only check that costs real CPU (Ed25519). Every refusal is a CedrosError
+with `details["reason"]`.
 
 Amounts are compared in atomic units (DESIGN §3/§7): a minimum requirement (single
 purchase) accepts `paid >= required`, an exact one (cart, refund) only `paid == required`
@@ -41,7 +43,6 @@ from typing import Any, Literal, NoReturn, Protocol
 
 import httpx
 from solders.pubkey import Pubkey
-from solders.signature import Signature
 from solders.token.associated import get_associated_token_address
 from solders.transaction import VersionedTransaction
 
@@ -54,13 +55,10 @@ from cedros_pay.integrations.solana.confirm import (
     SignatureWatcher,
 )
 from cedros_pay.integrations.solana.failures import (
-    code_for_transaction_error,
     is_already_processed,
     on_chain_failure,
     send_failure,
 )
-from cedros_pay.integrations.solana.payload import PaymentPayload
-from cedros_pay.integrations.solana.reasons import Reason
 from cedros_pay.integrations.solana.rpc import (
     COMMITMENTS,
     Breaker,
@@ -68,7 +66,6 @@ from cedros_pay.integrations.solana.rpc import (
     RpcCallError,
     RpcHook,
     SolanaRpc,
-    commitment_rank,
 )
 from cedros_pay.integrations.solana.transaction import (
     TransferFacts,
@@ -76,6 +73,8 @@ from cedros_pay.integrations.solana.transaction import (
     inspect,
 )
 from cedros_pay.integrations.solana.tx_queue import TxQueue
+from cedros_pay.x402.reasons import Reason
+from cedros_pay.x402.schemas import PaymentPayload
 
 log = logging.getLogger("cedros_pay.solana.verifier")
 
@@ -89,7 +88,7 @@ class Requirement:
     The recipient is `recipient_token_account`, or the associated token account of
     `recipient_owner` for the paid mint (either matches when both are given). `memo` is
     the exact text a Memo instruction must carry, or a compiled pattern it must fully
-    match (`core.memo.memo_matcher`, for templates with a per-quote nonce).
+    match (`x402.memo.memo_matcher`, for templates with a per-quote nonce).
     """
 
     network: str
@@ -159,19 +158,6 @@ class VerificationResult:
     total_ms: float
 
 
-@dataclass(frozen=True, slots=True)
-class TransactionStatus:
-    """On-chain status of a signature (GET /x402-transaction/verify)."""
-
-    signature: str
-    found: bool
-    slot: int | None = None
-    confirmation_status: str | None = None
-    err: Any = None
-    error_code: ErrorCode | None = None  # what `err` means, when there is one
-    confirmed: bool = False  # succeeded and reached the configured commitment
-
-
 class AccountCreator(Protocol):
     """Auto token account creation seam (`gasless.TokenAccountCreator`)."""
 
@@ -190,8 +176,10 @@ class Cosigner(Protocol):
 
 
 def check(facts: TransferFacts, requirement: Requirement, *,
-          require_all_signatures: bool = True) -> None:
-    """Raise the spec code for the first way `facts` fails `requirement` (order: module doc)."""
+          require_all_signatures: bool = True, recipient_hint: str | None = None) -> None:
+    """Raise the spec code for the first way `facts` fails `requirement` (order: module doc).
+    `recipient_hint` is the destination the payload says the transfer pays (v0's
+    `recipientTokenAccount`): checked with the recipient, after the token it derives from."""
     if requirement.token_program and facts.token_program != requirement.token_program:
         _refuse(ErrorCode.INVALID_TOKEN_PROGRAM, Reason.TOKEN_PROGRAM_MISMATCH,
                 "the transfer uses another token program than the quote's",
@@ -206,6 +194,9 @@ def check(facts: TransferFacts, requirement: Requirement, *,
         _refuse(ErrorCode.INVALID_TRANSACTION, Reason.DECIMALS_MISMATCH,
                 f"the transfer declares {facts.decimals} decimals; the token has "
                 f"{requirement.decimals}", expected=requirement.decimals, got=facts.decimals)
+    if recipient_hint is not None and recipient_hint != facts.destination:
+        _refuse(ErrorCode.INVALID_RECIPIENT, Reason.RECIPIENT_HINT_MISMATCH,
+                "payload.recipientTokenAccount is not the transfer's destination")
     if facts.destination not in _recipients(requirement, facts):
         _refuse(ErrorCode.INVALID_RECIPIENT, Reason.RECIPIENT_MISMATCH,
                 "the transfer does not pay the merchant's token account",
@@ -346,11 +337,12 @@ class SolanaVerifier:
 
     # --- verification ---------------------------------------------------------------
 
-    async def verify(self, payload: PaymentPayload, requirement: Requirement
-                     ) -> VerificationResult:
-        """Check the payment offline, submit it, wait for the commitment (spec 22)."""
+    async def verify(self, payload: PaymentPayload, requirement: Requirement,
+                     tx: VersionedTransaction | None = None) -> VerificationResult:
+        """Check the payment offline, submit it, wait for the commitment (spec 22). `tx`
+        is the payload's transaction when the caller has decoded it already."""
         started = time.perf_counter()
-        prepared = self.prepare(payload, requirement)
+        prepared = self.prepare(payload, requirement, tx)
         tx, facts = prepared.tx, prepared.facts
         if prepared.needs_cosign:
             tx, facts = await self._cosign(tx, requirement)
@@ -366,7 +358,8 @@ class SolanaVerifier:
             check_ms=(checked - started) * 1000, submit_ms=settlement.submit_ms,
             confirm_ms=settlement.confirm_ms, total_ms=total * 1000)
 
-    def prepare(self, payload: PaymentPayload, requirement: Requirement) -> PreparedPayment:
+    def prepare(self, payload: PaymentPayload, requirement: Requirement,
+                tx: VersionedTransaction | None = None) -> PreparedPayment:
         """Every offline check: network, payload hints, transaction shape, requirement."""
         if requirement.network != self.network:
             raise CedrosError(ErrorCode.CONFIG_ERROR,
@@ -378,26 +371,24 @@ class SolanaVerifier:
                     f"{requirement.network!r}", expected=requirement.network,
                     got=payload.network)
         body = payload.payload
-        tx = decode_transaction(body.transaction)
+        if tx is None:
+            tx = decode_transaction(body.transaction)
         facts = inspect(tx)
         if body.signature is not None and body.signature != facts.signature:
             _refuse(ErrorCode.INVALID_SIGNATURE, Reason.SIGNATURE_MISMATCH,
                     "payload.signature is not the transaction's signature")
-        if (body.recipient_token_account is not None
-                and body.recipient_token_account != facts.destination):
-            _refuse(ErrorCode.INVALID_RECIPIENT, Reason.RECIPIENT_HINT_MISMATCH,
-                    "payload.recipientTokenAccount is not the transfer's destination")
         if body.fee_payer is not None and body.fee_payer != facts.fee_payer:
             _refuse(ErrorCode.INVALID_TRANSACTION, Reason.FEE_PAYER_MISMATCH,
                     "payload.feePayer is not the transaction's fee payer")
         needs_cosign = self._needs_cosign(facts)
+        hint = body.recipient_token_account
         if (facts.missing_signers == (facts.fee_payer,) and facts.fee_payer != facts.authority
                 and not needs_cosign):
-            check(facts, requirement, require_all_signatures=False)
+            check(facts, requirement, require_all_signatures=False, recipient_hint=hint)
             _refuse(ErrorCode.INVALID_SIGNATURE, Reason.GASLESS_UNAVAILABLE,
                     "the fee payer has not signed, and this server does not pay fees "
                     "(gasless) for it", feePayer=facts.fee_payer)
-        check(facts, requirement, require_all_signatures=not needs_cosign)
+        check(facts, requirement, require_all_signatures=not needs_cosign, recipient_hint=hint)
         return PreparedPayment(tx, facts, needs_cosign)
 
     def _needs_cosign(self, facts: TransferFacts) -> bool:
@@ -488,35 +479,3 @@ class SolanaVerifier:
         if sent != facts.signature:
             log.warning("node reported signature %s... for %s...", sent[:8], facts.signature[:8])
         return False
-
-    # --- look-ups -------------------------------------------------------------------
-
-    async def transaction_status(self, signature: str) -> TransactionStatus:
-        """Where a signature stands on chain (history searched). A malformed signature is
-        `invalid_signature`; RPC faults are `rpc_error` / `network_error`."""
-        try:
-            Signature.from_string(signature)
-        except ValueError:
-            _refuse(ErrorCode.INVALID_SIGNATURE, Reason.INVALID_SIGNATURE_TEXT,
-                    "not a base58 transaction signature")
-        try:
-            status = (await self.rpc.signature_statuses([signature], search_history=True))[0]
-        except RpcCallError as exc:
-            raise CedrosError(ErrorCode.RPC_ERROR, f"getSignatureStatuses failed: {exc.message}",
-                              {"reason": Reason.RPC_UNAVAILABLE.value}) from None
-        if status is None:
-            return TransactionStatus(signature, found=False)
-        err = status.get("err")
-        reached = status.get("confirmationStatus")
-        reached = reached if isinstance(reached, str) else None
-        slot = status.get("slot")
-        code = None
-        if err is not None:
-            code = code_for_transaction_error(err, transfer_index=None) \
-                or ErrorCode.TRANSACTION_FAILED
-        return TransactionStatus(
-            signature, found=True, slot=slot if isinstance(slot, int) else None,
-            confirmation_status=reached, err=err, error_code=code,
-            confirmed=err is None and commitment_rank(reached) >= commitment_rank(
-                self.commitment))
-

@@ -1,4 +1,5 @@
-"""Memo templates (spec 16 "Memo Template Interpolation")."""
+"""Memo templates (spec 16 "Memo Template Interpolation"), shared by both schemes: a quote
+fills one with a fresh nonce; verification checks a memo's shape (quotes are not stored)."""
 
 from __future__ import annotations
 

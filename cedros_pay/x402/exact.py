@@ -1,16 +1,18 @@
 """The official x402 `exact` scheme on Solana (protocol versions 1 and 2).
 
-Cedros's own format (x402Version 0, `payload.py`) stays the Cedros UI's; agents built on the
+Cedros's own format (x402Version 0, `cedros_v0`) stays the Cedros UI's; agents built on the
 official x402 SDKs speak `exact`, whose transaction has a fixed shape the facilitator must
-check before it co-signs as fee payer. This module is that shape check plus the wire forms:
+check before it co-signs as fee payer. This module is that shape check plus its memo rule:
 
-- `ExactRequirement`: one `accepts` entry (v2 wire names; `v1_entry` for the legacy names);
 - `parse_exact(header)`: a decoded PAYMENT-SIGNATURE (v2) or X-PAYMENT (v1) document;
-- `check_accepted(accepted, requirement)`: the v2 `accepted` echo is the current offer;
-- `check_layout(tx, ...)`: instruction-level rules the exact scheme requires.
+- `check_network`, `check_accepted(accepted, requirement)`: the payment is for the offer
+  we make now;
+- `check_layout(tx, ...)`: instruction-level rules the exact scheme requires;
+- `quote_memo` / `memo_shape`: the memo an offer names, and every memo one could name.
 
 The transfer itself (mint, decimals, recipient, amount, signatures) is then checked by the
-ordinary verifier (`verifier.check`), so both protocols share one set of money rules.
+ordinary verifier (`integrations/solana/verifier.check`), so both protocols share one set
+of money rules.
 
 Why the layout is this strict: the server's wallet pays the fee and signs the whole
 transaction. Anything beyond budget + transfer + memo (or the Lighthouse assertions Phantom
@@ -19,10 +21,9 @@ adds) could make the server's signature authorise something else, so it is refus
 
 from __future__ import annotations
 
-import logging
 import re
-from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, NoReturn
 
@@ -31,35 +32,25 @@ from solders.pubkey import Pubkey
 from solders.transaction import VersionedTransaction
 
 from cedros_pay.core.errors import CedrosError, ErrorCode
-from cedros_pay.integrations.solana.accounts import token_program_for
-from cedros_pay.integrations.solana.payload import PaymentHeader
-from cedros_pay.integrations.solana.rpc import RpcCallError
-from cedros_pay.integrations.solana.transaction import (
+from cedros_pay.x402.memo import DEFAULT_TEMPLATE, interpolate_memo, memo_matcher
+from cedros_pay.x402.networks import wire_network
+from cedros_pay.x402.schemas import EXACT, ExactPayment, ExactRequirement, PaymentHeader
+from cedros_pay.x402.svm import (
     COMPUTE_BUDGET_PROGRAM_ID,
+    LIGHTHOUSE_PROGRAM_ID,
     MEMO_PROGRAMS,
+    SET_COMPUTE_UNIT_LIMIT,
+    SET_COMPUTE_UNIT_PRICE,
     TOKEN_PROGRAMS,
     TRANSFER_CHECKED,
 )
 
-log = logging.getLogger("cedros_pay.solana.exact")
-
-SCHEME = "exact"
+SCHEME = EXACT
 MAX_COMPUTE_UNIT_PRICE = 5_000_000  # micro-lamports per CU (the scheme's ceiling: 5 lamports)
 MAX_MEMO_BYTES = 256
 MIN_INSTRUCTIONS, MAX_INSTRUCTIONS = 3, 6
-LIGHTHOUSE_PROGRAM_ID = Pubkey.from_string("L2TExMFKdjpN9kozasaurPirfHy9P8sbXoAN1qA3S95")
 
-# CAIP-2 ids (v2) and legacy names (v1). Localnet wears devnet's identity (the sandbox does).
-CAIP2 = {
-    "mainnet-beta": "solana:5eykt4UsFv8P8NJdTREpY1vzqKqZKvdp",
-    "devnet": "solana:EtWTRABZaYq6iMfeYKouRu166VU2xqa1",
-    "testnet": "solana:4uhcVJyU9pJkvQyS88uRDiswHXSCkY3z",
-    "localnet": "solana:EtWTRABZaYq6iMfeYKouRu166VU2xqa1",
-}
-V1_NETWORKS = {"mainnet-beta": "solana", "devnet": "solana-devnet",
-               "testnet": "solana-testnet", "localnet": "solana-devnet"}
-
-_SET_CU_LIMIT, _SET_CU_PRICE = 2, 3
+_NONCE = re.compile(r"\{\{?\s*nonce\s*\}?\}")
 
 
 class ExactReason(StrEnum):
@@ -79,75 +70,6 @@ class ExactReason(StrEnum):
     FEE_PAYER_NOT_OURS = "exact_fee_payer_not_managed"
     FEE_PAYER_IN_INSTRUCTION = "exact_fee_payer_in_instruction"
     MEMO_MISMATCH = "exact_memo_mismatch"
-
-
-def caip2(network: str) -> str:
-    """The CAIP-2 id of a Cedros network name (`devnet` -> `solana:EtWT...`)."""
-    try:
-        return CAIP2[network]
-    except KeyError:
-        raise CedrosError(ErrorCode.CONFIG_ERROR, f"no CAIP-2 id for network {network!r}") \
-            from None
-
-
-def v1_network(network: str) -> str:
-    return V1_NETWORKS.get(network, network)
-
-
-@dataclass(frozen=True, slots=True)
-class ExactRequirement:
-    """One `accepts` entry of the exact scheme, for one resource at its current price."""
-
-    network: str  # Cedros name (`devnet`); wire forms via caip2()/v1_network()
-    asset: str  # mint
-    amount_atomic: int
-    pay_to: str  # the merchant's OWNER wallet: the transfer goes to its ATA for `asset`
-    max_timeout_seconds: int
-    fee_payer: str
-    memo: str
-    url: str
-    description: str
-    mime_type: str = "application/json"
-
-    def entry(self) -> dict[str, Any]:
-        """The v2 `accepts[]` object."""
-        return {"scheme": SCHEME, "network": caip2(self.network), "asset": self.asset,
-                "amount": str(self.amount_atomic), "payTo": self.pay_to,
-                "maxTimeoutSeconds": self.max_timeout_seconds,
-                "extra": {"feePayer": self.fee_payer, "memo": self.memo}}
-
-    def v1_entry(self) -> dict[str, Any]:
-        """The same offer in v1's names (legacy network name, `maxAmountRequired`)."""
-        return {"scheme": SCHEME, "network": v1_network(self.network),
-                "maxAmountRequired": str(self.amount_atomic), "resource": self.url,
-                "description": self.description, "mimeType": self.mime_type,
-                "payTo": self.pay_to, "maxTimeoutSeconds": self.max_timeout_seconds,
-                "asset": self.asset, "extra": {"feePayer": self.fee_payer, "memo": self.memo}}
-
-
-def payment_required(requirements: list[ExactRequirement], *, url: str, description: str,
-                     mime_type: str = "application/json",
-                     error: str | None = None) -> dict[str, Any]:
-    """The v2 PaymentRequired object (the PAYMENT-REQUIRED header's JSON)."""
-    doc: dict[str, Any] = {
-        "x402Version": 2,
-        "resource": {"url": url, "description": description, "mimeType": mime_type},
-        "accepts": [r.entry() for r in requirements],
-    }
-    if error:
-        doc["error"] = error
-    return doc
-
-
-@dataclass(frozen=True, slots=True)
-class ExactPayment:
-    """A decoded exact-scheme payment of either protocol version."""
-
-    version: int  # 1 or 2
-    network: str  # as sent: CAIP-2 (v2) or legacy name (v1)
-    transaction: str  # base64
-    accepted: Mapping[str, Any] | None = None  # v2 only: the offer the client took
-    resource: Mapping[str, Any] = field(default_factory=dict)
 
 
 def parse_exact(header: PaymentHeader) -> ExactPayment:
@@ -182,7 +104,7 @@ def parse_exact(header: PaymentHeader) -> ExactPayment:
 
 def check_network(payment: ExactPayment, network: str) -> None:
     """v2 names the chain by CAIP-2, v1 by its legacy name; either must be ours."""
-    expected = caip2(network) if payment.version == 2 else v1_network(network)
+    expected = wire_network(network, payment.version)
     if payment.network != expected:
         _refuse(ErrorCode.INVALID_PAYMENT_PROOF, ExactReason.NETWORK_MISMATCH,
                 f"the payment is for {payment.network!r}; this server takes {expected!r}",
@@ -251,11 +173,11 @@ def check_layout(tx: VersionedTransaction, *, is_fee_payer: Callable[[str], bool
         return keys[ixs[index].program_id_index]
 
     limit_data = bytes(ixs[0].data)
-    if (program(0) != COMPUTE_BUDGET_PROGRAM_ID or limit_data[:1] != bytes([_SET_CU_LIMIT])
+    if (program(0) != COMPUTE_BUDGET_PROGRAM_ID or limit_data[:1] != bytes([SET_COMPUTE_UNIT_LIMIT])
             or len(limit_data) != 5):
         _layout(ExactReason.COMPUTE_LIMIT, "instruction 0 must set the compute unit limit")
     price_data = bytes(ixs[1].data)
-    if (program(1) != COMPUTE_BUDGET_PROGRAM_ID or price_data[:1] != bytes([_SET_CU_PRICE])
+    if (program(1) != COMPUTE_BUDGET_PROGRAM_ID or price_data[:1] != bytes([SET_COMPUTE_UNIT_PRICE])
             or len(price_data) != 9):
         _layout(ExactReason.COMPUTE_PRICE, "instruction 1 must set the compute unit price")
     price = int.from_bytes(price_data[1:9], "little")
@@ -299,37 +221,36 @@ def check_layout(tx: VersionedTransaction, *, is_fee_payer: Callable[[str], bool
                        compute_unit_price=price, memos=tuple(memos))
 
 
-RpcCall = Callable[[str, list[Any]], Awaitable[Any]]  # SolanaRpc.call
+def memo_templates(template: str, prefix: str) -> tuple[str, str]:
+    """A template made unique per quote with a nonce if it has none; and a short
+    `{prefix}:{resource}:{nonce}` fallback for memos that would exceed 256 bytes."""
+    base = template or DEFAULT_TEMPLATE
+    main = base if _NONCE.search(base) else base + " {nonce}"
+    return main, prefix + ":{resource}:{nonce}"
 
 
-class MintPrograms:
-    """Which token program owns a mint, read from the chain once per mint.
+def quote_memo(template: str, prefix: str, values: Mapping[str, str]) -> str:
+    """The memo an exact offer names (`values`: resource, nonce, amount)."""
+    main, fallback = memo_templates(template, prefix)
+    memo = interpolate_memo(main, values)
+    if len(memo.encode()) > MAX_MEMO_BYTES:
+        memo = interpolate_memo(fallback, values)
+    return memo
 
-    The exact scheme pins the transfer's program to the mint's owner (Token or Token-2022),
-    and so does the client, which reads the mint account to build its transfer. A mint's
-    owner never changes, so one successful read is cached for good; when the RPC cannot
-    answer, the built-in table of known mints (`accounts.token_program_for`) stands in.
-    """
 
-    def __init__(self, call: RpcCall) -> None:
-        self._call = call
-        self._known: dict[str, str] = {}
+def memo_shape(template: str, prefix: str, resource: str) -> re.Pattern[str]:
+    """Every memo `quote_memo` can produce for `resource` (quotes are not stored)."""
+    main, fallback = memo_templates(template, prefix)
+    fixed = {"resource": resource}
+    return re.compile(f"(?:{memo_matcher(main, fixed).pattern})"
+                      f"|(?:{memo_matcher(fallback, fixed).pattern})")
 
-    async def program_of(self, mint: str) -> str:
-        cached = self._known.get(mint)
-        if cached is not None:
-            return cached
-        try:
-            result = await self._call("getAccountInfo", [mint, {"encoding": "base64"}])
-        except (CedrosError, RpcCallError, OSError, ValueError) as exc:
-            log.warning("mint owner lookup failed for %s: %s", mint[:8], exc)
-            return str(token_program_for(mint))
-        value = result.get("value") if isinstance(result, dict) else None
-        owner = value.get("owner") if isinstance(value, dict) else None
-        if not isinstance(owner, str):
-            return str(token_program_for(mint))
-        self._known[mint] = owner
-        return owner
+
+def accepted_memo(accepted: Mapping[str, Any]) -> str | None:
+    """The memo a v2 `accepted` echo names, if any."""
+    extra = accepted.get("extra")
+    memo = extra.get("memo") if isinstance(extra, Mapping) else None
+    return memo if isinstance(memo, str) else None
 
 
 def _layout(reason: ExactReason, message: str, **details: Any) -> NoReturn:
