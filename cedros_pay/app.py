@@ -22,9 +22,11 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from cedros_pay.config import Config
 from cedros_pay.core.assets import stablecoin_for_mint
 from cedros_pay.core.clock import Clock, SystemClock
+from cedros_pay.core.idempotency import IdempotencyStore
 from cedros_pay.core.money import RoundingMode
 from cedros_pay.core.observability import PaymentHook
 from cedros_pay.infra import build_infra, start_workers, wrap
+from cedros_pay.integrations.circuit_breaker import CircuitBreaker
 from cedros_pay.integrations.solana import exact
 from cedros_pay.integrations.solana.cosigner import WalletCosigner
 from cedros_pay.integrations.solana.gasless import GaslessBuilder, TokenAccountCreator
@@ -72,6 +74,7 @@ from cedros_pay.storage.open import open_store
 from cedros_pay.storage.sql.engine import PoolSettings
 from cedros_pay.storage.sql.schema import TableNames
 from cedros_pay.storage.store import Store
+from cedros_pay.stripe_wiring import StripeSettings, build_checkout
 from cedros_pay.workers import PeriodicWorker, SupervisedWorker
 from cedros_pay.workers.balance_monitor import BalanceMonitor
 
@@ -120,7 +123,9 @@ def build_services(config: Config, store: Store, clock: Clock, *, health: Health
                    gasless: GaslessBuilder | None = None,
                    wallets: WalletPool | None = None,
                    mint_programs: MintProgramSource | None = None,
-                   hooks: PaymentHook | None = None) -> Services:
+                   hooks: PaymentHook | None = None,
+                   stripe_breaker: CircuitBreaker | None = None,
+                   seen_events: IdempotencyStore | None = None) -> Services:
     """Every resolver, wired from the configuration; REST and GraphQL share these."""
     products, coupons = catalog_repos(config, store, clock)
     pricing = Pricing(coupons, clock, RoundingMode.parse(config.x402.rounding_mode))
@@ -131,6 +136,16 @@ def build_services(config: Config, store: Store, clock: Clock, *, health: Health
     carts = Carts(store.carts, quotes, pricing, clock)
     nonces = Nonces(store.nonces, clock)
     hub = PaymentEventHub()
+    notify = PublishingNotifier(notifier, hub)
+    st = config.stripe
+    checkout = build_checkout(
+        StripeSettings(secret_key=st.secret_key, webhook_secret=st.webhook_secret,
+                       success_url=st.success_url, cancel_url=st.cancel_url,
+                       tax_rate_id=st.tax_rate_id, api_base=st.api_base),
+        quotes=quotes, pricing=pricing, coupons=coupons, products=products,
+        sessions=store.sessions, payments=store.payments, notifier=notify, clock=clock,
+        request_timeout=config.server.request_timeout.total_seconds(),
+        breaker=stripe_breaker, seen_events=seen_events)
     return Services(
         config=config, clock=clock, store=store, health=health, pricing=pricing,
         catalog=Catalog(products, coupons, pricing, clock),
@@ -140,9 +155,10 @@ def build_services(config: Config, store: Store, clock: Clock, *, health: Health
         gasless=Gasless(quotes, carts, gasless),
         payments=Payments(quotes=quotes, pricing=pricing, carts=store.carts,
                           payments=store.payments, coupons=coupons, verifier=verifier,
-                          notifier=PublishingNotifier(notifier, hub), clock=clock,
+                          notifier=notify, clock=clock,
                           fee_payers=fee_payers, mint_programs=mint_programs,
                           hooks=hooks),
+        checkout=checkout,
         payment_events=hub,
         nonces=nonces,
         admin_auth=AdminAuth(
@@ -266,7 +282,10 @@ class CedrosApp:
                                   # exact payments pin the mint's owner, read from chain
                                   mint_programs=exact.MintPrograms(
                                       SolanaRpc(x.rpc_url, http=http).call)
-                                  if x.rpc_url else None)
+                                  if x.rpc_url else None,
+                                  stripe_breaker=self.infra.breakers["stripe_api"],
+                                  seen_events=self.infra.idempotency)
+        self._lifecycle.push("stripe_client", services.checkout.aclose)
         await start_workers(self.infra, self._lifecycle, config=cfg, store=store,
                             clock=self._clock)
         if wallets is not None:

@@ -221,6 +221,8 @@ class StripeConfig(_Model):
     cancel_url: str = ""
     tax_rate_id: str = ""
     mode: Annotated[Literal["test", "live"], _LOWER] = "test"
+    # Where the SDK sends its requests: Stripe itself, or a local stand-in in tests.
+    api_base: str = "https://api.stripe.com"
 
     @property
     def enabled(self) -> bool:

@@ -1,0 +1,67 @@
+"""Composition of card checkout: configuration values -> StripeClient -> resolvers.
+
+Composition code, like app.py (and like it, the only place that knows the concrete Stripe
+client). `build_checkout` takes values, not the config or the store, so it moves into a
+bootstrap package unchanged.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from cedros_pay.core.clock import Clock
+from cedros_pay.core.idempotency import IdempotencyStore
+from cedros_pay.integrations.circuit_breaker import DEFAULTS, STRIPE_API, CircuitBreaker
+from cedros_pay.integrations.idempotency import MemoryIdempotencyStore
+from cedros_pay.integrations.stripe.client import DEFAULT_API_BASE, StripeClient
+from cedros_pay.resolvers.checkout import Checkout, Redirects
+from cedros_pay.resolvers.coupon_check import CouponChecker
+from cedros_pay.resolvers.events import Notifier
+from cedros_pay.resolvers.pricing import Pricing
+from cedros_pay.resolvers.quotes import Quotes
+from cedros_pay.resolvers.stripe_events import StripeEvents
+from cedros_pay.storage.repos import CouponRepo, PaymentRepo, ProductRepo, StripeSessionRepo
+
+MAX_NETWORK_RETRIES = 2
+
+
+@dataclass(frozen=True, slots=True)
+class StripeSettings:
+    """The `stripe.*` values checkout uses (spec 09, plus `api_base`)."""
+
+    secret_key: str = ""
+    webhook_secret: str = ""
+    success_url: str = ""
+    cancel_url: str = ""
+    tax_rate_id: str = ""
+    api_base: str = DEFAULT_API_BASE
+
+
+def attempt_timeout(request_timeout: float, retries: int = MAX_NETWORK_RETRIES) -> float:
+    """Per-attempt SDK timeout: every attempt plus the SDK's backoff (0.5 s, 1 s, ...)
+    fits within the route's deadline, so a slow Stripe is a `stripe_error`, not a 503."""
+    return max(0.5, min(30.0, request_timeout / (2 * (retries + 1))))
+
+
+def build_checkout(settings: StripeSettings, *, quotes: Quotes, pricing: Pricing,
+                   coupons: CouponRepo, products: ProductRepo, sessions: StripeSessionRepo,
+                   payments: PaymentRepo, notifier: Notifier, clock: Clock,
+                   request_timeout: float, breaker: CircuitBreaker | None = None,
+                   seen_events: IdempotencyStore | None = None) -> Checkout:
+    """Card checkout; without a secret key sessions are refused (webhooks still verify
+    against the webhook secret, if one is set)."""
+    breaker = breaker or CircuitBreaker(STRIPE_API, DEFAULTS[STRIPE_API])
+    client = StripeClient(api_key=settings.secret_key, breaker=breaker,
+                          api_base=settings.api_base,
+                          timeout=attempt_timeout(request_timeout),
+                          max_retries=MAX_NETWORK_RETRIES) if settings.secret_key else None
+    events = StripeEvents(
+        verifier=StripeClient, webhook_secret=settings.webhook_secret,
+        seen=seen_events or MemoryIdempotencyStore(10_000), payments=payments,
+        sessions=sessions, coupons=coupons, notifier=notifier, clock=clock)
+    return Checkout(
+        gateway=client, events=events, quotes=quotes, pricing=pricing,
+        coupon_checker=CouponChecker(coupons, clock), coupons=coupons, products=products,
+        sessions=sessions, payments=payments, clock=clock,
+        redirects=Redirects(success_url=settings.success_url, cancel_url=settings.cancel_url,
+                            tax_rate_id=settings.tax_rate_id))
