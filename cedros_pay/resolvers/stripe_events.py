@@ -117,10 +117,14 @@ class StripeEvents:
         if handler is None:
             return WebhookOutcome(event.id, event.type)
         key = f"stripe-event:{event.id}"
+        duplicate = WebhookOutcome(event.id, event.type, duplicate=True, handled=True)
+        if await self._seen.get(key) is not None:
+            return duplicate
         token = await self._seen.claim(key, CLAIM_LEASE)
+        if token is not None and await self._seen.get(key) is not None:
+            await self._seen.release(key, token)  # finished between our get and claim
+            return duplicate
         if token is None:
-            if await self._seen.get(key) is not None:
-                return WebhookOutcome(event.id, event.type, duplicate=True, handled=True)
             raise EventInProgress(ErrorCode.INVALID_FIELD,
                                   "this event is being processed; retry later",
                                   {"eventId": event.id, "reason": "in_progress"})

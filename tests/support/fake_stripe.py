@@ -452,7 +452,7 @@ async def running_fake_stripe(api_key: str = "sk_test_fake") -> AsyncIterator[Fa
         fake.app(), host="127.0.0.1", port=port, log_config=None, lifespan="off",
         access_log=False, timeout_graceful_shutdown=1))
     task = asyncio.create_task(server.serve())
-    while not server.started:  # noqa: ASYNC110 - uvicorn offers no start event
+    while not server.started:
         if task.done():
             await task
         await asyncio.sleep(0.01)

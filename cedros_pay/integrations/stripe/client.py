@@ -192,11 +192,12 @@ class StripeClient:
         except stripe.SignatureVerificationError:
             raise CedrosError(ErrorCode.INVALID_SIGNATURE,
                               "Stripe-Signature does not verify (forged or stale)") from None
-        except ValueError:  # signed, but not an event: not JSON, or not an object
+        except (ValueError, TypeError, AttributeError, KeyError):
+            # Signed, but not an event (not JSON, not an object): the SDK's parse failed.
             raise CedrosError(ErrorCode.INVALID_FIELD, "webhook body is not a Stripe event",
                               {"field": "body"}) from None
-        data = event.get("data")
-        obj = data.get("object") if isinstance(data, Mapping) else None
-        return StripeEvent(id=str(event.get("id") or ""), type=str(event.get("type") or ""),
-                           object=obj.to_dict() if isinstance(obj, stripe.StripeObject)
-                           else dict(obj) if isinstance(obj, Mapping) else {})
+        doc = event.to_dict() if isinstance(event, stripe.StripeObject) else {}
+        data = doc.get("data")
+        obj = data.get("object") if isinstance(data, dict) else None
+        return StripeEvent(id=str(doc.get("id") or ""), type=str(doc.get("type") or ""),
+                           object=obj if isinstance(obj, dict) else {})
