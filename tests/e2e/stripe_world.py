@@ -88,7 +88,8 @@ class StripeWorld:
 
 @asynccontextmanager
 async def stripe_world(env: Mapping[str, str] | None = None, *,
-                       store: Store | None = None) -> AsyncIterator[StripeWorld]:
+                       store: Store | None = None,
+                       yaml_path: str | None = None) -> AsyncIterator[StripeWorld]:
     store = store or memory_store()
     now = datetime.now(UTC)
     for product in PRODUCTS:
@@ -103,7 +104,7 @@ async def stripe_world(env: Mapping[str, str] | None = None, *,
             "CEDROS_STRIPE_SECRET_KEY": SECRET_KEY,
             "CEDROS_STRIPE_WEBHOOK_SECRET": WEBHOOK_SECRET,
             "CEDROS_STRIPE_SUCCESS_URL": SUCCESS_URL, "CEDROS_STRIPE_CANCEL_URL": CANCEL_URL,
-            "CEDROS_STRIPE_API_BASE": fake.url, **(env or {})})
+            "CEDROS_STRIPE_API_BASE": fake.url, **(env or {})}, yaml_path)
         notes = Notifications()
         app = create_app(config, store=store, notifier=notes)
         async with client_for(app) as client:
