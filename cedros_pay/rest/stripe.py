@@ -39,13 +39,18 @@ NO_STORE = {"Cache-Control": "no-store"}
 MAX_EVENT_BYTES = 512 * 1024  # Stripe's event payloads stay well below this
 
 
-class StripeSessionRequest(_Body):
-    resource: str = Field("", max_length=255)
+class _CheckoutOptions(_Body):
+    """What a product session and a cart checkout both take (spec 02)."""
+
     customer_email: str = Field("", alias="customerEmail", max_length=254)
     metadata: StrMap = Field(default_factory=dict)
     success_url: str = Field("", alias="successUrl", max_length=2048)
     cancel_url: str = Field("", alias="cancelUrl", max_length=2048)
     coupon_code: str | None = Field(None, alias="couponCode", max_length=64)
+
+
+class StripeSessionRequest(_CheckoutOptions):
+    resource: str = Field("", max_length=255)
 
 
 class CartCheckoutItemRequest(_NestedBody):
@@ -56,13 +61,8 @@ class CartCheckoutItemRequest(_NestedBody):
     metadata: StrMap = Field(default_factory=dict)
 
 
-class CartCheckoutRequest(_Body):
+class CartCheckoutRequest(_CheckoutOptions):
     items: list[CartCheckoutItemRequest] = Field(default_factory=list)
-    customer_email: str = Field("", alias="customerEmail", max_length=254)
-    metadata: StrMap = Field(default_factory=dict)
-    success_url: str = Field("", alias="successUrl", max_length=2048)
-    cancel_url: str = Field("", alias="cancelUrl", max_length=2048)
-    coupon_code: str | None = Field(None, alias="couponCode", max_length=64)
 
 
 class StripeSessionResponse(BaseModel):

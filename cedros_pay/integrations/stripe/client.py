@@ -156,13 +156,6 @@ class StripeClient:
                                    lambda: sessions.create_async(params))  # type: ignore[arg-type]
         return CreatedSession(id=created.id or "", url=created.url or "")
 
-    async def retrieve_checkout_session(self, session_id: str) -> dict[str, Any]:
-        """GET /v1/checkout/sessions/{id}, as plain data."""
-        sessions = self._sdk.v1.checkout.sessions
-        found = await self._call("read the checkout session",
-                                 lambda: sessions.retrieve_async(session_id))
-        return found.to_dict()
-
     async def retrieve_price(self, price_id: str) -> StripePrice:
         """GET /v1/prices/{id}: the amount behind a catalog's `stripe_price_id`."""
         prices = self._sdk.v1.prices
