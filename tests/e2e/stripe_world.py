@@ -93,9 +93,11 @@ async def stripe_world(env: Mapping[str, str] | None = None, *,
     store = store or memory_store()
     now = datetime.now(UTC)
     for product in PRODUCTS:
-        await store.products.create(product)
+        if await store.products.get(product.tenant_id, product.id) is None:
+            await store.products.create(product)
     for coupon in coupons(now):
-        await store.coupons.create(coupon)
+        if await store.coupons.get(coupon.tenant_id, coupon.code) is None:
+            await store.coupons.create(coupon)
     async with running_fake_stripe(SECRET_KEY) as fake:
         fake.add_price("price_ebook", 1000)
         fake.add_price("price_remote", 1500)
