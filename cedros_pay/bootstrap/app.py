@@ -97,7 +97,10 @@ class CedrosApp:
                                 wallets=solana.wallets),
             verifier=solana.verifier, notifier=self._notifier or NoopNotifier(),
             fee_payers=solana.fee_payers, gasless=solana.gasless, wallets=solana.wallets,
-            mint_programs=solana.mint_programs, hooks=self.infra.hooks)
+            mint_programs=solana.mint_programs, hooks=self.infra.hooks,
+            stripe_breaker=self.infra.breakers["stripe_api"],
+            seen_events=self.infra.idempotency)
+        lifecycle.push("stripe_client", services.checkout.aclose)
         await connect_infra(self.infra, lifecycle, store)
         workers = storage_workers(cfg, store, clock, self.infra.sweeps)
         if solana.wallets is not None:

@@ -6,10 +6,12 @@ from collections.abc import Callable
 from dataclasses import fields, replace
 from importlib import metadata
 
+from cedros_pay.bootstrap.stripe import StripeSettings, build_checkout
 from cedros_pay.config import Config
 from cedros_pay.core.assets import stablecoin_for_mint
 from cedros_pay.core.clock import Clock
 from cedros_pay.core.money import RoundingMode
+from cedros_pay.integrations.circuit_breaker import CircuitBreaker
 from cedros_pay.integrations.solana.gasless import GaslessBuilder
 from cedros_pay.integrations.solana.wallets import WalletPool
 from cedros_pay.observability.hooks import PaymentHook
@@ -30,6 +32,7 @@ from cedros_pay.resolvers.payments import (
 from cedros_pay.resolvers.pricing import Pricing
 from cedros_pay.resolvers.quotes import PaymentTerms, Quotes
 from cedros_pay.resolvers.services import ServerInfo, Services
+from cedros_pay.rest.middleware.state.responses import IdempotencyStore
 from cedros_pay.storage.catalog import catalog_repos
 from cedros_pay.storage.open import open_store
 from cedros_pay.storage.sql.engine import PoolSettings
@@ -108,7 +111,9 @@ def build_services(config: Config, store: Store, clock: Clock, *, health: Health
                    gasless: GaslessBuilder | None = None,
                    wallets: WalletPool | None = None,
                    mint_programs: MintProgramSource | None = None,
-                   hooks: PaymentHook | None = None) -> Services:
+                   hooks: PaymentHook | None = None,
+                   stripe_breaker: CircuitBreaker | None = None,
+                   seen_events: IdempotencyStore | None = None) -> Services:
     """Every resolver, wired from the configuration; REST and GraphQL share these."""
     products, coupons = catalog_repos(config, store, clock)
     pricing = Pricing(coupons, clock, RoundingMode.parse(config.x402.rounding_mode))
@@ -119,6 +124,16 @@ def build_services(config: Config, store: Store, clock: Clock, *, health: Health
     carts = Carts(store.carts, quotes, pricing, clock)
     nonces = Nonces(store.nonces, clock)
     hub = PaymentEventHub()
+    notify = PublishingNotifier(notifier, hub)
+    st = config.stripe
+    checkout = build_checkout(
+        StripeSettings(secret_key=st.secret_key, webhook_secret=st.webhook_secret,
+                       success_url=st.success_url, cancel_url=st.cancel_url,
+                       tax_rate_id=st.tax_rate_id, api_base=st.api_base),
+        quotes=quotes, pricing=pricing, coupons=coupons, products=products,
+        sessions=store.sessions, payments=store.payments, notifier=notify, clock=clock,
+        request_timeout=config.server.request_timeout.total_seconds(),
+        breaker=stripe_breaker, seen_events=seen_events)
     return Services(
         clock=clock, health=health, pricing=pricing,
         catalog=Catalog(products, coupons, pricing, clock),
@@ -128,9 +143,10 @@ def build_services(config: Config, store: Store, clock: Clock, *, health: Health
         gasless=Gasless(quotes, carts, gasless),
         payments=Payments(quotes=quotes, pricing=pricing, carts=store.carts,
                           payments=store.payments, coupons=coupons, verifier=verifier,
-                          notifier=PublishingNotifier(notifier, hub), clock=clock,
+                          notifier=notify, clock=clock,
                           fee_payers=fee_payers, mint_programs=mint_programs,
                           hooks=hooks),
+        checkout=checkout,
         payment_events=hub,
         nonces=nonces,
         admin_auth=AdminAuth(

@@ -63,6 +63,7 @@ _SIMPLE: dict[str, tuple[tuple[str, ...], Callable[[str], Any]]] = {
     "CEDROS_STRIPE_CANCEL_URL": (("stripe", "cancel_url"), _str),
     "CEDROS_STRIPE_TAX_RATE_ID": (("stripe", "tax_rate_id"), _str),
     "CEDROS_STRIPE_MODE": (("stripe", "mode"), _str),
+    "CEDROS_STRIPE_API_BASE": (("stripe", "api_base"), _str),
     "CEDROS_X402_PAYMENT_ADDRESS": (("x402", "payment_address"), _str),
     "CEDROS_X402_TOKEN_MINT": (("x402", "token_mint"), _str),
     "CEDROS_X402_NETWORK": (("x402", "network"), _str),

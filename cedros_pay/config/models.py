@@ -248,6 +248,8 @@ class StripeConfig(_Model):
     """Stripe tax rate applied to Checkout line items (`txr_…`)."""
     mode: Annotated[Literal["test", "live"], _LOWER] = "test"
     """`test` or `live`; must match the secret key's kind."""
+    api_base: str = "https://api.stripe.com"
+    """Where the Stripe SDK sends its requests: Stripe itself, or a local stand-in in tests."""
 
     @property
     def enabled(self) -> bool:

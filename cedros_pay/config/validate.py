@@ -53,7 +53,8 @@ def _stripe(cfg: Config) -> list[str]:
     if (s.mode == "test" and live_key) or (s.mode == "live" and test_key):
         kind = "live" if live_key else "test"
         out.append(f"stripe.mode is {s.mode!r} but stripe.secret_key is a {kind} key")
-    for key, url in (("success_url", s.success_url), ("cancel_url", s.cancel_url)):
+    for key, url in (("success_url", s.success_url), ("cancel_url", s.cancel_url),
+                     ("api_base", s.api_base)):
         if url and not _is_http_url(url):
             out.append(f"stripe.{key}: must be an http(s) URL, got {url!r}")
     return out

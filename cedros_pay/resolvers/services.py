@@ -10,6 +10,7 @@ from cedros_pay.core.clock import Clock
 from cedros_pay.resolvers.admin_auth import AdminAuth
 from cedros_pay.resolvers.carts import Carts
 from cedros_pay.resolvers.catalog import Catalog
+from cedros_pay.resolvers.checkout import Checkout
 from cedros_pay.resolvers.coupon_check import CouponChecker
 from cedros_pay.resolvers.events import PaymentEventHub
 from cedros_pay.resolvers.gasless import Gasless
@@ -42,6 +43,7 @@ class Services:
     quotes: Quotes
     carts: Carts
     payments: Payments
+    checkout: Checkout
     payment_events: PaymentEventHub
     nonces: Nonces
     admin_auth: AdminAuth

@@ -11,6 +11,7 @@ from starlette.types import Receive, Scope, Send
 
 from cedros_pay.rest import admin, catalog, discovery, gasless, payments, paywall
 from cedros_pay.rest.health import health
+from cedros_pay.rest.stripe import stripe_routes
 
 
 def build_routes(prefix: str) -> list[BaseRoute]:
@@ -30,6 +31,7 @@ def build_routes(prefix: str) -> list[BaseRoute]:
         Route(f"{v1}/verify", payments.verify, methods=["POST"]),
         Route(f"{v1}/gasless-transaction", gasless.gasless_transaction, methods=["POST"]),
         Route(f"{v1}/x402-transaction/verify", payments.transaction, methods=["GET"]),
+        *stripe_routes(prefix),
         # Last: one path segment after /paywall, so it never shadows /paywall/v1/...
         Route(f"{prefix}/paywall/{{resource_id}}", payments.resource, methods=["GET", "POST"]),
     ]

@@ -60,6 +60,7 @@ ENV_TABLE: list[tuple[str, str, str, object]] = [
     ("CEDROS_STRIPE_CANCEL_URL", "https://s.test/no", "stripe.cancel_url", "https://s.test/no"),
     ("CEDROS_STRIPE_TAX_RATE_ID", "txr_1", "stripe.tax_rate_id", "txr_1"),
     ("CEDROS_STRIPE_MODE", "LIVE", "stripe.mode", "live"),
+    ("CEDROS_STRIPE_API_BASE", "http://127.0.0.1:9", "stripe.api_base", "http://127.0.0.1:9"),
     ("CEDROS_X402_PAYMENT_ADDRESS", PAY_TO, "x402.payment_address", PAY_TO),
     ("CEDROS_X402_TOKEN_MINT", USDC, "x402.token_mint", USDC),
     ("CEDROS_X402_NETWORK", "devnet", "x402.network", "devnet"),

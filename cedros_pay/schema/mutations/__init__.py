@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import strawberry
 
+from cedros_pay.schema.mutations.create_cart_checkout import create_cart_checkout
 from cedros_pay.schema.mutations.create_cart_quote import create_cart_quote
+from cedros_pay.schema.mutations.create_checkout_session import create_checkout_session
 from cedros_pay.schema.mutations.create_coupon import create_coupon
 from cedros_pay.schema.mutations.create_product import create_product
 from cedros_pay.schema.mutations.delete_coupon import delete_coupon
@@ -19,6 +21,12 @@ class Mutation:
     create_cart_quote = strawberry.mutation(
         resolver=create_cart_quote,
         description="Price and store a cart for one x402 payment (spec 02 /cart/quote).")
+    create_checkout_session = strawberry.mutation(
+        resolver=create_checkout_session,
+        description="A Stripe Checkout session for one product (spec 02 /stripe-session).")
+    create_cart_checkout = strawberry.mutation(
+        resolver=create_cart_checkout,
+        description="A Stripe Checkout session for a cart (spec 02 /cart/checkout).")
     create_product = strawberry.mutation(
         resolver=create_product, permission_classes=ADMIN, description="Admin.")
     update_product = strawberry.mutation(

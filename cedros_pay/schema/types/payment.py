@@ -37,6 +37,8 @@ class Payment:
     paid_at: datetime
     metadata: JSON
     method: PaymentMethod
+    stripe_session_id: str | None = strawberry.field(
+        description="The Checkout session a card payment was made in (null for x402).")
 
     @classmethod
     def from_domain(cls, tx: PaymentTransaction) -> Payment:
@@ -45,7 +47,9 @@ class Payment:
         amount = CoreMoney(get_asset(tx.asset), tx.amount_atomic)
         return cls(signature=tx.signature, resource=tx.resource_id, wallet=tx.wallet,
                    amount=Money.from_domain(amount), paid_at=tx.created_at,
-                   metadata=JSON(dict(tx.metadata)), method=method_of(tx.signature))
+                   metadata=JSON(dict(tx.metadata)), method=method_of(tx.signature),
+                   stripe_session_id=tx.signature.removeprefix(STRIPE_SIGNATURE_PREFIX)
+                   if tx.signature.startswith(STRIPE_SIGNATURE_PREFIX) else None)
 
 
 @strawberry.type(description="How many payments one asset received, and their sum.")
