@@ -106,7 +106,11 @@ class NonceRepo(Protocol):
 
 
 class WebhookQueue(Protocol):
-    async def enqueue(self, webhook: PendingWebhook) -> None: ...
+    async def enqueue(self, webhook: PendingWebhook, *, within: object | None = None) -> None:
+        """Add one item. `within` is the open transaction of the change that caused the
+        event (on SQL an `AsyncConnection` inside `begin()`), so both commit or neither;
+        None opens a transaction of its own. Raises on a duplicate id."""
+
     async def claim_due(
         self, now: datetime, limit: int, lease: timedelta = timedelta(minutes=5)
     ) -> list[PendingWebhook]:
@@ -116,6 +120,11 @@ class WebhookQueue(Protocol):
         lease (from `last_attempt_at`) ran out because its worker died: deliveries survive
         restarts. Claiming counts an attempt.
         """
+
+    async def release(self, webhook_id: str, next_attempt_at: datetime) -> bool:
+        """Give a claimed item back unattempted: pending again, due at `next_attempt_at`,
+        its claim no longer counted as an attempt (an open circuit breaker, a shutdown).
+        False unless the item was `processing`."""
 
     async def mark_success(self, webhook_id: str, at: datetime) -> None: ...
     async def mark_failed(
@@ -127,6 +136,9 @@ class WebhookQueue(Protocol):
     async def list(
         self, tenant: str, status: WebhookStatus | None = None, limit: int = 100
     ) -> list[PendingWebhook]: ...
+    async def counts(self) -> dict[WebhookStatus, int]:
+        """Items per status over every tenant (the queue-depth gauge); zeros included."""
+
     async def retry(self, tenant: str, webhook_id: str, now: datetime) -> bool:
         """Reset a webhook to pending with a fresh attempt budget (manual retry)."""
 

@@ -31,7 +31,7 @@ async def test_migrated_schema_matches_the_table_definitions(
     engine = _engine(backend, request, tmp_path)
     await upgrade(engine)
     await upgrade(engine)  # idempotent
-    assert await current_revision(engine) == "0001"
+    assert await current_revision(engine) == "0003"
     async with engine.connect() as conn:
         diff = await conn.run_sync(
             lambda c: compare_metadata(MigrationContext.configure(c), define_tables().metadata))

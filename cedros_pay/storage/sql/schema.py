@@ -254,6 +254,7 @@ def define_tables(names: TableNames | None = None) -> Tables:
         Column("payload", Text, nullable=False),
         Column("headers", json_type()),
         Column("event_type", Text, nullable=False),
+        Column("event_id", Text),  # revision 0003
         Column("status", Text, nullable=False),
         Column("attempts", Integer, nullable=False, server_default="0"),
         Column("max_attempts", Integer, nullable=False),
@@ -263,7 +264,7 @@ def define_tables(names: TableNames | None = None) -> Tables:
         Column("created_at", ts, nullable=False),
         Column("completed_at", ts),
         index=[("status", "next_attempt_at"), ("created_at",), ("completed_at",),
-               ("tenant_id", "status")],
+               ("tenant_id", "status"), ("tenant_id", "event_id")],
     )
     subscriptions = _table(
         md, n.subscriptions,
