@@ -44,7 +44,6 @@ from cedros_pay.resolvers.carts import Carts
 from cedros_pay.resolvers.catalog import Catalog
 from cedros_pay.resolvers.coupon_check import CouponChecker
 from cedros_pay.resolvers.events import (
-    NoopNotifier,
     Notifier,
     PaymentEventHub,
     PublishingNotifier,
@@ -72,6 +71,7 @@ from cedros_pay.storage.open import open_store
 from cedros_pay.storage.sql.engine import PoolSettings
 from cedros_pay.storage.sql.schema import TableNames
 from cedros_pay.storage.store import Store
+from cedros_pay.webhook_setup import build_webhooks
 from cedros_pay.workers import PeriodicWorker, SupervisedWorker
 from cedros_pay.workers.balance_monitor import BalanceMonitor
 
@@ -258,9 +258,10 @@ class CedrosApp:
             verifier = solana
         if self.fee_payers is None and wallets is not None and x.gasless_enabled:
             self.fee_payers = wallets
+        webhooks = build_webhooks(cfg, store, self._clock, http=http, hooks=self.infra.hooks)
         services = build_services(cfg, store, self._clock, health=health, features=features,
                                   hooks=self.infra.hooks,
-                                  verifier=verifier, notifier=self.notifier or NoopNotifier(),
+                                  verifier=verifier, notifier=self.notifier or webhooks.notifier,
                                   fee_payers=self.fee_payers, gasless=gasless,
                                   wallets=wallets,
                                   # exact payments pin the mint's owner, read from chain
@@ -269,6 +270,8 @@ class CedrosApp:
                                   if x.rpc_url else None)
         await start_workers(self.infra, self._lifecycle, config=cfg, store=store,
                             clock=self._clock)
+        services.webhook_admin = webhooks.admin(store, services.admin_auth, self._clock)
+        webhooks.start(self._lifecycle)
         if wallets is not None:
             self._start_wallet_workers(wallets, http)
         log.info("cedros pay started", extra={

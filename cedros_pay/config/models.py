@@ -575,6 +575,9 @@ class RetryConfig(_Model):
 
 class CallbacksConfig(_Model):
     payment_success_url: str = ""
+    # Refund / subscription events go to payment_success_url unless these are set.
+    refund_success_url: str = ""
+    subscription_url: str = ""
     headers: StrMap = secret(FrozenDict(), "values")  # often carries Authorization
     body: str = ""
     body_template: str = ""

@@ -17,6 +17,7 @@ from cedros_pay.resolvers.nonces import Nonces
 from cedros_pay.resolvers.payments import Payments
 from cedros_pay.resolvers.pricing import Pricing
 from cedros_pay.resolvers.quotes import Quotes
+from cedros_pay.resolvers.webhook_admin import WebhookAdmin
 from cedros_pay.storage.store import Store
 
 
@@ -36,5 +37,6 @@ class Services:
     nonces: Nonces
     admin_auth: AdminAuth
     gasless: Gasless
+    webhook_admin: WebhookAdmin | None = None  # set with the delivery worker (app.py)
     version: str = "0.0.0"
     features: list[str] = field(default_factory=list)
