@@ -76,7 +76,7 @@ class WebhookReceiver:
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+            def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 arrived = time.monotonic()
                 if receiver._script.hang:
@@ -126,9 +126,9 @@ class WebhookReceiver:
                 self._lock.wait(left)
             return list(self.deliveries)
 
-    async def arrived(self, count: int, timeout: float = 10.0) -> list[Delivery]:
+    async def arrived(self, count: int, within: float = 10.0) -> list[Delivery]:
         """`wait_for` without blocking the event loop."""
-        return await asyncio.to_thread(self.wait_for, count, timeout)
+        return await asyncio.to_thread(self.wait_for, count, within)
 
     def snapshot(self) -> list[Delivery]:
         with self._lock:
