@@ -46,6 +46,7 @@ class _Server(ThreadingHTTPServer):
 class WebhookReceiver:
     def __init__(self) -> None:
         self.deliveries: list[Delivery] = []
+        self.arrivals = 0  # requests received, counted before any scripted hang
         self._lock = threading.Condition()
         self._script = _Script()
         self._server: _Server | None = None
@@ -79,6 +80,9 @@ class WebhookReceiver:
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 arrived = time.monotonic()
+                with receiver._lock:
+                    receiver.arrivals += 1
+                    receiver._lock.notify_all()
                 if receiver._script.hang:
                     time.sleep(receiver._script.hang)
                 with receiver._lock:
@@ -113,6 +117,16 @@ class WebhookReceiver:
             self._thread = None
 
     # --- reading ---------------------------------------------------------------------
+
+    def wait_for_arrivals(self, count: int, timeout: float = 10.0) -> None:
+        """Block until `count` requests arrived, answered or not (e.g. still hanging)."""
+        deadline = time.monotonic() + timeout
+        with self._lock:
+            while self.arrivals < count:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise AssertionError(f"expected {count} requests, got {self.arrivals}")
+                self._lock.wait(left)
 
     def wait_for(self, count: int, timeout: float = 10.0) -> list[Delivery]:
         """Block until at least `count` deliveries arrived; all of them so far."""
