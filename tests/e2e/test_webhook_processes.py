@@ -52,8 +52,11 @@ class Server:
                 [sys.executable, "-m", "cedros_pay.cli", "serve", "--config", str(config),
                  "--host", "127.0.0.1", "--port", str(self.port)],
                 cwd=workdir, env=clean_env(), stdout=out, stderr=subprocess.STDOUT)
+
+    def started(self) -> Server:
         wait_until(self.ready, process=self.process, timeout=60, what="cedros-pay serve",
                    log=self.log)
+        return self
 
     def ready(self) -> bool:
         try:
@@ -115,7 +118,7 @@ async def test_kill_9_mid_delivery_then_restart_delivers(tmp_path: Path,
     config, db = _sqlite_config(tmp_path, receiver.url)
     await _enqueue("sqlite", db, [_item(1, receiver.url)])
     receiver.hang_for(5.0)  # the merchant is stuck: the delivery is in flight
-    first = Server(config, tmp_path, "first")
+    first = Server(config, tmp_path, "first").started()
     try:
         receiver.wait_for_arrivals(1, timeout=20)
         first.process.send_signal(signal.SIGKILL)
@@ -125,7 +128,7 @@ async def test_kill_9_mid_delivery_then_restart_delivers(tmp_path: Path,
     stuck = await _get("sqlite", db, "webhook_proc_0001")
     assert (stuck.status, stuck.attempts) == (WebhookStatus.PROCESSING, 1)
     receiver.hang_for(0.0)
-    second = Server(config, tmp_path, "second")
+    second = Server(config, tmp_path, "second").started()
     try:
         # Claimed again once the dead worker's lease (2 x timeout + 1 s) ran out.
         got = receiver.wait_for(1, timeout=20)
@@ -148,7 +151,7 @@ async def test_sigterm_leaves_the_event_queued_and_a_restart_delivers(
     config, db = _sqlite_config(tmp_path, receiver.url, initial="1s")
     receiver.down()
     await _enqueue("sqlite", db, [_item(2, receiver.url)])
-    first = Server(config, tmp_path, "first")
+    first = Server(config, tmp_path, "first").started()
     try:
         for _ in range(200):
             if (await _get("sqlite", db, "webhook_proc_0002")).attempts >= 1:
@@ -160,7 +163,7 @@ async def test_sigterm_leaves_the_event_queued_and_a_restart_delivers(
     assert queued.status is WebhookStatus.PENDING and queued.attempts >= 1
     assert "ConnectError" in queued.last_error
     receiver.up()
-    second = Server(config, tmp_path, "second")
+    second = Server(config, tmp_path, "second").started()
     try:
         [got] = receiver.wait_for(1, timeout=20)
         assert got.json()["eventId"] == f"evt_{2:024x}"
@@ -178,6 +181,8 @@ async def test_two_servers_on_postgres_deliver_each_event_once(
     await _enqueue("postgres", postgres_url, [])  # migrate before the servers race to
     servers = [Server(config, tmp_path, "a"), Server(config, tmp_path, "b")]
     try:
+        for server in servers:
+            server.started()
         await _enqueue("postgres", postgres_url, [_item(n, receiver.url) for n in range(60)])
         receiver.wait_for(60, timeout=30)
         time.sleep(1.0)  # any double delivery would arrive meanwhile

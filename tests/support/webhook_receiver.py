@@ -23,6 +23,7 @@ import orjson
 @dataclass(frozen=True, slots=True)
 class Delivery:
     at: float  # time.monotonic() when the request arrived
+    wall: float  # time.time() then, to compare with a payload's timestamps
     path: str
     headers: dict[str, str]  # names in lower case
     body: bytes
@@ -79,7 +80,7 @@ class WebhookReceiver:
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                arrived = time.monotonic()
+                arrived, wall = time.monotonic(), time.time()
                 with receiver._lock:
                     receiver.arrivals += 1
                     receiver._lock.notify_all()
@@ -89,7 +90,7 @@ class WebhookReceiver:
                     status = (receiver._script.statuses.popleft()
                               if receiver._script.statuses else 200)
                     receiver.deliveries.append(Delivery(
-                        arrived, self.path, {k.lower(): v for k, v in self.headers.items()},
+                        arrived, wall, self.path, {k.lower(): v for k, v in self.headers.items()},
                         body, status))
                     receiver._lock.notify_all()
                 self.send_response(status)
