@@ -51,7 +51,35 @@ callbacks: {{payment_success_url: "{url}", poll_interval: 1s, timeout: 2s,
 """
 
 
-async def run(count: int, postgres: str | None, workdir: Path) -> float:
+async def run(count: int, postgres: str | None, workdir: Path, url: str) -> float:
+    (workdir / "c.yaml").write_text(CONFIG.format(url=url))
+    cfg = load_config(str(workdir / "c.yaml"), environ={}, dotenv_path=None)
+    store = await open_store("postgres" if postgres else "sqlite",
+                             file_path=str(workdir / "b.db"), postgres_url=postgres or "")
+    now = datetime.now(UTC)
+    payload = '{"eventId":"evt_000000000000000000000000","eventType":"payment.succeeded"}'
+    for i in range(count):
+        await store.webhooks.enqueue(PendingWebhook(
+            id=f"webhook_bench_{i:06d}", url=url, payload=payload,
+            event_type="payment.succeeded", created_at=now, next_attempt_at=now))
+    lifecycle = Lifecycle()
+    async with httpx.AsyncClient() as http:
+        webhooks = build_webhooks(cfg, store, SystemClock(), http=http, hooks=HookRegistry())
+        started = time.perf_counter()
+        webhooks.start(lifecycle)
+        while (await store.webhooks.counts())[WebhookStatus.SUCCESS] < count:  # noqa: ASYNC110
+            await asyncio.sleep(0.05)
+        elapsed = time.perf_counter() - started
+        await lifecycle.close()
+    await store.close()
+    return elapsed
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--count", type=int, default=2000)
+    parser.add_argument("--postgres", help="a postgresql+asyncpg:// URL instead of SQLite")
+    args = parser.parse_args()
     port = free_port()
     receiver = subprocess.Popen([sys.executable, "-c", _RECEIVER, str(port)])
     url = f"http://127.0.0.1:{port}/hook"
@@ -62,39 +90,11 @@ async def run(count: int, postgres: str | None, workdir: Path) -> float:
                 break
             except httpx.TransportError:
                 time.sleep(0.1)
-        (workdir / "c.yaml").write_text(CONFIG.format(url=url))
-        cfg = load_config(str(workdir / "c.yaml"), environ={}, dotenv_path=None)
-        store = await open_store("postgres" if postgres else "sqlite",
-                                 file_path=str(workdir / "b.db"), postgres_url=postgres or "")
-        now = datetime.now(UTC)
-        payload = '{"eventId":"evt_000000000000000000000000","eventType":"payment.succeeded"}'
-        for i in range(count):
-            await store.webhooks.enqueue(PendingWebhook(
-                id=f"webhook_bench_{i:06d}", url=url, payload=payload,
-                event_type="payment.succeeded", created_at=now, next_attempt_at=now))
-        lifecycle = Lifecycle()
-        async with httpx.AsyncClient() as http:
-            webhooks = build_webhooks(cfg, store, SystemClock(), http=http, hooks=HookRegistry())
-            started = time.perf_counter()
-            webhooks.start(lifecycle)
-            while (await store.webhooks.counts())[WebhookStatus.SUCCESS] < count:
-                await asyncio.sleep(0.05)
-            elapsed = time.perf_counter() - started
-            await lifecycle.close()
-        await store.close()
-        return elapsed
+        with tempfile.TemporaryDirectory() as tmp:
+            elapsed = asyncio.run(run(args.count, args.postgres, Path(tmp), url))
     finally:
         receiver.terminate()
         receiver.wait()
-
-
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--count", type=int, default=2000)
-    parser.add_argument("--postgres", help="a postgresql+asyncpg:// URL instead of SQLite")
-    args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
-        elapsed = asyncio.run(run(args.count, args.postgres, Path(tmp)))
     print(f"{args.count} deliveries in {elapsed:.2f} s: {args.count / elapsed:.0f}/s "
           f"(one worker, batch 10, {'PostgreSQL' if args.postgres else 'SQLite'})")
     return 0

@@ -4,10 +4,10 @@ delivers; two servers sharing one PostgreSQL database deliver each event exactly
 
 from __future__ import annotations
 
+import asyncio
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -137,7 +137,7 @@ async def test_kill_9_mid_delivery_then_restart_delivers(tmp_path: Path,
             done = await _get("sqlite", db, "webhook_proc_0001")
             if done.status is WebhookStatus.SUCCESS:
                 break
-            time.sleep(0.05)
+            await asyncio.sleep(0.05)
         assert (done.status, done.attempts) == (WebhookStatus.SUCCESS, 2)
     finally:
         assert second.stop(signal.SIGTERM) == 0, log_tail(second.log)
@@ -156,7 +156,7 @@ async def test_sigterm_leaves_the_event_queued_and_a_restart_delivers(
         for _ in range(200):
             if (await _get("sqlite", db, "webhook_proc_0002")).attempts >= 1:
                 break
-            time.sleep(0.05)
+            await asyncio.sleep(0.05)
     finally:
         assert first.stop(signal.SIGTERM) == 0, log_tail(first.log)
     queued = await _get("sqlite", db, "webhook_proc_0002")
@@ -175,8 +175,8 @@ async def test_sigterm_leaves_the_event_queued_and_a_restart_delivers(
 async def test_two_servers_on_postgres_deliver_each_event_once(
         tmp_path: Path, receiver: WebhookReceiver, postgres_url: str) -> None:
     config = tmp_path / "config.yaml"
-    config.write_text(CONFIG.format(storage=f'{{backend: postgres, postgres_url: "{postgres_url}"}}',
-                                    url=receiver.url, initial="100ms"))
+    storage = f'{{backend: postgres, postgres_url: "{postgres_url}"}}'
+    config.write_text(CONFIG.format(storage=storage, url=receiver.url, initial="100ms"))
     receiver.hang_for(0.02)
     await _enqueue("postgres", postgres_url, [])  # migrate before the servers race to
     servers = [Server(config, tmp_path, "a"), Server(config, tmp_path, "b")]
@@ -185,7 +185,7 @@ async def test_two_servers_on_postgres_deliver_each_event_once(
             server.started()
         await _enqueue("postgres", postgres_url, [_item(n, receiver.url) for n in range(60)])
         receiver.wait_for(60, timeout=30)
-        time.sleep(1.0)  # any double delivery would arrive meanwhile
+        await asyncio.sleep(1.0)  # any double delivery would arrive meanwhile
         got = receiver.snapshot()
         assert len(got) == 60
         assert len({d.headers["x-cedros-delivery-id"] for d in got}) == 60
