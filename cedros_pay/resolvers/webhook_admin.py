@@ -8,6 +8,9 @@ nothing about which deliveries exist: 401 `unauthorized` without valid credentia
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
+
+import orjson
 
 from cedros_pay.core.clock import Clock
 from cedros_pay.core.errors import CedrosError, ErrorCode
@@ -23,6 +26,14 @@ from cedros_pay.storage.repos import WebhookQueue
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000
 MAX_ID = 128
+
+
+def payload_json(item: PendingWebhook) -> Any:
+    """The queued payload as JSON for an admin to read (its text if it is not JSON)."""
+    try:
+        return orjson.loads(item.payload)
+    except orjson.JSONDecodeError:
+        return item.payload
 
 
 def parse_status(value: str | None) -> WebhookStatus | None:

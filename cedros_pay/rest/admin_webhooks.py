@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -15,7 +14,12 @@ from cedros_pay.core.clock import to_rfc3339
 from cedros_pay.core.errors import CedrosError, ErrorCode
 from cedros_pay.core.models import PendingWebhook
 from cedros_pay.resolvers.admin_auth import SignedHeaders
-from cedros_pay.resolvers.webhook_admin import WebhookAdmin, parse_limit, parse_status
+from cedros_pay.resolvers.webhook_admin import (
+    WebhookAdmin,
+    parse_limit,
+    parse_status,
+    payload_json,
+)
 from cedros_pay.rest.context import request_header, services, tenant
 from cedros_pay.rest.endpoint import endpoint
 from cedros_pay.rest.models import ErrorEnvelope
@@ -31,17 +35,13 @@ def _time(value: Any) -> str | None:
 
 
 def webhook(item: PendingWebhook) -> dict[str, Any]:
-    try:
-        payload: Any = orjson.loads(item.payload)
-    except orjson.JSONDecodeError:
-        payload = item.payload
     return {
         "id": item.id, "status": item.status.value, "eventType": item.event_type,
         "eventId": item.event_id, "url": item.url, "attempts": item.attempts,
         "maxAttempts": item.max_attempts, "lastError": item.last_error,
         "lastAttemptAt": _time(item.last_attempt_at),
         "nextAttemptAt": _time(item.next_attempt_at), "createdAt": _time(item.created_at),
-        "completedAt": _time(item.completed_at), "payload": payload,
+        "completedAt": _time(item.completed_at), "payload": payload_json(item),
     }
 
 

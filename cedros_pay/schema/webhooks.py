@@ -5,13 +5,17 @@ from __future__ import annotations
 
 from datetime import datetime
 
-import orjson
 import strawberry
 from strawberry.scalars import JSON
 
 from cedros_pay.core.errors import CedrosError, ErrorCode
 from cedros_pay.core.models import PendingWebhook
-from cedros_pay.resolvers.webhook_admin import MAX_LIMIT, WebhookAdmin, parse_status
+from cedros_pay.resolvers.webhook_admin import (
+    MAX_LIMIT,
+    WebhookAdmin,
+    parse_status,
+    payload_json,
+)
 from cedros_pay.schema.context import Context
 from cedros_pay.schema.pagination import (
     Connection,
@@ -44,16 +48,12 @@ class WebhookDelivery:
 
     @classmethod
     def of(cls, w: PendingWebhook) -> WebhookDelivery:
-        try:
-            payload = orjson.loads(w.payload)
-        except orjson.JSONDecodeError:
-            payload = w.payload
         return cls(id=strawberry.ID(w.id), status=w.status.value, event_type=w.event_type,
                    event_id=w.event_id, url=w.url, attempts=w.attempts,
                    max_attempts=w.max_attempts, last_error=w.last_error,
                    last_attempt_at=w.last_attempt_at, next_attempt_at=w.next_attempt_at,
                    created_at=w.created_at, completed_at=w.completed_at,
-                   payload=JSON(payload))
+                   payload=JSON(payload_json(w)))
 
 
 def _admin(info: strawberry.Info[Context]) -> WebhookAdmin:

@@ -4,6 +4,7 @@ latency from the payment being recorded (`eventTimestamp`) to the receiver (p50,
 
 from __future__ import annotations
 
+import asyncio
 import statistics
 from collections.abc import Iterator
 from pathlib import Path
@@ -76,3 +77,34 @@ async def test_paid_resources_reach_the_merchant_once_each(tmp_path: Path,
     print(f"\npayment -> receiver latency over {PAYMENTS}: p50 {p50:.1f} ms, p99 {p99:.1f} ms")
     # Woken on enqueue: far sooner than the 1 s poll interval.
     assert p50 < 500
+
+
+async def test_an_archived_payment_still_cannot_pay_again(tmp_path: Path) -> None:
+    """Spec 11 archival with a tiny retention: the worker moves the payment out of the hot
+    table, and replaying its signature is still refused (issue 12)."""
+    (tmp_path / "cfg.yaml").write_text(CATALOG.replace("URL", "") + """
+storage:
+  archival: {enabled: true, retention_period: 1ms, run_interval: 50ms}
+""")
+    store = await open_store("sqlite", file_path=str(tmp_path / "archive.db"))
+    async with running_devnet_sandbox() as sb:
+        cfg = config_from({
+            "CEDROS_X402_RPC_URL": sb.url, "CEDROS_X402_WS_URL": sb.ws_url,
+            "CEDROS_X402_PAYMENT_ADDRESS": str(sb.wallets.merchant.pubkey()),
+            "CEDROS_X402_TOKEN_MINT": str(sb.devnet.usdc_mint),
+            "CEDROS_PAYWALL_PRODUCT_SOURCE": "yaml", "COUPON_SOURCE": "disabled",
+        }, yaml_path=str(tmp_path / "cfg.yaml"))
+        async with client_for(create_app(cfg, store=store)) as client:
+            tx = usdc_transfer(sb.devnet, 1_500_000, blockhash=sb.chain.latest_block.blockhash)
+            header = {"X-PAYMENT": v0_payment_header(tx, "article")}
+            assert (await client.post("/paywall/v1/verify", headers=header)).status_code == 200
+            signature = str(tx.signatures[0])
+            for _ in range(200):
+                if await store.payments.get("default", signature) is None:
+                    break
+                await asyncio.sleep(0.02)
+            assert await store.payments.get("default", signature) is None  # archived
+            again = await client.post("/paywall/v1/verify", headers=header)
+            assert again.status_code == 402
+            assert again.json()["error"]["code"] == "payment_already_used"
+    await store.close()

@@ -107,6 +107,7 @@ def _split(name: str) -> tuple[str | None, str]:
 class Tables:
     metadata: MetaData
     payments: Table
+    payments_archive: Table  # `<payments>_archive`: rows moved out by archival (spec 11)
     sessions: Table
     products: Table
     coupons: Table
@@ -144,6 +145,20 @@ def define_tables(names: TableNames | None = None) -> Tables:
         Column("metadata", json_type()),
         index=[("tenant_id",), ("tenant_id", "resource_id"), ("tenant_id", "wallet"),
                ("tenant_id", "created_at")],
+    )
+    # Revision 0003. Archived signatures stay used: the ledger checks this table too.
+    payments_archive = _table(
+        md, f"{n.payments}_archive",
+        Column("signature", Text, primary_key=True),
+        Column("tenant_id", Text, nullable=False, server_default="default"),
+        Column("resource_id", Text, nullable=False),
+        Column("wallet", Text, nullable=False, server_default=""),
+        Column("amount", BigInteger, nullable=False),
+        Column("amount_asset", Text, nullable=False),
+        Column("created_at", ts, nullable=False),
+        Column("metadata", json_type()),
+        Column("archived_at", ts, nullable=False),
+        index=[("tenant_id", "created_at")],
     )
     sessions = _table(
         md, n.sessions,
@@ -302,7 +317,8 @@ def define_tables(names: TableNames | None = None) -> Tables:
         index=[("expires_at",)],
     )
     return Tables(
-        metadata=md, payments=payments, sessions=sessions, products=products,
+        metadata=md, payments=payments, payments_archive=payments_archive, sessions=sessions,
+        products=products,
         coupons=coupons, cart_quotes=cart_quotes, refund_quotes=refund_quotes,
         admin_nonces=admin_nonces, webhook_queue=webhook_queue,
         subscriptions=subscriptions, idempotency_keys=idempotency_keys,
