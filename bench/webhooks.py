@@ -51,7 +51,7 @@ callbacks: {{payment_success_url: "{url}", poll_interval: 1s, timeout: 2s,
 """
 
 
-async def run(count: int, postgres: str | None, workdir: Path, url: str) -> float:
+async def run(count: int, postgres: str | None, workdir: Path, url: str, batch: int) -> float:
     (workdir / "c.yaml").write_text(CONFIG.format(url=url))
     cfg = load_config(str(workdir / "c.yaml"), environ={}, dotenv_path=None)
     store = await open_store("postgres" if postgres else "sqlite",
@@ -65,6 +65,7 @@ async def run(count: int, postgres: str | None, workdir: Path, url: str) -> floa
     lifecycle = Lifecycle()
     async with httpx.AsyncClient() as http:
         webhooks = build_webhooks(cfg, store, SystemClock(), http=http, hooks=HookRegistry())
+        webhooks.delivery.batch = batch
         started = time.perf_counter()
         webhooks.start(lifecycle)
         while (await store.webhooks.counts())[WebhookStatus.SUCCESS] < count:  # noqa: ASYNC110
@@ -78,6 +79,7 @@ async def run(count: int, postgres: str | None, workdir: Path, url: str) -> floa
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--count", type=int, default=2000)
+    parser.add_argument("--batch", type=int, default=10, help="items claimed per cycle")
     parser.add_argument("--postgres", help="a postgresql+asyncpg:// URL instead of SQLite")
     args = parser.parse_args()
     port = free_port()
@@ -91,12 +93,13 @@ def main() -> int:
             except httpx.TransportError:
                 time.sleep(0.1)
         with tempfile.TemporaryDirectory() as tmp:
-            elapsed = asyncio.run(run(args.count, args.postgres, Path(tmp), url))
+            elapsed = asyncio.run(run(args.count, args.postgres, Path(tmp), url,
+                                      args.batch))
     finally:
         receiver.terminate()
         receiver.wait()
     print(f"{args.count} deliveries in {elapsed:.2f} s: {args.count / elapsed:.0f}/s "
-          f"(one worker, batch 10, {'PostgreSQL' if args.postgres else 'SQLite'})")
+          f"(one worker, batch {args.batch}, {'PostgreSQL' if args.postgres else 'SQLite'})")
     return 0
 
 

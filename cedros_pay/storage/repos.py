@@ -127,6 +127,9 @@ class WebhookQueue(Protocol):
         False unless the item was `processing`."""
 
     async def mark_success(self, webhook_id: str, at: datetime) -> None: ...
+    async def mark_success_many(self, webhook_ids: Sequence[str], at: datetime) -> None:
+        """`mark_success` for a batch in one statement (the worker's common case)."""
+
     async def mark_failed(
         self, webhook_id: str, error: str, at: datetime, next_attempt_at: datetime | None
     ) -> None:

@@ -31,6 +31,7 @@ from cedros_pay.integrations.webhooks import (
     DeadLetterFile,
     Deferred,
     Delivered,
+    Failed,
     WebhookSender,
     loggable_url,
 )
@@ -120,15 +121,27 @@ class WebhookDelivery:
             self._next_due = None
         items = await self._queue.claim_due(now, self.batch, self.lease)
         if items:
-            await asyncio.gather(*(self._deliver(item) for item in items))
+            outcomes = await asyncio.gather(*(self._sender.send(item) for item in items))
+            delivered = [(i, o) for i, o in zip(items, outcomes, strict=True)
+                         if isinstance(o, Delivered)]
+            # Successes in one write (the common case); the rest one by one.
+            await self._queue.mark_success_many([i.id for i, _ in delivered],
+                                                self._clock.now())
+            if self._hooks is not None:
+                for item, done in delivered:
+                    self._hooks.on_webhook_delivered(WebhookDeliveredEvent(
+                        item.id, loggable_url(item.url), item.event_type, done.duration))
+            for item, outcome in zip(items, outcomes, strict=True):
+                if not isinstance(outcome, Delivered):
+                    await self._settle(item, outcome)
         return len(items)
 
     def _schedule(self, at: datetime) -> None:
         if self._next_due is None or at < self._next_due:
             self._next_due = at
 
-    async def _deliver(self, item: PendingWebhook) -> None:
-        outcome = await self._sender.send(item)
+    async def _settle(self, item: PendingWebhook, outcome: Deferred | Failed) -> None:
+        """An attempt that did not succeed: give it back (breaker open), retry or fail."""
         now = self._clock.now()
         url = loggable_url(item.url)
         if isinstance(outcome, Deferred):
@@ -137,12 +150,6 @@ class WebhookDelivery:
             self._schedule(at)
             log.info("webhook delayed: circuit open", extra={
                 "webhook_id": item.id, "url": url, "until": at.isoformat()})
-            return
-        if isinstance(outcome, Delivered):
-            await self._queue.mark_success(item.id, now)
-            if self._hooks is not None:
-                self._hooks.on_webhook_delivered(WebhookDeliveredEvent(
-                    item.id, url, item.event_type, outcome.duration))
             return
         final = item.attempts >= item.max_attempts
         if final:

@@ -150,3 +150,14 @@ async def test_duplicate_id_is_refused_and_the_first_item_kept(store: Store) -> 
         raise AssertionError("a duplicate webhook id was accepted")
     got = await store.webhooks.get("default", "wh_0001")
     assert got is not None and got.payload != "{}"
+
+
+async def test_mark_success_many_marks_exactly_the_batch(store: Store) -> None:
+    for i in range(3):
+        await store.webhooks.enqueue(hook(i))
+    await store.webhooks.claim_due(T0 + timedelta(seconds=1), limit=3)
+    await store.webhooks.mark_success_many(["wh_0000", "wh_0002"], T0)
+    await store.webhooks.mark_success_many([], T0)
+    got = {w.id: w.status for w in await store.webhooks.list("default")}
+    assert got == {"wh_0000": WebhookStatus.SUCCESS, "wh_0001": WebhookStatus.PROCESSING,
+                   "wh_0002": WebhookStatus.SUCCESS}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from cedros_pay.core.models import PendingWebhook, WebhookStatus
@@ -44,6 +45,10 @@ class MemoryWebhookQueue:
     async def mark_success(self, webhook_id: str, at: datetime) -> None:
         if (w := self._rows.get(webhook_id)) is not None:
             w.status, w.completed_at, w.last_error = WebhookStatus.SUCCESS, at, ""
+
+    async def mark_success_many(self, webhook_ids: Sequence[str], at: datetime) -> None:
+        for webhook_id in webhook_ids:
+            await self.mark_success(webhook_id, at)
 
     async def mark_failed(
         self, webhook_id: str, error: str, at: datetime, next_attempt_at: datetime | None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -85,6 +86,15 @@ class SqlWebhookQueue(SqlRepo):
     async def mark_success(self, webhook_id: str, at: datetime) -> None:
         await self._set(webhook_id, status=WebhookStatus.SUCCESS.value, completed_at=at,
                         last_error="")
+
+    async def mark_success_many(self, webhook_ids: Sequence[str], at: datetime) -> None:
+        if not webhook_ids:
+            return
+        t = self._t.webhook_queue
+        stmt = (update(t).where(t.c.id.in_(list(webhook_ids)))
+                .values(status=WebhookStatus.SUCCESS.value, completed_at=at, last_error=""))
+        async with self._engine.begin() as conn:
+            await conn.execute(stmt)
 
     async def mark_failed(
         self, webhook_id: str, error: str, at: datetime, next_attempt_at: datetime | None
