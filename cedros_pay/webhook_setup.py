@@ -29,6 +29,8 @@ from cedros_pay.workers.webhook_delivery import RetryPolicy, WebhookDelivery
 # A claim outlives the attempt it belongs to: the HTTP timeout twice, plus the time to
 # record the outcome. After that the item counts as abandoned and is claimed again.
 LEASE_MARGIN = timedelta(seconds=1)
+# Other processes' items and abandoned claims are found at least this often (issue 12).
+MAX_POLL_INTERVAL = 5.0
 
 
 class WebhookHooks(WebhookHook, CircuitBreakerHook, Protocol):
@@ -74,7 +76,7 @@ def build_webhooks(config: Config, store: Store, clock: Clock, *, http: httpx.As
     retry = retry_policy(config)
     delivery = WebhookDelivery(
         store.webhooks, sender, clock=clock, retry=retry,
-        poll_interval=cb.poll_interval.total_seconds(),
+        poll_interval=min(cb.poll_interval.total_seconds(), MAX_POLL_INTERVAL),
         lease=cb.timeout * 2 + LEASE_MARGIN,
         dead_letters=DeadLetterFile(cb.dlq_path) if cb.dlq_enabled else None, hooks=hooks)
     notifier = QueueingNotifier(

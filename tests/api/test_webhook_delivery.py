@@ -29,7 +29,7 @@ from cedros_pay.observability import PrometheusHook, PrometheusMetrics
 from cedros_pay.resolvers.events import PaymentEvent
 from cedros_pay.resolvers.webhooks import RefundEvent
 from cedros_pay.storage.open import open_store
-from cedros_pay.storage.store import Store
+from cedros_pay.storage.store import Store, memory_store
 from cedros_pay.webhook_setup import Webhooks, build_webhooks
 
 SECRET = "whsec_test_0123456789"
@@ -262,3 +262,16 @@ async def test_shutdown_leaves_queued_items_queued(receiver: WebhookReceiver,
         assert item.next_attempt_at is not None
     finally:
         await store.close()
+
+
+async def test_hmac_secret_from_the_environment_and_poll_interval_capped(
+        tmp_path: Path) -> None:
+    cfg = config_from({"CALLBACK_HMAC_SECRET": "from-env",
+                       "CALLBACK_PAYMENT_SUCCESS_URL": "http://127.0.0.1:9/h"})
+    assert cfg.callbacks.hmac_secret == "from-env"
+    slow = _config(tmp_path, "callbacks: {poll_interval: 1m}\n")
+    async with httpx.AsyncClient() as http:
+        webhooks = build_webhooks(slow, memory_store(), SystemClock(), http=http,
+                                  hooks=HookRegistry())
+    assert webhooks.delivery.poll_interval == 5.0
+    assert webhooks.delivery.lease.total_seconds() == 2 * 3 + 1  # default 3 s timeout
