@@ -14,9 +14,10 @@ from api.conftest import client_for, config_from
 from support.webhook_receiver import WebhookReceiver
 
 from cedros_pay.app import create_app
+from cedros_pay.config import Config
 from cedros_pay.core.clock import parse_rfc3339
 from cedros_pay.sandbox.payer import v0_payment_header
-from cedros_pay.sandbox.testing import running_devnet_sandbox, usdc_transfer
+from cedros_pay.sandbox.testing import RunningSandbox, running_devnet_sandbox, usdc_transfer
 from cedros_pay.storage.open import open_store
 
 PAYMENTS = 20
@@ -34,6 +35,15 @@ callbacks:
 """
 
 
+def _config(sb: RunningSandbox, yaml: Path) -> Config:
+    return config_from({
+        "CEDROS_X402_RPC_URL": sb.url, "CEDROS_X402_WS_URL": sb.ws_url,
+        "CEDROS_X402_PAYMENT_ADDRESS": str(sb.wallets.merchant.pubkey()),
+        "CEDROS_X402_TOKEN_MINT": str(sb.devnet.usdc_mint),
+        "CEDROS_PAYWALL_PRODUCT_SOURCE": "yaml", "COUPON_SOURCE": "disabled",
+    }, yaml_path=str(yaml))
+
+
 @pytest.fixture
 def receiver() -> Iterator[WebhookReceiver]:
     r = WebhookReceiver().up()
@@ -46,12 +56,7 @@ async def test_paid_resources_reach_the_merchant_once_each(tmp_path: Path,
     (tmp_path / "cfg.yaml").write_text(CATALOG.replace("URL", receiver.url))
     store = await open_store("sqlite", file_path=str(tmp_path / "pay.db"))
     async with running_devnet_sandbox() as sb:
-        cfg = config_from({
-            "CEDROS_X402_RPC_URL": sb.url, "CEDROS_X402_WS_URL": sb.ws_url,
-            "CEDROS_X402_PAYMENT_ADDRESS": str(sb.wallets.merchant.pubkey()),
-            "CEDROS_X402_TOKEN_MINT": str(sb.devnet.usdc_mint),
-            "CEDROS_PAYWALL_PRODUCT_SOURCE": "yaml", "COUPON_SOURCE": "disabled",
-        }, yaml_path=str(tmp_path / "cfg.yaml"))
+        cfg = _config(sb, tmp_path / "cfg.yaml")
         signatures = []
         async with client_for(create_app(cfg, store=store)) as client:
             for _ in range(PAYMENTS):
@@ -88,12 +93,7 @@ storage:
 """)
     store = await open_store("sqlite", file_path=str(tmp_path / "archive.db"))
     async with running_devnet_sandbox() as sb:
-        cfg = config_from({
-            "CEDROS_X402_RPC_URL": sb.url, "CEDROS_X402_WS_URL": sb.ws_url,
-            "CEDROS_X402_PAYMENT_ADDRESS": str(sb.wallets.merchant.pubkey()),
-            "CEDROS_X402_TOKEN_MINT": str(sb.devnet.usdc_mint),
-            "CEDROS_PAYWALL_PRODUCT_SOURCE": "yaml", "COUPON_SOURCE": "disabled",
-        }, yaml_path=str(tmp_path / "cfg.yaml"))
+        cfg = _config(sb, tmp_path / "cfg.yaml")
         async with client_for(create_app(cfg, store=store)) as client:
             tx = usdc_transfer(sb.devnet, 1_500_000, blockhash=sb.chain.latest_block.blockhash)
             header = {"X-PAYMENT": v0_payment_header(tx, "article")}
