@@ -17,11 +17,12 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from cedros_pay.bootstrap.infra import build_infra, connect_infra, wrap
 from cedros_pay.bootstrap.services import build_health, build_services, open_configured_store
 from cedros_pay.bootstrap.solana import open_solana
+from cedros_pay.bootstrap.webhooks import build_webhooks
 from cedros_pay.bootstrap.workers import start_workers, storage_workers, wallet_workers
 from cedros_pay.config import Config
 from cedros_pay.core.clock import Clock, SystemClock
 from cedros_pay.lifecycle import Lifecycle
-from cedros_pay.resolvers.events import NoopNotifier, Notifier
+from cedros_pay.resolvers.events import Notifier
 from cedros_pay.resolvers.payments import FeePayers, PaymentVerifier
 from cedros_pay.resolvers.services import Services
 from cedros_pay.rest.context import SERVICES_KEY
@@ -91,18 +92,21 @@ class CedrosApp:
         solana = open_solana(cfg.x402, http=http, breaker=self.infra.breakers["solana_rpc"],
                              lifecycle=lifecycle, verifier=self._verifier,
                              fee_payers=self._fee_payers)
+        webhooks = build_webhooks(cfg, store, clock, http=http, hooks=self.infra.hooks)
         services = build_services(
             cfg, store, clock,
             health=build_health(cfg, store, clock, rpc=solana.health_probe,
                                 wallets=solana.wallets),
-            verifier=solana.verifier, notifier=self._notifier or NoopNotifier(),
+            verifier=solana.verifier, notifier=self._notifier or webhooks.notifier,
             fee_payers=solana.fee_payers, gasless=solana.gasless, wallets=solana.wallets,
             mint_programs=solana.mint_programs, hooks=self.infra.hooks,
             stripe_breaker=self.infra.breakers["stripe_api"],
             seen_events=self.infra.idempotency)
         lifecycle.push("stripe_client", services.checkout.aclose)
         await connect_infra(self.infra, lifecycle, store)
+        services.webhook_admin = webhooks.admin(store, services.admin_auth, clock)
         workers = storage_workers(cfg, store, clock, self.infra.sweeps)
+        workers.append(webhooks.worker)
         if solana.wallets is not None:
             workers += wallet_workers(cfg.monitoring, solana.wallets, http=http, clock=clock)
         start_workers(workers, lifecycle)

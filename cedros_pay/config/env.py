@@ -84,6 +84,7 @@ _SIMPLE: dict[str, tuple[tuple[str, ...], Callable[[str], Any]]] = {
     "CEDROS_STORAGE_ARCHIVAL_RUN_INTERVAL": (("storage", "archival", "run_interval"), _duration),
     "CALLBACK_PAYMENT_SUCCESS_URL": (("callbacks", "payment_success_url"), _str),
     "CALLBACK_TIMEOUT": (("callbacks", "timeout"), _duration),
+    "CALLBACK_HMAC_SECRET": (("callbacks", "hmac_secret"), _str),  # issue 12
     "CEDROS_PAYWALL_QUOTE_TTL": (("paywall", "quote_ttl"), _duration),
     "CEDROS_PAYWALL_PRODUCT_SOURCE": (("paywall", "product_source"), _str),
     "CEDROS_PAYWALL_PRODUCT_CACHE_TTL": (("paywall", "product_cache_ttl"), _duration),

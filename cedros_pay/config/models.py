@@ -737,6 +737,10 @@ class CallbacksConfig(_Model):
 
     payment_success_url: str = ""
     """URL that receives a POST for each successful payment; empty = none."""
+    refund_success_url: str = ""
+    """URL for refund events; empty = `payment_success_url`."""
+    subscription_url: str = ""
+    """URL for subscription events; empty = `payment_success_url`."""
     headers: StrMap = secret(FrozenDict(), "values")  # often carries Authorization
     """Extra request headers (e.g. Authorization)."""
     body: str = ""

@@ -60,6 +60,7 @@ class ErrorCode(StrEnum):
     PRODUCT_NOT_FOUND = "product_not_found"
     COUPON_NOT_FOUND = "coupon_not_found"
     SESSION_NOT_FOUND = "session_not_found"
+    NOT_FOUND = "not_found"  # an admin lookup by id (webhook deliveries, issue 12)
     # Coupon conflicts (409)
     COUPON_EXPIRED = "coupon_expired"
     COUPON_USAGE_LIMIT_REACHED = "coupon_usage_limit_reached"
@@ -189,6 +190,7 @@ ERROR_TABLE: Mapping[ErrorCode, ErrorSpec] = MappingProxyType(
         _E.PRODUCT_NOT_FOUND: _spec(404, "Product not found."),
         _E.COUPON_NOT_FOUND: _spec(404, "Coupon not found."),
         _E.SESSION_NOT_FOUND: _spec(404, "Checkout session not found."),
+        _E.NOT_FOUND: _spec(404, "Not found."),
         _E.COUPON_EXPIRED: _spec(409, "This coupon has expired."),
         _E.COUPON_USAGE_LIMIT_REACHED: _spec(409, "This coupon has reached its usage limit."),
         _E.COUPON_NOT_APPLICABLE: _spec(409, "This coupon does not apply to this purchase."),

@@ -147,6 +147,7 @@ class PendingWebhook:
     created_at: datetime
     tenant_id: str = DEFAULT_TENANT
     headers: dict[str, str] = field(default_factory=dict)
+    event_id: str = ""  # the payload's `eventId`: the receiver's deduplication key
     status: WebhookStatus = WebhookStatus.PENDING
     attempts: int = 0
     max_attempts: int = 5

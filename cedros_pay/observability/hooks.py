@@ -51,6 +51,13 @@ class PaymentSettledEvent:
 
 
 @dataclass(frozen=True, slots=True)
+class WebhookQueuedEvent:
+    id: str
+    url: str
+    event_type: str
+
+
+@dataclass(frozen=True, slots=True)
 class WebhookDeliveredEvent:
     id: str
     url: str
@@ -180,6 +187,7 @@ class PaymentHook(Protocol):
 
 @runtime_checkable
 class WebhookHook(Protocol):
+    def on_webhook_queued(self, event: WebhookQueuedEvent) -> None: ...
     def on_webhook_delivered(self, event: WebhookDeliveredEvent) -> None: ...
     def on_webhook_failed(self, event: WebhookFailedEvent) -> None: ...
     def on_webhook_retried(self, event: WebhookRetriedEvent) -> None: ...
@@ -328,6 +336,9 @@ class HookRegistry:
         self._emit(PaymentHook, lambda h: h.on_payment_settled(event))
 
     # WebhookHook
+    def on_webhook_queued(self, event: WebhookQueuedEvent) -> None:
+        self._emit(WebhookHook, lambda h: h.on_webhook_queued(event))
+
     def on_webhook_delivered(self, event: WebhookDeliveredEvent) -> None:
         self._emit(WebhookHook, lambda h: h.on_webhook_delivered(event))
 
@@ -403,6 +414,7 @@ class BaseHook:
 
     def on_payment_completed(self, event: PaymentCompletedEvent) -> None: ...
     def on_payment_settled(self, event: PaymentSettledEvent) -> None: ...
+    def on_webhook_queued(self, event: WebhookQueuedEvent) -> None: ...
     def on_webhook_delivered(self, event: WebhookDeliveredEvent) -> None: ...
     def on_webhook_failed(self, event: WebhookFailedEvent) -> None: ...
     def on_webhook_retried(self, event: WebhookRetriedEvent) -> None: ...

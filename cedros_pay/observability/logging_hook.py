@@ -22,6 +22,7 @@ from cedros_pay.observability.hooks import (
     RPCCallEvent,
     WebhookDeliveredEvent,
     WebhookFailedEvent,
+    WebhookQueuedEvent,
     WebhookRetriedEvent,
 )
 
@@ -46,17 +47,22 @@ class LoggingHook(BaseHook):
             "resource_id": event.resource_id, "method": event.method,
             "wallet": truncate_wallet(event.wallet), "tx": event.tx_hash})
 
+    def on_webhook_queued(self, event: WebhookQueuedEvent) -> None:
+        self.log.info("webhook queued", extra={"webhook_id": event.id, "url": event.url,
+                                               "event_type": event.event_type})
+
     def on_webhook_delivered(self, event: WebhookDeliveredEvent) -> None:
         self.log.info("webhook delivered", extra={
-            "webhook_id": event.id, "event_type": event.event_type,
+            "webhook_id": event.id, "url": event.url, "event_type": event.event_type,
             "duration_ms": round(event.duration * 1000, 3)})
 
     def on_webhook_failed(self, event: WebhookFailedEvent) -> None:
         level = logging.ERROR if event.final else logging.WARNING
         self.log.log(level, "webhook moved to the dead-letter queue" if event.final
                      else "webhook delivery failed", extra={
-                         "webhook_id": event.id, "event_type": event.event_type,
-                         "attempt": event.attempt, "error": event.error})
+                         "webhook_id": event.id, "url": event.url,
+                         "event_type": event.event_type, "attempt": event.attempt,
+                         "error": event.error})
 
     def on_webhook_retried(self, event: WebhookRetriedEvent) -> None:
         self.log.info("webhook retry scheduled", extra={

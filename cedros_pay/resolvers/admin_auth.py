@@ -54,6 +54,9 @@ class AdminAuth:
     def configured(self) -> bool:
         return bool(self._keys or self._signers)
 
+    def is_admin_signer(self, public_key: str) -> bool:
+        return public_key in self._signers
+
     def _match_key(self, presented: str) -> str | None:
         candidate = presented.encode()
         # Compare against every key so timing does not tell which one (or how many) exist.

@@ -19,6 +19,7 @@ from cedros_pay.resolvers.nonces import Nonces
 from cedros_pay.resolvers.payments import Payments
 from cedros_pay.resolvers.pricing import Pricing
 from cedros_pay.resolvers.quotes import Quotes
+from cedros_pay.resolvers.webhook_admin import WebhookAdmin
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,3 +50,4 @@ class Services:
     admin_auth: AdminAuth
     gasless: Gasless
     server: ServerInfo = field(default_factory=ServerInfo)
+    webhook_admin: WebhookAdmin | None = None  # set with the delivery worker

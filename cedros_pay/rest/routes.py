@@ -9,7 +9,7 @@ from typing import Any
 from starlette.routing import BaseRoute, Route, Router
 from starlette.types import Receive, Scope, Send
 
-from cedros_pay.rest import admin, catalog, discovery, gasless, payments, paywall
+from cedros_pay.rest import admin, admin_webhooks, catalog, discovery, gasless, payments, paywall
 from cedros_pay.rest.health import health
 from cedros_pay.rest.stripe import stripe_routes
 
@@ -32,8 +32,19 @@ def build_routes(prefix: str) -> list[BaseRoute]:
         Route(f"{v1}/gasless-transaction", gasless.gasless_transaction, methods=["POST"]),
         Route(f"{v1}/x402-transaction/verify", payments.transaction, methods=["GET"]),
         *stripe_routes(prefix),
+        *admin_webhook_routes(prefix),
         # Last: one path segment after /paywall, so it never shadows /paywall/v1/...
         Route(f"{prefix}/paywall/{{resource_id}}", payments.resource, methods=["GET", "POST"]),
+    ]
+
+
+def admin_webhook_routes(prefix: str) -> list[BaseRoute]:
+    hooks = f"{prefix}/admin/webhooks"
+    return [
+        Route(hooks, admin_webhooks.list_webhooks, methods=["GET"]),
+        Route(f"{hooks}/{{webhook_id}}", admin_webhooks.get_webhook, methods=["GET"]),
+        Route(f"{hooks}/{{webhook_id}}", admin_webhooks.delete_webhook, methods=["DELETE"]),
+        Route(f"{hooks}/{{webhook_id}}/retry", admin_webhooks.retry_webhook, methods=["POST"]),
     ]
 
 

@@ -23,6 +23,7 @@ from cedros_pay.schema.types.enums import PaymentMethod
 from cedros_pay.schema.types.payment import Payment, PaymentConnection
 from cedros_pay.schema.types.product import Product
 from cedros_pay.schema.types.quote import Quote
+from cedros_pay.schema.webhooks import WebhookDelivery, webhook_deliveries
 
 MAX_CART_ID = 128
 
@@ -106,3 +107,6 @@ class Query:
     payments: PaymentConnection | None = strawberry.field(
         resolver=payments, permission_classes=ADMIN,
         description="Admin: recorded payments, newest first, with per-asset totals.")
+    webhook_deliveries: Connection[WebhookDelivery] | None = strawberry.field(
+        resolver=webhook_deliveries, permission_classes=ADMIN,
+        description="Admin: the webhook queue, newest first, optionally one status.")

@@ -123,7 +123,11 @@ class NonceRepo(Protocol):
 
 
 class WebhookQueue(Protocol):
-    async def enqueue(self, webhook: PendingWebhook) -> None: ...
+    async def enqueue(self, webhook: PendingWebhook, *, within: object | None = None) -> None:
+        """Add one item. `within` is the open transaction of the change that caused the
+        event (on SQL an `AsyncConnection` inside `begin()`), so both commit or neither;
+        None opens a transaction of its own. Raises on a duplicate id."""
+
     async def claim_due(
         self, now: datetime, limit: int, lease: timedelta = timedelta(minutes=5)
     ) -> list[PendingWebhook]:
@@ -134,7 +138,15 @@ class WebhookQueue(Protocol):
         restarts. Claiming counts an attempt.
         """
 
+    async def release(self, webhook_id: str, next_attempt_at: datetime) -> bool:
+        """Give a claimed item back unattempted: pending again, due at `next_attempt_at`,
+        its claim no longer counted as an attempt (an open circuit breaker, a shutdown).
+        False unless the item was `processing`."""
+
     async def mark_success(self, webhook_id: str, at: datetime) -> None: ...
+    async def mark_success_many(self, webhook_ids: Sequence[str], at: datetime) -> None:
+        """`mark_success` for a batch in one statement (the worker's common case)."""
+
     async def mark_failed(
         self, webhook_id: str, error: str, at: datetime, next_attempt_at: datetime | None
     ) -> None:
@@ -144,6 +156,9 @@ class WebhookQueue(Protocol):
     async def list(
         self, tenant: str, status: WebhookStatus | None = None, limit: int = 100
     ) -> list[PendingWebhook]: ...
+    async def counts(self) -> dict[WebhookStatus, int]:
+        """Items per status over every tenant (the queue-depth gauge); zeros included."""
+
     async def retry(self, tenant: str, webhook_id: str, now: datetime) -> bool:
         """Reset a webhook to pending with a fresh attempt budget (manual retry)."""
 

@@ -33,7 +33,7 @@ async def test_migrated_schema_matches_the_table_definitions(
     engine = _engine(backend, request, tmp_path)
     await upgrade(engine)
     await upgrade(engine)  # idempotent
-    assert await current_revision(engine) == "0002"
+    assert await current_revision(engine) == "0003"
     async with engine.connect() as conn:
         diff = await conn.run_sync(
             lambda c: compare_metadata(
@@ -77,12 +77,12 @@ async def test_migrations_do_not_read_the_live_table_definitions(
     monkeypatch.setattr(schema, "define_tables", changed)
     engine = _engine(backend, request, tmp_path)
     await upgrade(engine)
-    assert await current_revision(engine) == "0002"
+    assert await current_revision(engine) == "0003"
     await engine.dispose()
 
 
 @pytest.mark.parametrize("backend", ["sqlite", "postgres"])
-async def test_0001_is_the_frozen_schema_and_0002_upgrades_its_data(
+async def test_0001_is_the_frozen_schema_and_later_revisions_upgrade_its_data(
     backend: str, request: pytest.FixtureRequest, tmp_path: Path
 ) -> None:
     engine = _engine(backend, request, tmp_path)
@@ -99,7 +99,7 @@ async def test_0001_is_the_frozen_schema_and_0002_upgrades_its_data(
             id="cart_old", tenant_id="default", items=[], total_amount=5, total_asset="USDC",
             created_at=T0, expires_at=T0))
     await upgrade(engine, names)
-    assert await current_revision(engine) == "0002"
+    assert await current_revision(engine) == "0003"
     store = sql_store(engine, names)
     old = await store.carts.get("default", "cart_old")
     assert old is not None and old.total_atomic == 5 and not old.is_paid

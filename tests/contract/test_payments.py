@@ -60,12 +60,19 @@ async def test_record_many_refuses_a_batch_repeating_a_signature(store: Store) -
     assert not await store.payments.has_been_processed("dup")
 
 
-async def test_archive_removes_only_older_payments(store: Store) -> None:
+async def test_archive_moves_only_older_payments_and_keeps_them_used(store: Store) -> None:
     await store.payments.record(tx("old", at=0))
     await store.payments.record(tx("new", at=3600))
     assert await store.payments.archive_older_than(T0 + timedelta(minutes=30)) == 1
-    assert not await store.payments.has_been_processed("old")
-    assert await store.payments.has_been_processed("new")
+    assert await store.payments.get("default", "old") is None  # out of the hot table
+    assert await store.payments.get("default", "new") is not None
+    # Replay protection is not weakened: an archived signature still cannot pay again.
+    assert await store.payments.has_been_processed("old")
+    assert not await store.payments.record(tx("old", at=7200))
+    assert not await store.payments.record_many([tx("fresh", at=7200), tx("old", at=7200)])
+    assert not await store.payments.has_been_processed("fresh")
+    assert await store.payments.archive_older_than(T0 + timedelta(minutes=30)) == 0
+    assert await store.payments.record(tx("fresh", at=7200))
 
 
 async def test_int64_amounts_survive(store: Store) -> None:

@@ -104,3 +104,60 @@ async def test_webhook_admin_calls_are_tenant_scoped(store: Store) -> None:
     assert not await store.webhooks.delete("b", "wh_0001")
     assert await store.webhooks.delete("a", "wh_0001")
     assert await store.webhooks.get("a", "wh_0001") is None
+
+
+async def test_release_gives_a_claim_back_without_spending_an_attempt(store: Store) -> None:
+    await store.webhooks.enqueue(hook(1))
+    [w] = await store.webhooks.claim_due(T0, limit=1)
+    assert w.attempts == 1
+    later = T0 + timedelta(seconds=30)
+    assert await store.webhooks.release("wh_0001", later)
+    assert not await store.webhooks.release("wh_0001", later)  # no longer processing
+    assert await store.webhooks.claim_due(T0 + timedelta(seconds=29), limit=1) == []
+    [again] = await store.webhooks.claim_due(later, limit=1)
+    assert (again.attempts, again.status) == (1, WebhookStatus.PROCESSING)
+
+
+async def test_counts_per_status_include_zeros(store: Store) -> None:
+    assert await store.webhooks.counts() == dict.fromkeys(WebhookStatus, 0)
+    for i in range(3):
+        await store.webhooks.enqueue(hook(i, tenant="a" if i else "b"))
+    await store.webhooks.claim_due(T0 + timedelta(seconds=1), limit=1)
+    counts = await store.webhooks.counts()
+    assert counts[WebhookStatus.PENDING] == 2 and counts[WebhookStatus.PROCESSING] == 1
+    assert counts[WebhookStatus.FAILED] == counts[WebhookStatus.SUCCESS] == 0
+
+
+async def test_event_id_round_trips(store: Store) -> None:
+    w = hook(1)
+    w.event_id = "evt_0123456789abcdef01234567"
+    await store.webhooks.enqueue(w)
+    got = await store.webhooks.get("default", "wh_0001")
+    assert got is not None and got.event_id == "evt_0123456789abcdef01234567"
+    [listed] = await store.webhooks.list("default")
+    assert listed.event_id == w.event_id
+
+
+async def test_duplicate_id_is_refused_and_the_first_item_kept(store: Store) -> None:
+    await store.webhooks.enqueue(hook(1))
+    dup = hook(1)
+    dup.payload = "{}"
+    try:
+        await store.webhooks.enqueue(dup)
+    except Exception:  # each backend raises its own integrity error
+        pass
+    else:
+        raise AssertionError("a duplicate webhook id was accepted")
+    got = await store.webhooks.get("default", "wh_0001")
+    assert got is not None and got.payload != "{}"
+
+
+async def test_mark_success_many_marks_exactly_the_batch(store: Store) -> None:
+    for i in range(3):
+        await store.webhooks.enqueue(hook(i))
+    await store.webhooks.claim_due(T0 + timedelta(seconds=1), limit=3)
+    await store.webhooks.mark_success_many(["wh_0000", "wh_0002"], T0)
+    await store.webhooks.mark_success_many([], T0)
+    got = {w.id: w.status for w in await store.webhooks.list("default")}
+    assert got == {"wh_0000": WebhookStatus.SUCCESS, "wh_0001": WebhookStatus.PROCESSING,
+                   "wh_0002": WebhookStatus.SUCCESS}

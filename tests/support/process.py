@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -25,13 +26,20 @@ class ServiceUnavailable(RuntimeError):
 def free_port() -> int:
     """A TCP port on 127.0.0.1 that nobody listens on right now.
 
-    The port is released before the server binds it, so a race is possible; callers retry
-    on "address in use".
+    Drawn below the kernel's ephemeral range (32768-60999 on Linux), so an outgoing
+    connection of another process (a killed server's half-closed socket, say) cannot hold
+    it when our server binds. The port is released before the server binds it, so a race
+    with another test is still possible; callers retry on "address in use".
     """
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+    for _ in range(200):
+        port = secrets.randbelow(32768 - 20000) + 20000
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise OSError("no free TCP port in 20000-32767")
 
 
 def wait_until(

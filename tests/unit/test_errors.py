@@ -84,7 +84,9 @@ INTERNAL_MESSAGE_CODES = [
     ("send_failed", 402),
     ("send_failed_after_account_creation", 402),
 ]
-EXTENSIONS = [("unauthorized", 401), ("forbidden", 403), ("rate_limit_exceeded", 429)]
+# Ours beside spec 15: auth, rate limits, and `not_found` for admin lookups by id (issue 12).
+EXTENSIONS = [("unauthorized", 401), ("forbidden", 403), ("rate_limit_exceeded", 429),
+              ("not_found", 404)]
 
 SPEC15_STATUS = (
     [(c, 402) for c in PAYMENT_VERIFICATION_402]

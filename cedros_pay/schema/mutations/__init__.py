@@ -14,6 +14,7 @@ from cedros_pay.schema.mutations.delete_product import delete_product
 from cedros_pay.schema.mutations.update_coupon import update_coupon
 from cedros_pay.schema.mutations.update_product import update_product
 from cedros_pay.schema.permissions import ADMIN
+from cedros_pay.schema.webhooks import delete_webhook_delivery, retry_webhook_delivery
 
 
 @strawberry.type
@@ -39,3 +40,9 @@ class Mutation:
         resolver=update_coupon, permission_classes=ADMIN, description="Admin.")
     delete_coupon = strawberry.mutation(
         resolver=delete_coupon, permission_classes=ADMIN, description="Admin: soft delete.")
+    retry_webhook_delivery = strawberry.mutation(
+        resolver=retry_webhook_delivery, permission_classes=ADMIN,
+        description="Admin: deliver again now with a fresh attempt budget, same eventId.")
+    delete_webhook_delivery = strawberry.mutation(
+        resolver=delete_webhook_delivery, permission_classes=ADMIN,
+        description="Admin: remove from the queue; it is never delivered.")

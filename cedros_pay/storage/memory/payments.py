@@ -17,16 +17,18 @@ from cedros_pay.core.models import (
 class MemoryPayments:
     def __init__(self) -> None:
         self._rows: dict[str, PaymentTransaction] = {}
+        self._archive: dict[str, PaymentTransaction] = {}  # archived: still used
 
     async def record(self, tx: PaymentTransaction) -> bool:
-        if tx.signature in self._rows:
+        if tx.signature in self._rows or tx.signature in self._archive:
             return False
         self._rows[tx.signature] = copy.deepcopy(tx)
         return True
 
     async def record_many(self, txs: Sequence[PaymentTransaction]) -> bool:
         sigs = [tx.signature for tx in txs]
-        if len(set(sigs)) != len(sigs) or any(s in self._rows for s in sigs):
+        if len(set(sigs)) != len(sigs) or any(
+                s in self._rows or s in self._archive for s in sigs):
             return False
         for tx in txs:
             self._rows[tx.signature] = copy.deepcopy(tx)
@@ -38,7 +40,7 @@ class MemoryPayments:
             self._rows.pop(s, None)
 
     async def has_been_processed(self, signature: str) -> bool:
-        return signature in self._rows
+        return signature in self._rows or signature in self._archive
 
     async def get(self, tenant: str, signature: str) -> PaymentTransaction | None:
         tx = self._rows.get(signature)
@@ -76,5 +78,5 @@ class MemoryPayments:
     async def archive_older_than(self, before: datetime) -> int:
         gone = [s for s, tx in self._rows.items() if tx.created_at < before]
         for s in gone:
-            del self._rows[s]
+            self._archive[s] = self._rows.pop(s)
         return len(gone)

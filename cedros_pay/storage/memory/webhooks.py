@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from cedros_pay.core.models import PendingWebhook, WebhookStatus
@@ -12,7 +13,8 @@ class MemoryWebhookQueue:
     def __init__(self) -> None:
         self._rows: dict[str, PendingWebhook] = {}
 
-    async def enqueue(self, webhook: PendingWebhook) -> None:
+    async def enqueue(self, webhook: PendingWebhook, *, within: object | None = None) -> None:
+        # One dict write: atomic with whatever the caller's unit of work does around it.
         if webhook.id in self._rows:
             raise ValueError(f"webhook {webhook.id!r} exists")
         self._rows[webhook.id] = copy.deepcopy(webhook)
@@ -32,9 +34,21 @@ class MemoryWebhookQueue:
             w.status, w.attempts, w.last_attempt_at = WebhookStatus.PROCESSING, w.attempts + 1, now
         return copy.deepcopy(due)
 
+    async def release(self, webhook_id: str, next_attempt_at: datetime) -> bool:
+        w = self._rows.get(webhook_id)
+        if w is None or w.status is not WebhookStatus.PROCESSING:
+            return False
+        w.status, w.attempts = WebhookStatus.PENDING, max(0, w.attempts - 1)
+        w.next_attempt_at = next_attempt_at
+        return True
+
     async def mark_success(self, webhook_id: str, at: datetime) -> None:
         if (w := self._rows.get(webhook_id)) is not None:
             w.status, w.completed_at, w.last_error = WebhookStatus.SUCCESS, at, ""
+
+    async def mark_success_many(self, webhook_ids: Sequence[str], at: datetime) -> None:
+        for webhook_id in webhook_ids:
+            await self.mark_success(webhook_id, at)
 
     async def mark_failed(
         self, webhook_id: str, error: str, at: datetime, next_attempt_at: datetime | None
@@ -59,6 +73,12 @@ class MemoryWebhookQueue:
         rows.sort(key=lambda w: w.id)
         rows.sort(key=lambda w: w.created_at, reverse=True)
         return copy.deepcopy(rows[:limit])
+
+    async def counts(self) -> dict[WebhookStatus, int]:
+        out = dict.fromkeys(WebhookStatus, 0)
+        for w in self._rows.values():
+            out[w.status] += 1
+        return out
 
     async def retry(self, tenant: str, webhook_id: str, now: datetime) -> bool:
         w = self._rows.get(webhook_id)

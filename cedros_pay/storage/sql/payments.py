@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import and_, delete, func, or_, select
+from sqlalchemy import and_, delete, func, insert, literal, or_, select
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from cedros_pay.core.models import (
     STRIPE_SIGNATURE_PREFIX,
@@ -42,10 +43,23 @@ class SqlPayments(SqlRepo):
         t = self._t.payments
         return self._insert(t).on_conflict_do_nothing(index_elements=[t.c.signature])
 
+    async def _archived(self, conn: AsyncConnection, signatures: Sequence[str]) -> bool:
+        """Checked after the insert, in its transaction: an archival that committed while
+        the insert waited on the row it moved is visible to this later statement."""
+        a = self._t.payments_archive
+        q = select(a.c.signature).where(a.c.signature.in_(list(signatures))).limit(1)
+        return (await conn.execute(q)).first() is not None
+
     async def record(self, tx: PaymentTransaction) -> bool:
-        async with self._engine.begin() as conn:
-            result = await conn.execute(self._insert_once(), self._row(tx))
-            return result.rowcount == 1
+        try:
+            async with self._engine.begin() as conn:
+                if (await conn.execute(self._insert_once(), self._row(tx))).rowcount != 1:
+                    return False
+                if await self._archived(conn, [tx.signature]):
+                    raise _Conflict
+        except _Conflict:
+            return False
+        return True
 
     async def record_many(self, txs: Sequence[PaymentTransaction]) -> bool:
         if len({tx.signature for tx in txs}) != len(txs):
@@ -55,13 +69,16 @@ class SqlPayments(SqlRepo):
                 for tx in txs:
                     if (await conn.execute(self._insert_once(), self._row(tx))).rowcount != 1:
                         raise _Conflict
+                if await self._archived(conn, [tx.signature for tx in txs]):
+                    raise _Conflict
         except _Conflict:
             return False
         return True
 
     async def has_been_processed(self, signature: str) -> bool:
-        t = self._t.payments
-        q = select(t.c.signature).where(t.c.signature == signature)
+        t, a = self._t.payments, self._t.payments_archive
+        q = select(t.c.signature).where(t.c.signature == signature).union_all(
+            select(a.c.signature).where(a.c.signature == signature))
         async with self._engine.connect() as conn:
             return (await conn.execute(q)).first() is not None
 
@@ -114,6 +131,15 @@ class SqlPayments(SqlRepo):
                     for asset, n, total in await conn.execute(q)]
 
     async def archive_older_than(self, before: datetime) -> int:
-        t = self._t.payments
+        """Move (copy, then delete, in one transaction) rows older than `before`."""
+        t, a = self._t.payments, self._t.payments_archive
+        cols = ["signature", "tenant_id", "resource_id", "wallet", "amount", "amount_asset",
+                "created_at", "metadata"]
+        old = t.c.created_at < before
+        copy = insert(a).from_select(
+            [*cols, "archived_at"],
+            select(*(t.c[c] for c in cols), literal(datetime.now(UTC), a.c.archived_at.type))
+            .where(old))
         async with self._engine.begin() as conn:
-            return (await conn.execute(delete(t).where(t.c.created_at < before))).rowcount
+            await conn.execute(copy)
+            return (await conn.execute(delete(t).where(old))).rowcount

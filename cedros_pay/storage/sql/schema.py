@@ -107,6 +107,7 @@ def _split(name: str) -> tuple[str | None, str]:
 class Tables:
     metadata: MetaData
     payments: Table
+    payments_archive: Table  # `<payments>_archive`: rows moved out by archival (spec 11)
     sessions: Table
     products: Table
     coupons: Table
@@ -127,23 +128,35 @@ def _table(md: MetaData, name: str, *cols: Any, index: list[tuple[str, ...]] | N
     return table
 
 
-def define_tables(names: TableNames | None = None) -> Tables:
-    """Build the tables of spec 08 (plus idempotency keys) on a fresh MetaData."""
-    n = names or TableNames()
-    md = MetaData()
-    ts = UtcDateTime
-    payments = _table(
-        md, n.payments,
+def _payment_columns() -> list[Column[Any]]:
+    """A payment row: the hot ledger and its archive hold the same columns."""
+    return [
         Column("signature", Text, primary_key=True),
         Column("tenant_id", Text, nullable=False, server_default="default"),
         Column("resource_id", Text, nullable=False),
         Column("wallet", Text, nullable=False, server_default=""),
         Column("amount", BigInteger, nullable=False),
         Column("amount_asset", Text, nullable=False),
-        Column("created_at", ts, nullable=False),
+        Column("created_at", UtcDateTime, nullable=False),
         Column("metadata", json_type()),
+    ]
+
+
+def define_tables(names: TableNames | None = None) -> Tables:
+    """Build the tables of spec 08 (plus idempotency keys) on a fresh MetaData."""
+    n = names or TableNames()
+    md = MetaData()
+    ts = UtcDateTime
+    payments = _table(
+        md, n.payments, *_payment_columns(),
         index=[("tenant_id",), ("tenant_id", "resource_id"), ("tenant_id", "wallet"),
                ("tenant_id", "created_at")],
+    )
+    # Revision 0003. Archived signatures stay used: the ledger checks this table too.
+    payments_archive = _table(
+        md, f"{n.payments}_archive", *_payment_columns(),
+        Column("archived_at", ts, nullable=False),
+        index=[("tenant_id", "created_at")],
     )
     sessions = _table(
         md, n.sessions,
@@ -257,6 +270,7 @@ def define_tables(names: TableNames | None = None) -> Tables:
         Column("payload", Text, nullable=False),
         Column("headers", json_type()),
         Column("event_type", Text, nullable=False),
+        Column("event_id", Text),  # revision 0003
         Column("status", Text, nullable=False),
         Column("attempts", Integer, nullable=False, server_default="0"),
         Column("max_attempts", Integer, nullable=False),
@@ -266,7 +280,7 @@ def define_tables(names: TableNames | None = None) -> Tables:
         Column("created_at", ts, nullable=False),
         Column("completed_at", ts),
         index=[("status", "next_attempt_at"), ("created_at",), ("completed_at",),
-               ("tenant_id", "status")],
+               ("tenant_id", "status"), ("tenant_id", "event_id")],
     )
     subscriptions = _table(
         md, n.subscriptions,
@@ -304,7 +318,8 @@ def define_tables(names: TableNames | None = None) -> Tables:
         index=[("expires_at",)],
     )
     return Tables(
-        metadata=md, payments=payments, sessions=sessions, products=products,
+        metadata=md, payments=payments, payments_archive=payments_archive, sessions=sessions,
+        products=products,
         coupons=coupons, cart_quotes=cart_quotes, refund_quotes=refund_quotes,
         admin_nonces=admin_nonces, webhook_queue=webhook_queue,
         subscriptions=subscriptions, idempotency_keys=idempotency_keys,

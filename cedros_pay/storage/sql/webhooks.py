@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, delete, insert, or_, select, update
+from sqlalchemy import and_, delete, func, insert, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from cedros_pay.core.models import PendingWebhook, WebhookStatus
 from cedros_pay.storage.sql.base import SqlRepo, meta_out
@@ -16,23 +18,30 @@ class SqlWebhookQueue(SqlRepo):
     def _model(r: Any) -> PendingWebhook:
         return PendingWebhook(
             id=r.id, tenant_id=r.tenant_id, url=r.url, payload=r.payload,
-            headers=meta_out(r.headers), event_type=r.event_type,
+            headers=meta_out(r.headers), event_type=r.event_type, event_id=r.event_id or "",
             status=WebhookStatus(r.status), attempts=r.attempts, max_attempts=r.max_attempts,
             last_error=r.last_error or "", last_attempt_at=r.last_attempt_at,
             next_attempt_at=r.next_attempt_at, created_at=r.created_at,
             completed_at=r.completed_at,
         )
 
-    async def enqueue(self, webhook: PendingWebhook) -> None:
+    async def enqueue(self, webhook: PendingWebhook, *, within: object | None = None) -> None:
         w = webhook
+        stmt = insert(self._t.webhook_queue).values(
+            id=w.id, tenant_id=w.tenant_id, url=w.url, payload=w.payload,
+            headers=w.headers, event_type=w.event_type, event_id=w.event_id or None,
+            status=w.status.value, attempts=w.attempts, max_attempts=w.max_attempts,
+            last_error=w.last_error, last_attempt_at=w.last_attempt_at,
+            next_attempt_at=w.next_attempt_at, created_at=w.created_at,
+            completed_at=w.completed_at,
+        )
+        if within is not None:
+            if not isinstance(within, AsyncConnection):
+                raise TypeError("within must be the AsyncConnection of an open transaction")
+            await within.execute(stmt)  # committed (or rolled back) by its owner
+            return
         async with self._engine.begin() as conn:
-            await conn.execute(insert(self._t.webhook_queue).values(
-                id=w.id, tenant_id=w.tenant_id, url=w.url, payload=w.payload,
-                headers=w.headers, event_type=w.event_type, status=w.status.value,
-                attempts=w.attempts, max_attempts=w.max_attempts, last_error=w.last_error,
-                last_attempt_at=w.last_attempt_at, next_attempt_at=w.next_attempt_at,
-                created_at=w.created_at, completed_at=w.completed_at,
-            ))
+            await conn.execute(stmt)
 
     async def claim_due(
         self, now: datetime, limit: int, lease: timedelta = timedelta(minutes=5)
@@ -64,9 +73,28 @@ class SqlWebhookQueue(SqlRepo):
             result = await conn.execute(update(t).where(t.c.id == webhook_id).values(**values))
             return result.rowcount == 1
 
+    async def release(self, webhook_id: str, next_attempt_at: datetime) -> bool:
+        t = self._t.webhook_queue
+        stmt = (update(t).where(t.c.id == webhook_id,
+                                t.c.status == WebhookStatus.PROCESSING.value)
+                .values(status=WebhookStatus.PENDING.value, next_attempt_at=next_attempt_at,
+                        attempts=func.max(t.c.attempts - 1, 0) if not self._is_postgres
+                        else func.greatest(t.c.attempts - 1, 0)))
+        async with self._engine.begin() as conn:
+            return (await conn.execute(stmt)).rowcount == 1
+
     async def mark_success(self, webhook_id: str, at: datetime) -> None:
         await self._set(webhook_id, status=WebhookStatus.SUCCESS.value, completed_at=at,
                         last_error="")
+
+    async def mark_success_many(self, webhook_ids: Sequence[str], at: datetime) -> None:
+        if not webhook_ids:
+            return
+        t = self._t.webhook_queue
+        stmt = (update(t).where(t.c.id.in_(list(webhook_ids)))
+                .values(status=WebhookStatus.SUCCESS.value, completed_at=at, last_error=""))
+        async with self._engine.begin() as conn:
+            await conn.execute(stmt)
 
     async def mark_failed(
         self, webhook_id: str, error: str, at: datetime, next_attempt_at: datetime | None
@@ -95,6 +123,15 @@ class SqlWebhookQueue(SqlRepo):
         q = q.order_by(t.c.created_at.desc(), t.c.id).limit(limit)
         async with self._engine.connect() as conn:
             return [self._model(r) for r in await conn.execute(q)]
+
+    async def counts(self) -> dict[WebhookStatus, int]:
+        t = self._t.webhook_queue
+        out = dict.fromkeys(WebhookStatus, 0)
+        async with self._engine.connect() as conn:
+            for status, n in await conn.execute(select(t.c.status, func.count())
+                                                .group_by(t.c.status)):
+                out[WebhookStatus(status)] = int(n)
+        return out
 
     async def retry(self, tenant: str, webhook_id: str, now: datetime) -> bool:
         t = self._t.webhook_queue
