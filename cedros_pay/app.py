@@ -42,6 +42,7 @@ from cedros_pay.lifecycle import Lifecycle
 from cedros_pay.resolvers.admin_auth import AdminAuth
 from cedros_pay.resolvers.carts import Carts
 from cedros_pay.resolvers.catalog import Catalog
+from cedros_pay.resolvers.catalog_snapshot import CatalogSnapshots
 from cedros_pay.resolvers.coupon_check import CouponChecker
 from cedros_pay.resolvers.events import (
     NoopNotifier,
@@ -65,7 +66,7 @@ from cedros_pay.rest.context import SERVICES_KEY
 from cedros_pay.rest.dispatch import FixedRoutes
 from cedros_pay.rest.errors import EXCEPTION_HANDLERS
 from cedros_pay.rest.guard import Endpoint, payment_guard
-from cedros_pay.rest.routes import IndexedRouter, build_routes
+from cedros_pay.rest.routes import build_routes
 from cedros_pay.schema.app import graphql_routes
 from cedros_pay.storage.catalog import catalog_repos
 from cedros_pay.storage.open import open_store
@@ -127,13 +128,14 @@ def build_services(config: Config, store: Store, clock: Clock, *, health: Health
     terms = payment_terms(config)
     if gasless is not None and wallets is not None:
         terms = replace(terms, fee_payer=wallets.pick)  # quotes name extra.feePayer
-    quotes = Quotes(products, pricing, terms)
+    snapshots = CatalogSnapshots(products, coupons, pricing, clock)  # the one catalog cache
+    quotes = Quotes(products, pricing, terms, snapshots)
     carts = Carts(store.carts, quotes, pricing, clock)
     nonces = Nonces(store.nonces, clock)
     hub = PaymentEventHub()
     return Services(
         config=config, clock=clock, store=store, health=health, pricing=pricing,
-        catalog=Catalog(products, coupons, pricing, clock),
+        catalog=Catalog(products, coupons, snapshots, clock),
         coupons=CouponChecker(coupons, clock),
         quotes=quotes,
         carts=carts,
@@ -192,15 +194,13 @@ class CedrosApp:
         self._start_lock = asyncio.Lock()
         self.services: Services | None = None
         prefix = config.server.route_prefix
-        self.starlette = Starlette(exception_handlers=EXCEPTION_HANDLERS)
-        # Starlette's router plus an index of the fixed paths (rest/routes.py).
-        router = self.starlette.router = IndexedRouter(
-            [*build_routes(prefix), *graphql_routes(f"{prefix}/graphql")],
-            lifespan=self._lifespan)
+        self.starlette = Starlette(
+            routes=[*build_routes(prefix), *graphql_routes(f"{prefix}/graphql")],
+            exception_handlers=EXCEPTION_HANDLERS, lifespan=self._lifespan)
         # Middleware chain, hooks, breakers, shared-state backends (infra.py).
         self.infra = build_infra(config)
         # The fixed-path REST endpoints skip Starlette's middleware stack (rest/dispatch.py).
-        rest = FixedRoutes(self.starlette, router.fixed, EXCEPTION_HANDLERS)
+        rest = FixedRoutes(self.starlette, EXCEPTION_HANDLERS)
         self.asgi: ASGIApp = wrap(rest, config, self.infra)
 
     @property

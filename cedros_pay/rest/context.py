@@ -8,7 +8,7 @@ from starlette.requests import Request
 
 from cedros_pay.core.models import DEFAULT_TENANT
 from cedros_pay.resolvers.services import Services
-from cedros_pay.rest.middleware._asgi import header, header_index
+from cedros_pay.rest.middleware._asgi import header
 
 # Where the app puts its services in each request's scope: one dict probe for handlers,
 # instead of Starlette's app property and its state's attribute hook.
@@ -28,24 +28,9 @@ def tenant(request: Request) -> str:
     return state.get("tenant") or DEFAULT_TENANT
 
 
-# Starlette parses and re-assembles the URL of each request; the same few URLs come back
-# all the time (one per paid resource), so the result is kept per input. Bounded: the
-# path and query come from clients.
-_URLS: dict[tuple[Any, ...], str] = {}
-_URLS_LIMIT = 1024
-
-
 def request_url(request: Request) -> str:
-    """`str(request.url)`, remembered for the scope parts it is made of."""
-    scope = request.scope
-    key = (scope.get("scheme"), header_index(scope).get(b"host"), scope.get("server"),
-           scope.get("root_path"), scope["path"], scope.get("query_string"))
-    url = _URLS.get(key)
-    if url is None:
-        if len(_URLS) >= _URLS_LIMIT:
-            _URLS.clear()
-        url = _URLS[key] = str(request.url)
-    return url
+    """The URL the client asked for (the resource of a 402's PAYMENT-REQUIRED)."""
+    return str(request.url)
 
 
 def request_header(request: Request, name: bytes) -> str | None:
