@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from starlette.requests import Request
 
 from cedros_pay.core.models import DEFAULT_TENANT
 from cedros_pay.resolvers.services import Services
-from cedros_pay.rest.middleware._asgi import header
+from cedros_pay.rest.middleware._asgi import header, header_index
 
 # Where the app puts its services in each request's scope: one dict probe for handlers,
 # instead of Starlette's app property and its state's attribute hook.
@@ -28,9 +29,30 @@ def tenant(request: Request) -> str:
     return state.get("tenant") or DEFAULT_TENANT
 
 
+# A Host header Starlette takes as it is: a name or IPv4 address, an optional port.
+_PLAIN_HOST = re.compile(rb"[A-Za-z0-9.-]+(?::([0-9]{1,5}))?")
+
+
 def request_url(request: Request) -> str:
-    """The URL the client asked for (the resource of a 402's PAYMENT-REQUIRED)."""
-    return str(request.url)
+    """`str(request.url)`: the URL the client asked for (a 402's resource URL).
+
+    Starlette builds it with a host-header parser and `urlunsplit` on every request; for
+    the usual request (http or https, a plain Host header, a path with nothing to
+    escape) the same string is put together here directly. Anything else is left to
+    Starlette.
+    """
+    scope = request.scope
+    scheme = scope.get("scheme", "http")
+    path: str = scope["path"]
+    host = header_index(scope).get(b"host")
+    plain = _PLAIN_HOST.fullmatch(host) if host is not None else None
+    if (plain is None or (scheme != "http" and scheme != "https")
+            or (plain[1] is not None and int(plain[1]) > 65535)
+            or not path.startswith("/") or "?" in path or "#" in path or "\\" in path):
+        return str(request.url)
+    query: bytes = scope.get("query_string", b"")
+    url = f"{scheme}://{plain[0].decode('latin-1')}{path}"
+    return f"{url}?{query.decode()}" if query else url
 
 
 def request_header(request: Request, name: bytes) -> str | None:
