@@ -132,8 +132,11 @@ class CatalogSnapshot:
         snapshot does not hold as it is (read between two cache refreshes) is priced at
         `now` every time: its start and expiry are not in the snapshot's span.
         """
-        if manual is not None and manual.active and self._by_code.get(manual.code) != manual:
-            return self._build(product, manual, CouponView(self._coupon_view.auto, now), build)
+        if manual is not None and manual.active:
+            held = self._by_code.get(manual.code)
+            if held is not manual and held != manual:
+                return self._build(product, manual, CouponView(self._coupon_view.auto, now),
+                                   build)
         key = (build, product.id, code)
         hit = self._offers.get(key)
         if hit is not None and (hit[0] is manual or hit[0] == manual):
