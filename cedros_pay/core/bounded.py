@@ -1,9 +1,10 @@
 """A memo that cannot grow with what clients send.
 
 Keys of the memos that survive (API version decisions, rate-limit buckets per client,
-catalog snapshots per tenant, quote parts per coupon code) come from requests, so each
-is bounded. When full, the entry written longest ago goes: an attacker cycling through keys evicts
-only what it put there last, and the steady few keys of real clients stay warm.
+catalog snapshots per tenant, quote offers per coupon code) come from requests, so each
+is bounded. When full, the entry written longest ago goes: a flood of new keys costs
+recomputation, never memory, and dropping one entry at a time (rather than all) keeps
+the rest warm.
 """
 
 from __future__ import annotations

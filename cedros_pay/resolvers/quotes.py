@@ -123,9 +123,11 @@ class Quotes:
         requirement = offer.requirement
         if requirement is not None:
             nonce = new_memo_nonce()
-            memo = nonce.join(offer.memo_slots) if offer.memo_slots is not None else \
-                interpolate_memo(product.memo_template,
-                                 {"resource": product.id, "nonce": nonce, "amount": offer.amount})
+            if offer.memo_slots is not None:
+                memo = nonce.join(offer.memo_slots)
+            else:
+                memo = interpolate_memo(product.memo_template, {
+                    "resource": product.id, "nonce": nonce, "amount": offer.amount})
             requirement = requirement._replace(memo=memo, fee_payer=self._fee_payer())
         return Quote(resource_id=product.id, expires_at=now + self.terms.quote_ttl,
                      stripe=offer.stripe, crypto=requirement, fiat_price=offer.fiat,
@@ -166,6 +168,7 @@ class Quotes:
         return self._requirement(resource=resource, amount=amount, description=description,
                                  recipient_account=recipient_account, memo=memo, ttl=ttl,
                                  fee_payer=self._fee_payer())
+
     def _requirement(self, *, resource: str, amount: Money, description: str,
                      recipient_account: str, memo: str, ttl: timedelta,
                      fee_payer: str | None) -> CryptoRequirement:
