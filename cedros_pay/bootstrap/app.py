@@ -29,7 +29,7 @@ from cedros_pay.rest.context import SERVICES_KEY
 from cedros_pay.rest.dispatch import FixedRoutes
 from cedros_pay.rest.errors import EXCEPTION_HANDLERS
 from cedros_pay.rest.guard import Endpoint, payment_guard
-from cedros_pay.rest.routes import IndexedRouter, build_routes
+from cedros_pay.rest.routes import build_routes
 from cedros_pay.schema.app import graphql_routes
 from cedros_pay.storage.store import Store
 from cedros_pay.workers import SupervisedWorker
@@ -59,15 +59,13 @@ class CedrosApp:
         self.services: Services | None = None
         self.workers: tuple[SupervisedWorker, ...] = ()  # running while started
         prefix = config.server.route_prefix
-        self.starlette = Starlette(exception_handlers=EXCEPTION_HANDLERS)
-        # Starlette's router plus an index of the fixed paths (rest/routes.py).
-        router = self.starlette.router = IndexedRouter(
-            [*build_routes(prefix), *graphql_routes(f"{prefix}/graphql")],
-            lifespan=self._lifespan)
+        self.starlette = Starlette(
+            routes=[*build_routes(prefix), *graphql_routes(f"{prefix}/graphql")],
+            exception_handlers=EXCEPTION_HANDLERS, lifespan=self._lifespan)
         # Hooks, breakers, shared-state backends: built now, connected on start.
         self.infra = build_infra(config)
         # The fixed-path REST endpoints skip Starlette's middleware stack (rest/dispatch.py).
-        rest = FixedRoutes(self.starlette, router.fixed, EXCEPTION_HANDLERS)
+        rest = FixedRoutes(self.starlette, EXCEPTION_HANDLERS)
         self.asgi: ASGIApp = wrap(rest, config, self.infra)
 
     @property

@@ -18,6 +18,7 @@ from cedros_pay.observability.hooks import PaymentHook
 from cedros_pay.resolvers.admin_auth import AdminAuth
 from cedros_pay.resolvers.carts import Carts
 from cedros_pay.resolvers.catalog import Catalog
+from cedros_pay.resolvers.catalog_snapshot import CatalogSnapshots
 from cedros_pay.resolvers.coupon_check import CouponChecker
 from cedros_pay.resolvers.events import Notifier, PaymentEventHub, PublishingNotifier
 from cedros_pay.resolvers.gasless import Gasless
@@ -120,7 +121,8 @@ def build_services(config: Config, store: Store, clock: Clock, *, health: Health
     terms = payment_terms(config)
     if gasless is not None and wallets is not None:
         terms = replace(terms, fee_payer=wallets.pick)  # quotes name extra.feePayer
-    quotes = Quotes(products, pricing, terms)
+    snapshots = CatalogSnapshots(products, coupons, pricing, clock)  # the one catalog cache
+    quotes = Quotes(products, pricing, terms, snapshots)
     carts = Carts(store.carts, quotes, pricing, clock)
     nonces = Nonces(store.nonces, clock)
     hub = PaymentEventHub()
@@ -136,7 +138,7 @@ def build_services(config: Config, store: Store, clock: Clock, *, health: Health
         breaker=stripe_breaker, seen_events=seen_events)
     return Services(
         clock=clock, health=health, pricing=pricing,
-        catalog=Catalog(products, coupons, pricing, clock),
+        catalog=Catalog(products, coupons, snapshots, clock),
         coupons=CouponChecker(coupons, clock),
         quotes=quotes,
         carts=carts,

@@ -7,8 +7,6 @@ Random parts come from `secrets` (the CSPRNG), so the reference's fallbacks for 
 from __future__ import annotations
 
 import base64
-import os
-import random
 import re
 import secrets
 import time
@@ -39,11 +37,6 @@ MAX_PRODUCT_ID_LENGTH = 255
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
-_fast_random = random.Random()
-# Forked workers would otherwise replay the parent's sequence of ids.
-os.register_at_fork(after_in_child=_fast_random.seed)
-
-
 def new_cart_id() -> str:
     """`cart_` + 16 random bytes as hex (37 chars)."""
     return CART_PREFIX + secrets.token_hex(16)
@@ -59,24 +52,9 @@ def new_event_id() -> str:
     return EVENT_PREFIX + secrets.token_hex(12)
 
 
-# Every request gets an id: made 64 at a time (one draw, one hex conversion), handed out
-# one by one. Emptied in a forked child, which draws from its own re-seeded generator.
-_REQUEST_ID_BATCH = 64
-_request_ids: list[str] = []
-os.register_at_fork(after_in_child=_request_ids.clear)
-
-
 def new_request_id() -> str:
-    """`req_` + 16 random bytes as hex (36 chars).
-
-    A correlation id, not a secret: the fast PRNG suffices and saves a system call on
-    every request (the hot path of every endpoint).
-    """
-    if not _request_ids:
-        hexed = _fast_random.randbytes(16 * _REQUEST_ID_BATCH).hex()
-        _request_ids.extend([REQUEST_PREFIX + hexed[i:i + 32]
-                             for i in range(0, len(hexed), 32)])
-    return _request_ids.pop()
+    """`req_` + 16 random bytes as hex (36 chars)."""
+    return REQUEST_PREFIX + secrets.token_hex(16)
 
 
 def new_nonce_id() -> str:
@@ -87,27 +65,10 @@ def new_nonce_id() -> str:
 _MEMO_NONCE_BYTES = 6
 MEMO_NONCE_LENGTH = len(base64.urlsafe_b64encode(bytes(_MEMO_NONCE_BYTES)))  # ASCII chars
 
-# Every quote draws a memo nonce. The bytes still come from the OS's CSPRNG, but a few
-# kilobytes per system call instead of six; emptied in a forked child, which must not
-# hand out its parent's next nonces.
-_MEMO_POOL_SIZE = 6 * 1024
-_memo_pool = bytearray()
-
-
-def _drop_memo_pool() -> None:
-    _memo_pool.clear()
-
-
-os.register_at_fork(after_in_child=_drop_memo_pool)
-
 
 def new_memo_nonce() -> str:
     """Memo `{nonce}`: 6 random bytes as unpadded base64url (8 chars)."""
-    if len(_memo_pool) < _MEMO_NONCE_BYTES:
-        _memo_pool.extend(secrets.token_bytes(_MEMO_POOL_SIZE))
-    raw = bytes(_memo_pool[:_MEMO_NONCE_BYTES])
-    del _memo_pool[:_MEMO_NONCE_BYTES]
-    return base64.urlsafe_b64encode(raw).decode("ascii")
+    return base64.urlsafe_b64encode(secrets.token_bytes(_MEMO_NONCE_BYTES)).decode("ascii")
 
 
 def new_subscription_id() -> str:

@@ -2,23 +2,19 @@
 
 from __future__ import annotations
 
-import asyncio
 import builtins
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, replace
-from datetime import datetime
+from dataclasses import replace
 from typing import TypeVar
 
 from cedros_pay.core.clock import Clock
 from cedros_pay.core.errors import CedrosError, ErrorCode
 from cedros_pay.core.models import Coupon, Product
-from cedros_pay.resolvers.pricing import (
-    CouponView,
-    PaymentMethod,
-    Priced,
-    Pricing,
-    same_records,
-    validity_window,
+from cedros_pay.resolvers.catalog_snapshot import (
+    CatalogSnapshot,
+    CatalogSnapshots,
+    CatalogView,
+    ProductView,
 )
 from cedros_pay.storage.repos import (
     AlreadyExists,
@@ -28,42 +24,9 @@ from cedros_pay.storage.repos import (
     StorageError,
 )
 
+__all__ = ["Catalog", "CatalogView", "ProductView"]
+
 T = TypeVar("T")
-
-
-@dataclass(frozen=True, slots=True)
-class ProductView:
-    """A product with its catalog-phase prices on each rail (what GET /products shows)."""
-
-    product: Product
-    fiat: Priced | None
-    crypto: Priced | None
-
-
-@dataclass(frozen=True, slots=True)
-class CatalogView:
-    """A tenant's priced catalog. Shared between requests while nothing it was computed
-    from changes (`Catalog.list`), so it is immutable all the way down."""
-
-    products: tuple[ProductView, ...]
-    checkout_stripe_coupons: tuple[Coupon, ...]
-    checkout_crypto_coupons: tuple[Coupon, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class _Page:
-    """A catalog view and what it was computed from: the product records (frozen, so
-    identity says they did not change), the auto-apply coupons, and the span around the
-    computation in which no coupon starts or expires."""
-
-    products: tuple[Product, ...]
-    auto: tuple[Coupon, ...]
-    since: datetime
-    until: datetime
-    view: CatalogView
-
-
-_PAGES_LIMIT = 1024  # tenants
 
 
 async def _write(action: Callable[[], Awaitable[T]], what: str) -> T:
@@ -81,52 +44,34 @@ async def _write(action: Callable[[], Awaitable[T]], what: str) -> T:
 
 
 class Catalog:
-    def __init__(self, products: ProductRepo, coupons: CouponRepo, pricing: Pricing,
+    """Listings and product lookups from the tenant's catalog snapshot, and the admin
+    writes (whose effect the next read's snapshot check picks up)."""
+
+    def __init__(self, products: ProductRepo, coupons: CouponRepo, snapshots: CatalogSnapshots,
                  clock: Clock) -> None:
         self._products = products
         self._coupons = coupons
-        self._pricing = pricing
+        self._snapshots = snapshots
         self._clock = clock
-        self._pages: dict[str, _Page] = {}
 
-    async def _view(self, tenant: str, product: Product,
-                    coupons: CouponView | None = None) -> ProductView:
-        coupons = coupons or await self._pricing.view(tenant)
-        fiat = await self._pricing.catalog_fiat_unit(tenant, product, coupons)
-        crypto = await self._pricing.catalog_crypto_unit(tenant, product, coupons)
-        return ProductView(product=product, fiat=fiat, crypto=crypto)
+    async def snapshot(self, tenant: str) -> CatalogSnapshot:
+        """The tenant's current snapshot, for adapters that render its listing."""
+        return await self._snapshots.listing(tenant)
 
     async def list(self, tenant: str) -> CatalogView:
-        """Active products with auto-applied catalog coupons, plus the checkout coupons.
-
-        One coupon read prices the whole page; nothing here waits on I/O after it.
-        """
-        products, coupons = await asyncio.gather(self._products.list(tenant),
-                                                 self._pricing.view(tenant))
-        # GET /products is read far more often than the catalog changes: the last view
-        # is reused while the same records price it at a time no coupon edge separates.
-        page = self._pages.get(tenant)
-        if (page is not None and page.auto is coupons.auto
-                and page.since <= coupons.now < page.until
-                and same_records(page.products, products)):
-            return page.view
-        views = tuple([await self._view(tenant, p, coupons) for p in products])
-        stripe = await self._pricing.checkout_coupons(tenant, PaymentMethod.STRIPE, coupons)
-        crypto = await self._pricing.checkout_coupons(tenant, PaymentMethod.X402, coupons)
-        view = CatalogView(products=views, checkout_stripe_coupons=tuple(stripe),
-                           checkout_crypto_coupons=tuple(crypto))
-        since, until = validity_window(coupons.auto, coupons.now)
-        if len(self._pages) >= _PAGES_LIMIT:
-            self._pages.clear()
-        self._pages[tenant] = _Page(tuple(products), coupons.auto, since, until, view)
-        return view
+        """Active products with auto-applied catalog coupons, plus the checkout coupons."""
+        return (await self._snapshots.listing(tenant)).view
 
     async def get(self, tenant: str, product_id: str) -> ProductView:
         product = await self._products.get(tenant, product_id)
-        if product is None or not product.active:
+        view = None
+        if product is not None and product.active:
+            snapshot, _ = await self._snapshots.for_product(tenant, product)
+            view = snapshot.product_view(product.id)  # it holds the product
+        if view is None:
             raise CedrosError(ErrorCode.PRODUCT_NOT_FOUND, f"product {product_id!r} not found",
                               {"productId": product_id})
-        return await self._view(tenant, product)
+        return view
 
     # Admin writes (GraphQL); validation of the input happens in the adapter's input types.
 

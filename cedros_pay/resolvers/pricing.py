@@ -19,7 +19,6 @@ through it, so every surface shows the amount that verification will demand.
 from __future__ import annotations
 
 import math
-import operator
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -311,7 +310,6 @@ class CouponView(NamedTuple):
 
 _MIN_TIME = datetime.min.replace(tzinfo=UTC)
 _MAX_TIME = datetime.max.replace(tzinfo=UTC)
-_MEMO_LIMIT = 4096  # entries; keys carry client-chosen coupon codes, so it is bounded
 
 
 def validity_window(coupons: Iterable[Coupon], now: datetime) -> tuple[datetime, datetime]:
@@ -330,82 +328,30 @@ def validity_window(coupons: Iterable[Coupon], now: datetime) -> tuple[datetime,
     return since, until
 
 
-@dataclass(frozen=True, slots=True)
-class _Memo:
-    """Both prices of a product as computed from exactly these records, and the time span
-    they hold for. Records are frozen, so identity says nothing changed: a new coupon
-    count, an edit or a cache refresh all come as new records and miss."""
-
-    product: Product
-    manual: Coupon | None
-    auto: tuple[Coupon, ...]
-    since: datetime
-    until: datetime
-    fiat: Priced | None
-    crypto: Priced | None
-
-
-def same_records(a: Sequence[object], b: Sequence[object]) -> bool:
-    """The same records, in the same order (records are frozen: identity is enough)."""
-    return len(a) == len(b) and all(map(operator.is_, a, b))
-
-
 class Pricing:
     """Prices products and order totals with the tenant's coupons (spec 19).
 
-    Each pricing method takes an optional `view`; without one it reads its own.
-    A product's prices are memoised (`product_prices`): the catalog and coupons rarely
-    change, and quoting the same product over and over is the hot path of an x402 API.
+    The async methods read what they need: the auto-apply coupons and the clock (a
+    `CouponView`, unless the caller passes one) and the manual coupon by its code. The
+    `*_with` methods are the computations themselves, for a caller that holds the
+    coupons already (the catalog snapshot); they read nothing.
     """
 
     def __init__(self, coupons: CouponRepo, clock: Clock, rounding: RoundingMode) -> None:
         self._coupons = coupons
         self._clock = clock
         self.rounding = rounding
-        self._autos: dict[str, tuple[Coupon, ...]] = {}  # per tenant, the last auto set
-        self._memo: dict[tuple[str, str, str], _Memo] = {}
 
     async def view(self, tenant: str) -> CouponView:
         auto = tuple([c for c in await self._coupons.list(tenant) if c.auto_apply])
-        last = self._autos.get(tenant)
-        if last is not None and same_records(last, auto):
-            auto = last  # the same records: keep the tuple, so memo entries still match
-        else:
-            if len(self._autos) >= _MEMO_LIMIT:
-                self._autos.clear()
-            self._autos[tenant] = auto
         return CouponView(auto, self._clock.now())
 
     async def _auto(self, tenant: str, view: CouponView | None) -> CouponView:
         return view if view is not None else await self.view(tenant)
 
-    async def _manual(self, tenant: str, code: str | None) -> Coupon | None:
+    async def manual(self, tenant: str, code: str | None) -> Coupon | None:
+        """The coupon a customer typed, as `find_coupon` finds it; None without a code."""
         return await find_coupon(self._coupons, tenant, code) if code else None
-
-    async def product_prices(
-        self, tenant: str, product: Product, manual_code: str | None,
-        view: CouponView | None = None,
-    ) -> tuple[Priced | None, Priced | None]:
-        """(`fiat_price`, `crypto_price`) of one product with one manual code, memoised
-        on the records they were computed from and the span in which no coupon starts or
-        expires."""
-        # Inline rather than through `_auto` / `_manual`: this runs on every quote, and
-        # each awaited helper is a coroutine built and run.
-        v = view if view is not None else await self.view(tenant)
-        manual = await find_coupon(self._coupons, tenant, manual_code) if manual_code else None
-        key = (tenant, product.id, manual_code or "")
-        hit = self._memo.get(key)
-        if (hit is not None and hit.product is product and hit.manual is manual
-                and hit.auto is v.auto and hit.since <= v.now < hit.until):
-            return hit.fiat, hit.crypto
-        fiat = self._fiat(product, manual, v)
-        crypto = self._crypto(product, manual, v)
-        since, until = validity_window((*v.auto, manual) if manual else v.auto, v.now)
-        if len(self._memo) >= _MEMO_LIMIT:
-            self._memo.clear()
-        self._memo[key] = _Memo(product=product, manual=manual, auto=v.auto, since=since,
-                                until=until, fiat=fiat, crypto=crypto)
-        return fiat, crypto
 
     async def fiat_price(
         self, tenant: str, product: Product, manual_code: str | None,
@@ -415,9 +361,11 @@ class Pricing:
         plus the manual one, stacked in one step with the rounding mode (spec 19 step 4,
         ScopeAll). None when the product has no fiat price."""
         v = await self._auto(tenant, view)
-        return self._fiat(product, await self._manual(tenant, manual_code), v)
+        return self.fiat_with(product, await self.manual(tenant, manual_code), v)
 
-    def _fiat(self, product: Product, manual: Coupon | None, v: CouponView) -> Priced | None:
+    def fiat_with(self, product: Product, manual: Coupon | None,
+                  v: CouponView) -> Priced | None:
+        """`fiat_price` with the manual coupon and the view in hand."""
         # The single stack takes the catalog-level coupons before the checkout-level ones
         # (each in selection order), which is the order `Priced.applied` reports.
         price = fiat_money(product)
@@ -441,9 +389,11 @@ class Pricing:
         result is rounded up to whole cents. The manual coupon joins the phase whose filter
         it passes. None when the product has no crypto price."""
         v = await self._auto(tenant, view)
-        return self._crypto(product, await self._manual(tenant, manual_code), v)
+        return self.crypto_with(product, await self.manual(tenant, manual_code), v)
 
-    def _crypto(self, product: Product, manual: Coupon | None, v: CouponView) -> Priced | None:
+    def crypto_with(self, product: Product, manual: Coupon | None,
+                    v: CouponView) -> Priced | None:
+        """`crypto_price` with the manual coupon and the view in hand."""
         # The phases run one after the other, exactly as for a one-item cart, so a product
         # costs the same bought alone or in a cart of one.
         price = crypto_money(product)
@@ -463,13 +413,13 @@ class Pricing:
         return Priced(original=price, effective=effective, catalog=tuple(catalog),
                       checkout=tuple(checkout))
 
-    async def _catalog_unit(
-        self, tenant: str, product: Product, price: Money | None, method: PaymentMethod,
-        view: CouponView | None,
-    ) -> Priced | None:
+    def catalog_unit_with(self, product: Product, method: PaymentMethod,
+                          v: CouponView) -> Priced | None:
+        """One unit's price on `method` after auto-apply catalog coupons only (see
+        `catalog_crypto_unit` and `catalog_fiat_unit`)."""
+        price = crypto_money(product) if method is PaymentMethod.X402 else fiat_money(product)
         if price is None:
             return None
-        v = await self._auto(tenant, view)
         catalog = select_coupons(v.auto, None, product_id=product.id,
                                  method=method, phase=CouponPhase.CATALOG, now=v.now)
         effective = stack_coupons(price, catalog, self.rounding)
@@ -480,15 +430,15 @@ class Pricing:
         """One unit's x402 price after auto-apply catalog coupons only: GET /products'
         `effectiveCryptoAmount` and a cart line's unit price (spec 19 GenerateCartQuote
         step 1). Not rounded to cents: only a cart's final total is (step 3)."""
-        return await self._catalog_unit(tenant, product, crypto_money(product),
-                                        PaymentMethod.X402, view)
+        return self.catalog_unit_with(product, PaymentMethod.X402,
+                                      await self._auto(tenant, view))
 
     async def catalog_fiat_unit(self, tenant: str, product: Product,
                                 view: CouponView | None = None) -> Priced | None:
         """One unit's Stripe price after auto-apply catalog coupons only: GET /products'
         `effectiveFiatAmount` (spec 04)."""
-        return await self._catalog_unit(tenant, product, fiat_money(product),
-                                        PaymentMethod.STRIPE, view)
+        return self.catalog_unit_with(product, PaymentMethod.STRIPE,
+                                      await self._auto(tenant, view))
 
     async def checkout_total(
         self, tenant: str, total: Money, manual_code: str | None, method: PaymentMethod,
@@ -500,7 +450,7 @@ class Pricing:
         qualify is ignored, as in quotes."""
         v = await self._auto(tenant, view)
         checkout = select_coupons(
-            v.auto, await self._manual(tenant, manual_code),
+            v.auto, await self.manual(tenant, manual_code),
             product_id=None, method=method, phase=CouponPhase.CHECKOUT, now=v.now,
         )
         effective = stack_coupons(total, checkout, self.rounding)
@@ -508,10 +458,13 @@ class Pricing:
             effective = effective.round_up_to_cents()
         return Priced(original=total, effective=effective, checkout=tuple(checkout))
 
+    def checkout_coupons_with(self, method: PaymentMethod, v: CouponView) -> list[Coupon]:
+        """`checkout_coupons` with the view in hand."""
+        return select_coupons(v.auto, None, product_id=None, method=method,
+                              phase=CouponPhase.CHECKOUT, now=v.now)
+
     async def checkout_coupons(self, tenant: str, method: PaymentMethod,
                                view: CouponView | None = None) -> list[Coupon]:
         """The auto-apply checkout coupons usable now on `method`: GET /products'
         `checkoutStripeCoupons` / `checkoutCryptoCoupons` (spec 04)."""
-        v = await self._auto(tenant, view)
-        return select_coupons(v.auto, None, product_id=None, method=method,
-                              phase=CouponPhase.CHECKOUT, now=v.now)
+        return self.checkout_coupons_with(method, await self._auto(tenant, view))

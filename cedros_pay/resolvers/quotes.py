@@ -17,6 +17,7 @@ from cedros_pay.core.ids import MEMO_NONCE_LENGTH, new_memo_nonce
 from cedros_pay.core.models import Product
 from cedros_pay.core.money import Money, display
 from cedros_pay.integrations.solana.accounts import associated_token_address
+from cedros_pay.resolvers.catalog_snapshot import CatalogSnapshots
 from cedros_pay.resolvers.pricing import Priced, Pricing, coupon_metadata
 from cedros_pay.storage.repos import ProductRepo
 from cedros_pay.x402.memo import interpolate_memo, nonce_slots
@@ -50,7 +51,7 @@ class StripeOption:
 
 
 class CryptoRequirement(NamedTuple):
-    """One `accepts` entry of an x402 v0 402 body (a named tuple: one per quote)."""
+    """One `accepts` entry of an x402 v0 402 body."""
 
     network: str
     amount: Money
@@ -69,7 +70,7 @@ class CryptoRequirement(NamedTuple):
 
 
 class Quote(NamedTuple):
-    """A priced offer for one resource (a named tuple: one per request)."""
+    """A priced offer for one resource."""
 
     resource_id: str
     expires_at: datetime
@@ -79,22 +80,12 @@ class Quote(NamedTuple):
     crypto_price: Priced | None
 
 
-_MEMO_AT = CryptoRequirement._fields.index("memo")
-assert CryptoRequirement._fields[_MEMO_AT + 1] == "fee_payer"
-
-
-def _with_memo(r: CryptoRequirement, memo: str, fee_payer: str | None) -> CryptoRequirement:
-    """A copy of `r` with this quote's memo and fee payer (made from slices: a named
-    tuple's keyword constructor costs several times as much, once per quote)."""
-    return CryptoRequirement._make((*r[:_MEMO_AT], memo, fee_payer, *r[_MEMO_AT + 2:]))
-
-
 @dataclass(frozen=True, slots=True)
-class _Parts:
-    """What a product's quotes share while its prices stay the same: everything but the
-    memo nonce, the expiry and the fee payer of the moment."""
+class _Offer:
+    """What every quote of one product with one coupon code shares while the catalog
+    snapshot holds: the prices, the Stripe option, the x402 requirement without its memo
+    and fee payer, and the memo around its nonce. Kept by the snapshot (`offer`)."""
 
-    product: Product
     fiat: Priced | None
     crypto: Priced | None
     stripe: StripeOption | None
@@ -103,15 +94,13 @@ class _Parts:
     memo_slots: tuple[str, ...] | None  # the memo around its nonce (None: interpolate)
 
 
-_PARTS_LIMIT = 4096
-
-
 class Quotes:
-    def __init__(self, products: ProductRepo, pricing: Pricing, terms: PaymentTerms) -> None:
+    def __init__(self, products: ProductRepo, pricing: Pricing, terms: PaymentTerms,
+                 snapshots: CatalogSnapshots) -> None:
         self._products = products
         self._pricing = pricing
         self.terms = terms
-        self._parts: dict[tuple[str, str, str], _Parts] = {}
+        self._snapshots = snapshots
 
     async def product(self, tenant: str, resource_id: str) -> Product:
         """An active product, or `resource_not_found` (spec 19 step 1)."""
@@ -128,30 +117,26 @@ class Quotes:
     async def quote(self, tenant: str, resource_id: str, coupon_code: str | None) -> Quote:
         """Price one resource for both rails; an unusable coupon is ignored (spec 19)."""
         product = await self.product(tenant, resource_id)
-        view = await self._pricing.view(tenant)  # its clock reading dates the quote too
-        fiat, crypto = await self._pricing.product_prices(tenant, product, coupon_code, view)
-        key = (tenant, product.id, coupon_code or "")
-        parts = self._parts.get(key)
-        if (parts is None or parts.product is not product or parts.fiat is not fiat
-                or parts.crypto is not crypto):
-            parts = self._build_parts(key, product, fiat, crypto)
-        requirement = parts.requirement
+        manual = await self._pricing.manual(tenant, coupon_code)
+        snapshot, now = await self._snapshots.for_product(tenant, product)
+        offer = snapshot.offer(product, coupon_code or "", manual, now, self._offer)
+        requirement = offer.requirement
         if requirement is not None:
-            t = self.terms
             nonce = new_memo_nonce()
-            slots = parts.memo_slots
-            memo = nonce.join(slots) if slots is not None else interpolate_memo(
-                product.memo_template,
-                {"resource": product.id, "nonce": nonce, "amount": parts.amount})
-            requirement = _with_memo(requirement, memo,
-                                     t.fee_payer() if t.fee_payer else None)
-        # resource_id, expires_at, stripe, crypto, fiat_price, crypto_price (positional:
-        # cheaper than keywords for a named tuple)
-        return Quote(product.id, view.now + self.terms.quote_ttl, parts.stripe, requirement,
-                     fiat, crypto)
+            if offer.memo_slots is not None:
+                memo = nonce.join(offer.memo_slots)
+            else:
+                memo = interpolate_memo(product.memo_template, {
+                    "resource": product.id, "nonce": nonce, "amount": offer.amount})
+            requirement = requirement._replace(memo=memo, fee_payer=self._fee_payer())
+        return Quote(resource_id=product.id, expires_at=now + self.terms.quote_ttl,
+                     stripe=offer.stripe, crypto=requirement, fiat_price=offer.fiat,
+                     crypto_price=offer.crypto)
 
-    def _build_parts(self, key: tuple[str, str, str], product: Product, fiat: Priced | None,
-                     crypto: Priced | None) -> _Parts:
+    def _fee_payer(self) -> str | None:
+        return self.terms.fee_payer() if self.terms.fee_payer else None
+
+    def _offer(self, product: Product, fiat: Priced | None, crypto: Priced | None) -> _Offer:
         if fiat is None and crypto is None and not product.stripe_price_id:
             raise CedrosError(ErrorCode.RESOURCE_NOT_FOUND,
                               f"resource {product.id!r} has no price", {"resource": product.id})
@@ -174,20 +159,15 @@ class Quotes:
                 fee_payer=None)
         slots = nonce_slots(product.memo_template, {"resource": product.id, "amount": amount},
                             MEMO_NONCE_LENGTH)
-        parts = _Parts(product=product, fiat=fiat, crypto=crypto, stripe=stripe,
-                       requirement=requirement, amount=amount, memo_slots=slots)
-        if len(self._parts) >= _PARTS_LIMIT:
-            self._parts.clear()
-        self._parts[key] = parts
-        return parts
+        return _Offer(fiat=fiat, crypto=crypto, stripe=stripe, requirement=requirement,
+                      amount=amount, memo_slots=slots)
 
     def requirement(self, *, resource: str, amount: Money, description: str,
                     recipient_account: str, memo: str, ttl: timedelta) -> CryptoRequirement:
         """The x402 requirement for an amount; carts use it too."""
-        t = self.terms
         return self._requirement(resource=resource, amount=amount, description=description,
                                  recipient_account=recipient_account, memo=memo, ttl=ttl,
-                                 fee_payer=t.fee_payer() if t.fee_payer else None)
+                                 fee_payer=self._fee_payer())
 
     def _requirement(self, *, resource: str, amount: Money, description: str,
                      recipient_account: str, memo: str, ttl: timedelta,

@@ -25,20 +25,13 @@ from cedros_pay.rest.responses import SpecJSON, spec_json
 @endpoint("List active products with effective prices", tag="catalog",
           responses={200: ProductsResponse})
 async def list_products(request: Request) -> Response:
-    view = await services(request).catalog.list(tenant(request))
-    # The resolver hands out the same view while the catalog stays the same: its JSON is
-    # rendered once per view (the body depends on nothing else).
-    key = tenant(request)
-    last = _BODIES.get(key)
-    if last is None or last[0] is not view:
-        if len(_BODIES) >= _BODIES_LIMIT:
-            _BODIES.clear()
-        last = _BODIES[key] = (view, orjson.dumps(render.catalog(view)))
-    return SpecJSON(None, encoded=last[1])
+    snapshot = await services(request).catalog.snapshot(tenant(request))
+    return SpecJSON(None, encoded=snapshot.rendered(products_body))
 
 
-_BODIES: dict[str, tuple[CatalogView, bytes]] = {}  # per tenant: the last view and its JSON
-_BODIES_LIMIT = 1024
+def products_body(view: CatalogView) -> bytes:
+    """The JSON of GET /products: rendered once per catalog snapshot, which keeps it."""
+    return orjson.dumps(render.catalog(view))
 
 
 @endpoint("Validate a coupon code", tag="catalog", request=CouponValidateRequest,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from starlette.requests import Request
@@ -28,24 +29,30 @@ def tenant(request: Request) -> str:
     return state.get("tenant") or DEFAULT_TENANT
 
 
-# Starlette parses and re-assembles the URL of each request; the same few URLs come back
-# all the time (one per paid resource), so the result is kept per input. Bounded: the
-# path and query come from clients.
-_URLS: dict[tuple[Any, ...], str] = {}
-_URLS_LIMIT = 1024
+# A Host header Starlette takes as it is: a name or IPv4 address, an optional port.
+_PLAIN_HOST = re.compile(rb"[A-Za-z0-9.-]+(?::([0-9]{1,5}))?")
 
 
 def request_url(request: Request) -> str:
-    """`str(request.url)`, remembered for the scope parts it is made of."""
+    """`str(request.url)`: the URL the client asked for (a 402's resource URL).
+
+    Starlette builds it with a host-header parser and `urlunsplit` on every request; for
+    the usual request (http or https, a plain Host header, a path with nothing to
+    escape) the same string is put together here directly. Anything else is left to
+    Starlette.
+    """
     scope = request.scope
-    key = (scope.get("scheme"), header_index(scope).get(b"host"), scope.get("server"),
-           scope.get("root_path"), scope["path"], scope.get("query_string"))
-    url = _URLS.get(key)
-    if url is None:
-        if len(_URLS) >= _URLS_LIMIT:
-            _URLS.clear()
-        url = _URLS[key] = str(request.url)
-    return url
+    scheme = scope.get("scheme", "http")
+    path: str = scope["path"]
+    host = header_index(scope).get(b"host")
+    plain = _PLAIN_HOST.fullmatch(host) if host is not None else None
+    if (plain is None or (scheme != "http" and scheme != "https")
+            or (plain[1] is not None and int(plain[1]) > 65535)
+            or not path.startswith("/") or "?" in path or "#" in path or "\\" in path):
+        return str(request.url)
+    query: bytes = scope.get("query_string", b"")
+    url = f"{scheme}://{plain[0].decode('latin-1')}{path}"
+    return f"{url}?{query.decode()}" if query else url
 
 
 def request_header(request: Request, name: bytes) -> str | None:

@@ -10,7 +10,6 @@ import strawberry
 
 from cedros_pay.core.errors import CedrosError, ErrorCode
 from cedros_pay.core.models import Coupon as CouponModel
-from cedros_pay.resolvers.catalog import ProductView
 from cedros_pay.resolvers.pricing import PaymentMethod as Rail
 from cedros_pay.schema.context import Context
 from cedros_pay.schema.inputs import check_product_id, check_product_ids, check_text
@@ -21,15 +20,19 @@ from cedros_pay.schema.types.cart import Cart
 from cedros_pay.schema.types.coupon import Coupon, CouponValidation
 from cedros_pay.schema.types.enums import PaymentMethod
 from cedros_pay.schema.types.payment import Payment, PaymentConnection
-from cedros_pay.schema.types.product import Product
+from cedros_pay.schema.types.product import Product, product_nodes
 from cedros_pay.schema.types.quote import Quote
 from cedros_pay.schema.webhooks import WebhookDelivery, webhook_deliveries
 
 MAX_CART_ID = 128
 
 
-def _product_key(view: ProductView) -> str:
-    return view.product.id
+def _product_key(node: Product) -> str:
+    return node.id
+
+
+def _same(node: Product) -> Product:
+    return node
 
 
 def _coupon_key(coupon: CouponModel) -> str:
@@ -38,9 +41,9 @@ def _coupon_key(coupon: CouponModel) -> str:
 
 async def products(info: strawberry.Info[Context], first: int | None = None,
                    after: str | None = None) -> Connection[Product] | None:
-    catalog = await info.context.services.catalog.list(info.context.tenant)
-    return paginate(catalog.products, kind="product", key=_product_key, first=first,
-                    after=after, node=Product.of)
+    snapshot = await info.context.services.catalog.snapshot(info.context.tenant)
+    return paginate(snapshot.rendered(product_nodes), kind="product", key=_product_key,
+                    first=first, after=after, node=_same)
 
 
 async def product(info: strawberry.Info[Context], id: strawberry.ID) -> Product | None:

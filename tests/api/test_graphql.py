@@ -619,7 +619,7 @@ async def test_an_unexpected_exception_is_masked_and_logged(
     async def broken(self: Catalog, tenant: str) -> Any:
         raise RuntimeError("connection string postgres://secret@db")
 
-    monkeypatch.setattr(Catalog, "list", broken)
+    monkeypatch.setattr(Catalog, "snapshot", broken)
     with caplog.at_level(logging.ERROR, logger="cedros_pay.graphql"):
         body = await graphql(client, "{ products { totalCount } }")
     assert body["data"]["products"] is None

@@ -168,14 +168,30 @@ def test_solana_signature_is_base58_of_64_bytes() -> None:
     assert not ids.is_solana_signature(full + "1")
 
 
-def test_memo_nonces_stay_distinct_across_pool_refills() -> None:
-    drawn = [ids.new_memo_nonce() for _ in range(5000)]  # several pool refills
+def test_memo_nonces_are_distinct() -> None:
+    drawn = [ids.new_memo_nonce() for _ in range(5000)]
     assert len(set(drawn)) == len(drawn)
+
+
+def test_request_ids_and_memo_nonces_are_drawn_from_secrets_each_time(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    draws: list[int] = []
+
+    def token_bytes(n: int) -> bytes:
+        draws.append(n)
+        return bytes(range(len(draws), len(draws) + n))
+
+    monkeypatch.setattr(ids.secrets, "token_bytes", token_bytes)
+    monkeypatch.setattr(ids.secrets, "token_hex", lambda n: token_bytes(n).hex())
+    assert ids.new_memo_nonce() == "AQIDBAUG"  # base64url of bytes 1..6
+    assert ids.new_request_id() == "req_" + bytes(range(2, 18)).hex()
+    assert ids.new_memo_nonce() == "AwQFBgcI"
+    assert draws == [6, 16, 6]  # one draw per id: nothing pooled
 
 
 @pytest.mark.parametrize("draw", [ids.new_memo_nonce, ids.new_request_id])
 def test_a_forked_child_does_not_repeat_its_parents_ids(draw: Callable[[], str]) -> None:
-    draw()  # the parent has a pool / generator state the child inherits
+    draw()
     read, write = os.pipe()
     pid = os.fork()
     if pid == 0:  # the child: its next ids, then leave at once

@@ -11,6 +11,7 @@ from decimal import Decimal
 from cedros_pay.core.clock import ManualClock
 from cedros_pay.core.models import Coupon, Product
 from cedros_pay.core.money import RoundingMode
+from cedros_pay.resolvers.catalog_snapshot import CatalogSnapshots
 from cedros_pay.resolvers.pricing import Pricing
 from cedros_pay.resolvers.quotes import PaymentTerms, Quotes
 from cedros_pay.storage.store import Store, memory_store
@@ -35,7 +36,8 @@ async def quotes(fee_payers: list[str] | None = None) -> tuple[Quotes, Store, Ma
                          quote_ttl=timedelta(minutes=5), cart_ttl=timedelta(minutes=15),
                          fee_payer=(lambda: next(cycle)) if cycle else None)
     pricing = Pricing(store.coupons, clock, RoundingMode.STANDARD)
-    return Quotes(store.products, pricing, terms), store, clock
+    snapshots = CatalogSnapshots(store.products, store.coupons, pricing, clock)
+    return Quotes(store.products, pricing, terms, snapshots), store, clock
 
 
 async def test_each_quote_has_its_own_nonce_and_expiry() -> None:

@@ -25,6 +25,7 @@ from cedros_pay.core.models import Coupon, Product
 from cedros_pay.core.money import RoundingMode
 from cedros_pay.integrations.solana.verifier import SolanaVerifier
 from cedros_pay.integrations.solana.wallets import WalletPool
+from cedros_pay.resolvers.catalog_snapshot import CatalogSnapshots
 from cedros_pay.resolvers.events import NoopNotifier
 from cedros_pay.resolvers.payments import Payments, Refused
 from cedros_pay.resolvers.pricing import Priced, Pricing
@@ -87,7 +88,8 @@ async def world() -> Any:
                          token_mint=str(USDC_DEVNET), token_symbol="USDC", token_decimals=6,
                          quote_ttl=timedelta(minutes=5), cart_ttl=timedelta(minutes=15))
     pricing = CountingPricing(store.coupons, clock, RoundingMode.STANDARD)
-    quotes = CountingQuotes(store.products, pricing, terms)
+    snapshots = CatalogSnapshots(store.products, store.coupons, pricing, clock)
+    quotes = CountingQuotes(store.products, pricing, terms, snapshots)
     verifier = SolanaVerifier("http://127.0.0.1:9", network="devnet", use_websocket=False)
     payments = Payments(quotes=quotes, pricing=pricing, carts=store.carts,
                         payments=store.payments, coupons=store.coupons, verifier=verifier,

@@ -22,6 +22,7 @@ from email.utils import format_datetime
 
 from starlette.types import Scope
 
+from cedros_pay.core.bounded import BoundedMemo
 from cedros_pay.core.errors import CedrosError, ErrorCode
 from cedros_pay.rest.middleware._asgi import (
     HeaderBlock,
@@ -99,8 +100,9 @@ class APIVersion:
         self.deprecated = dict(deprecated or {})
         self._edits = {v: _versioned(self._response_headers(v)) for v in self.supported}
         # Clients send the same few header values over and over: the decision is kept.
-        self._decided: dict[tuple[bytes | None, bytes | None],
-                            tuple[int, HeaderBlock] | tuple[str, None]] = {}
+        self._decided: BoundedMemo[tuple[bytes | None, bytes | None],
+                                   tuple[int, HeaderBlock] | tuple[str, None]] = \
+            BoundedMemo(_DECIDED_LIMIT)
 
     def _response_headers(self, version: int) -> Headers:
         out: Headers = [(b"x-api-version", str(version).encode())]
@@ -119,10 +121,7 @@ class APIVersion:
         asked = (index.get(b"x-api-version"), index.get(b"accept"))
         decided = self._decided.get(asked)
         if decided is None:
-            decided = self._decide(*asked)
-            if len(self._decided) >= _DECIDED_LIMIT:
-                self._decided.clear()
-            self._decided[asked] = decided
+            decided = self._decided.put(asked, self._decide(*asked))
         version, edit = decided
         if edit is None:  # the reason it is refused
             return self._refusal(version)  # type: ignore[arg-type]

@@ -23,6 +23,7 @@ from typing import Any
 
 from starlette.types import Scope
 
+from cedros_pay.core.bounded import BoundedMemo
 from cedros_pay.core.errors import CedrosError, ErrorCode
 from cedros_pay.observability.hooks import RateLimitedEvent, RateLimitHook
 from cedros_pay.rest.middleware._asgi import request_wallet, state
@@ -54,8 +55,8 @@ def _bucket(kind: str, key: str, rule: Rule | None) -> tuple[Bucket, ...]:
 
 
 # Buckets are immutable and a client sends many requests: the buckets of each client
-# (wallet, IP) are made once and reused. Bounded; a full cache is dropped and refilled.
-_CACHE_LIMIT = 4096
+# (wallet, IP) are made once and reused.
+_CLIENTS_LIMIT = 4096
 
 
 class RateLimit:
@@ -69,7 +70,8 @@ class RateLimit:
         self.rules = rules
         self.hooks = hooks
         self._global = _bucket("global", "", rules.global_)
-        self._clients: dict[tuple[str | None, str], tuple[Bucket, ...]] = {}
+        self._clients: BoundedMemo[tuple[str | None, str], tuple[Bucket, ...]] = \
+            BoundedMemo(_CLIENTS_LIMIT)
 
     def buckets(self, scope: Scope, tier: str) -> tuple[Bucket, ...]:
         if tier == "partner":
@@ -84,13 +86,11 @@ class RateLimit:
         ip = str(st.get("client_ip") or (client[0] if client else ""))
         found = self._clients.get((wallet, ip))
         if found is None:
-            if len(self._clients) >= _CACHE_LIMIT:
-                self._clients.clear()
             rules = self.rules
-            found = self._clients[(wallet, ip)] = (
+            found = self._clients.put((wallet, ip), (
                 *self._global,
                 *(_bucket("wallet", wallet, rules.per_wallet) if wallet else ()),
-                *(_bucket("ip", ip, rules.per_ip) if ip else ()))
+                *(_bucket("ip", ip, rules.per_ip) if ip else ())))
         return found
 
     def __call__(self, scope: Scope) -> Outcome | Coroutine[Any, Any, Outcome]:

@@ -9,7 +9,7 @@ import strawberry
 from strawberry.scalars import JSON
 
 from cedros_pay.core.models import SubscriptionConfig
-from cedros_pay.resolvers.catalog import ProductView
+from cedros_pay.resolvers.catalog import CatalogView, ProductView
 from cedros_pay.resolvers.pricing import Priced
 from cedros_pay.schema.types.money import Money
 
@@ -90,21 +90,6 @@ class Product:
     updated_at: datetime | None
 
     @classmethod
-    def of(cls, view: ProductView) -> Product:
-        """`from_domain`, once per view: the catalog hands out the same (immutable) views
-        while it is unchanged, and a listing converts every money field of every product
-        eagerly. Keyed by identity; the entry keeps its view, so an id is never reused
-        while it is in here. The node is shared between requests: resolvers only read it."""
-        hit = _NODES.get(id(view))
-        if hit is not None and hit[0] is view:
-            return hit[1]
-        node = cls.from_domain(view)
-        if len(_NODES) >= _NODES_LIMIT:
-            _NODES.clear()
-        _NODES[id(view)] = (view, node)
-        return node
-
-    @classmethod
     def from_domain(cls, view: ProductView) -> Product:
         p, fiat, crypto = view.product, view.fiat, view.crypto
         return cls(
@@ -125,5 +110,7 @@ class Product:
         )
 
 
-_NODES: dict[int, tuple[ProductView, Product]] = {}
-_NODES_LIMIT = 4096
+def product_nodes(view: CatalogView) -> tuple[Product, ...]:
+    """The listing's nodes. The catalog snapshot keeps them (`rendered`), so they are
+    shared between requests: resolvers only read them."""
+    return tuple([Product.from_domain(v) for v in view.products])

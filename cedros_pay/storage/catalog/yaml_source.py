@@ -19,7 +19,7 @@ import contextlib
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import replace
 from decimal import Decimal
-from typing import Generic, TypeVar
+from typing import TypeVar
 
 from cedros_pay.config.models import (
     CouponConfig,
@@ -126,30 +126,6 @@ def coupons_from_config(coupons: Mapping[str, CouponConfig]) -> list[Coupon]:
 # --- read-only sources -----------------------------------------------------------------
 
 
-class _PerTenant(Generic[T]):
-    """The file's records stamped with each tenant that asked, built once per tenant.
-
-    Tenant ids come from requests, so the number kept is bounded: past the bound the
-    views are dropped and rebuilt on demand (they are cheap and hold no state).
-    """
-
-    LIMIT = 1024
-
-    def __init__(self, records: dict[str, T], stamp: Callable[[T, str], T]) -> None:
-        self._records = records
-        self._stamp = stamp
-        self._views: dict[str, dict[str, T]] = {}
-
-    def __call__(self, tenant: str) -> dict[str, T]:
-        view = self._views.get(tenant)
-        if view is None:
-            if len(self._views) >= self.LIMIT:
-                self._views.clear()
-            view = self._views[tenant] = {
-                key: self._stamp(record, tenant) for key, record in self._records.items()}
-        return view
-
-
 def _product_in(product: Product, tenant: str) -> Product:
     return product if product.tenant_id == tenant else replace(product, tenant_id=tenant)
 
@@ -159,25 +135,30 @@ def _coupon_in(coupon: Coupon, tenant: str) -> Coupon:
 
 
 class YamlProducts:
-    """ProductRepo over a fixed list; same catalog for every tenant, writes refused."""
+    """ProductRepo over a fixed list; same catalog for every tenant, writes refused.
+
+    The file's records are handed out as they are to the tenant they name (the default
+    one) and stamped with the asking tenant otherwise.
+    """
 
     def __init__(self, products: Iterable[Product]) -> None:
-        by_id = {p.id: p for p in products}  # keeps file order
-        self._in = _PerTenant(by_id, _product_in)
+        self._by_id = {p.id: p for p in products}  # keeps file order
 
     async def get(self, tenant: str, product_id: str) -> Product | None:
-        return self._in(tenant).get(product_id)
+        found = self._by_id.get(product_id)
+        return None if found is None else _product_in(found, tenant)
 
     async def get_by_stripe_price_id(self, tenant: str, price_id: str) -> Product | None:
         if not price_id:
             return None
-        for p in self._in(tenant).values():
+        for p in self._by_id.values():
             if p.stripe_price_id == price_id:
-                return p
+                return _product_in(p, tenant)
         return None
 
     async def list(self, tenant: str, include_inactive: bool = False) -> list[Product]:
-        return [p for p in self._in(tenant).values() if include_inactive or p.active]
+        return [_product_in(p, tenant) for p in self._by_id.values()
+                if include_inactive or p.active]
 
     async def create(self, product: Product) -> None:
         raise ReadOnlySource(_PRODUCTS_READ_ONLY)
@@ -192,63 +173,49 @@ class YamlProducts:
 class YamlCoupons:
     """CouponRepo over a fixed list; writes refused except usage counting (in memory).
 
-    A tenant's view carries the file's usage_count plus the uses counted here; counting a
-    use replaces that one record of the view.
+    A coupon used in this process is kept per tenant as the record with its new count
+    (the file's usage_count plus the uses counted here); the others are the file's.
     """
 
     def __init__(self, coupons: Iterable[Coupon]) -> None:
         self._by_code = {c.code: c for c in coupons}  # keeps file order
-        self._in = _PerTenant(self._by_code, self._stamp)
-        self._used: dict[tuple[str, str], int] = {}  # (tenant, code) -> uses since start
-        # Per tenant, the active coupons of its view (what every quote lists); dropped
-        # when a use is counted.
-        self._active: dict[str, tuple[Coupon, ...]] = {}
+        self._counted: dict[tuple[str, str], Coupon] = {}  # (tenant, code) -> record
 
-    def _stamp(self, coupon: Coupon, tenant: str) -> Coupon:
-        used = self._used.get((tenant, coupon.code), 0)
-        if used:
-            return replace(coupon, tenant_id=tenant, usage_count=coupon.usage_count + used)
-        return _coupon_in(coupon, tenant)
+    def _in(self, tenant: str, coupon: Coupon) -> Coupon:
+        counted = self._counted.get((tenant, coupon.code))
+        return counted if counted is not None else _coupon_in(coupon, tenant)
 
     async def get(self, tenant: str, code: str) -> Coupon | None:
-        return self._in(tenant).get(code)
+        found = self._by_code.get(code)
+        return None if found is None else self._in(tenant, found)
 
     async def list(self, tenant: str, include_inactive: bool = False) -> list[Coupon]:
-        if include_inactive:
-            return list(self._in(tenant).values())
-        found = self._active.get(tenant)
-        if found is None:
-            if len(self._active) >= _PerTenant.LIMIT:
-                self._active.clear()
-            found = self._active[tenant] = tuple(
-                [c for c in self._in(tenant).values() if c.active])
-        return list(found)
+        return [self._in(tenant, c) for c in self._by_code.values()
+                if include_inactive or c.active]
 
     async def increment_usage(self, tenant: str, code: str) -> bool:
         """Count one use in this process; atomic because nothing here awaits."""
         found = self._by_code.get(code)
         if found is None:
             return False
-        used = self._used.get((tenant, code), 0)
-        if found.usage_limit is not None and found.usage_count + used >= found.usage_limit:
+        current = self._in(tenant, found)
+        if current.usage_limit is not None and current.usage_count >= current.usage_limit:
             return False
-        self._count(tenant, found, used + 1)
+        self._counted[(tenant, code)] = replace(current, tenant_id=tenant,
+                                                usage_count=current.usage_count + 1)
         return True
 
     async def release_usage(self, tenant: str, code: str) -> bool:
         """Give back a use counted here (never one the file counted); atomic likewise."""
         found = self._by_code.get(code)
-        used = self._used.get((tenant, code), 0)
-        if found is None or used <= 0:
+        current = self._counted.get((tenant, code))
+        if found is None or current is None or current.usage_count <= found.usage_count:
             return False
-        self._count(tenant, found, used - 1)
+        if current.usage_count - 1 == found.usage_count:
+            del self._counted[(tenant, code)]
+        else:
+            self._counted[(tenant, code)] = replace(current, usage_count=current.usage_count - 1)
         return True
-
-    def _count(self, tenant: str, found: Coupon, used: int) -> None:
-        self._used[(tenant, found.code)] = used
-        view = self._in(tenant)
-        view[found.code] = self._stamp(found, tenant)
-        self._active.pop(tenant, None)
 
     async def create(self, coupon: Coupon) -> None:
         raise ReadOnlySource(_COUPONS_READ_ONLY)
