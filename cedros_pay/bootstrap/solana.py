@@ -14,9 +14,9 @@ import httpx
 
 from cedros_pay.config.models import X402Config
 from cedros_pay.integrations.circuit_breaker import CircuitBreaker
-from cedros_pay.integrations.solana import exact
 from cedros_pay.integrations.solana.cosigner import WalletCosigner
 from cedros_pay.integrations.solana.gasless import GaslessBuilder, TokenAccountCreator
+from cedros_pay.integrations.solana.mints import MintPrograms
 from cedros_pay.integrations.solana.rpc import SolanaRpc
 from cedros_pay.integrations.solana.rpc_health import RpcHealthProbe
 from cedros_pay.integrations.solana.tx_queue import TxQueue
@@ -24,6 +24,7 @@ from cedros_pay.integrations.solana.verifier import SolanaVerifier
 from cedros_pay.integrations.solana.wallets import WalletPool, keypairs_from_secrets, rpc_balance
 from cedros_pay.lifecycle import Lifecycle
 from cedros_pay.resolvers.payments import FeePayers, MintProgramSource, PaymentVerifier
+from cedros_pay.x402 import exact
 
 # The exact scheme's compute-unit ceiling when the configured limit is lower: official
 # x402 clients choose their own budget, up to the scheme's price ceiling.
@@ -62,7 +63,7 @@ def open_solana(x: X402Config, *, http: httpx.AsyncClient, breaker: CircuitBreak
         health_probe=RpcHealthProbe(x.rpc_url, http) if x.rpc_url else None,
         wallets=wallets, gasless=gasless, fee_payers=fee_payers,
         # exact payments pin the mint's owner, read from chain
-        mint_programs=exact.MintPrograms(rpc.call) if rpc is not None else None)
+        mint_programs=MintPrograms(rpc.call) if rpc is not None else None)
 
 
 def server_wallets(x: X402Config, rpc: SolanaRpc) -> WalletPool:
