@@ -6,7 +6,6 @@ payer's balance moves exactly once."""
 from __future__ import annotations
 
 import asyncio
-import os
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from decimal import Decimal
@@ -14,8 +13,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from e2e.test_replay_across_servers import _start, _wait_ready
-from e2e.test_serve import _free_port
+from e2e.test_replay_across_servers import two_servers
 from e2e.test_x402_payments import payment_header
 from solders.transaction import VersionedTransaction
 
@@ -79,29 +77,9 @@ async def cluster(tmp_path: Path, postgres_url: str) -> AsyncIterator[Cluster]:
     async with running_devnet_sandbox() as sb:
         cfg = tmp_path / "cedros.yaml"
         cfg.write_text(CONFIG.format(url=postgres_url))
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("CEDROS_", "X402_"))}
-        env.update({
-            "CEDROS_X402_NETWORK": "devnet", "CEDROS_X402_RPC_URL": sb.url,
-            "CEDROS_X402_WS_URL": sb.ws_url,
-            "CEDROS_X402_PAYMENT_ADDRESS": str(sb.wallets.merchant.pubkey()),
-            "CEDROS_X402_TOKEN_MINT": str(sb.devnet.usdc_mint),
-        })
-        ports = [_free_port(), _free_port()]
-        logs = [tmp_path / f"server{i}.log" for i in range(2)]
-        procs = [await _start(cfg, p, env, log) for p, log in zip(ports, logs, strict=True)]
-        try:
-            async with httpx.AsyncClient(timeout=60) as client:
-                urls = [f"http://127.0.0.1:{p}" for p in ports]
-                for u, proc, log in zip(urls, procs, logs, strict=True):
-                    await _wait_ready(client, u, proc, log)
-                yield Cluster(sb, client, urls, postgres_url)
-        finally:
-            for proc in procs:
-                proc.terminate()
-            for proc in procs:
-                await asyncio.wait_for(proc.wait(), 20)
-    for log in logs:
-        assert "Traceback" not in log.read_text()
+        async with httpx.AsyncClient(timeout=60) as client, \
+                two_servers(cfg, sb, client) as urls:
+            yield Cluster(sb, client, urls, postgres_url)
 
 
 def _split(responses: list[httpx.Response], code: str) -> tuple[int, int]:
