@@ -12,8 +12,9 @@ The order matters for money (`storage.repos.UnitOfWork` holds the storage side):
    any other transaction while the claim holds) and each applied coupon's use is reserved
    by a conditional increment (`coupon_usage_limit_reached` for the one too many), so two
    racing payments never both reach the chain for one cart or one last coupon use;
-3. the transaction is checked, sent and confirmed (`verifier.verify`); when it cannot have
-   landed the claim and the reservations are given back and the error re-raised;
+3. the transaction is checked, sent and confirmed (`verifier.verify`); when that fails
+   the coupon uses are given back and, unless the transaction may still land (a timeout,
+   a lost RPC call), the cart claim too, and the error is re-raised;
 4. the signature is recorded, the cart marked paid (and the merchant's event staged) in
    one unit of work *after* confirmation: of any number of racing requests (or server
    processes) carrying the same transaction, exactly one records it; a failed or dropped
@@ -210,11 +211,17 @@ def _transaction_id(tx: VersionedTransaction) -> str:
     return ""
 
 
+# Outcomes after which the node may have the transaction and it may still land.
+_UNDECIDED = frozenset({ErrorCode.TRANSACTION_NOT_CONFIRMED, ErrorCode.NETWORK_ERROR,
+                        ErrorCode.RPC_ERROR})
+
+
 def _may_still_land(exc: BaseException) -> bool:
-    """Whether the transaction may yet land after `exc`: only a refusal (offline, by the
-    node, or a landed failure) is final; a confirmation timeout or an unexpected error is
-    not, so the cart stays claimed until its lease runs out."""
-    return not isinstance(exc, CedrosError) or exc.code is ErrorCode.TRANSACTION_NOT_CONFIRMED
+    """Whether the transaction may yet land after `exc`: a refusal (offline, by the node,
+    or a landed failure) is final; a timeout, a lost RPC call or an unexpected error is
+    not, so the cart stays claimed (a resend of the same bytes still passes) until its
+    lease runs out."""
+    return not isinstance(exc, CedrosError) or exc.code in _UNDECIDED
 
 
 class Payments:
