@@ -156,3 +156,19 @@ async def test_a_failing_mark_paid_leaves_no_payment_row(tmp_path: Path) -> None
         again = await world.pay(world.transfer(total), cart_id, resource_type="cart")
         assert again.json()["error"]["code"] == "cart_already_paid"
         assert world.merchant_usdc() - before == total
+
+
+async def test_a_send_without_an_answer_keeps_the_cart_for_that_transaction(
+        world: World) -> None:
+    cart_id, total = await world.cart()
+    sent, other = world.transfer(total), world.transfer(total, payer=world.poor_payer())
+    world.sandbox.server.faults.fail_next(1_000, status=503)  # the node stops answering
+    lost = await world.pay(sent, cart_id, resource_type="cart")
+    assert lost.json()["error"]["code"] == "rpc_error", lost.text
+    world.sandbox.server.faults.fail_next(0)
+    # The first transaction may still land: no other may pay the cart meanwhile...
+    refused = await world.pay(other, cart_id, resource_type="cart")
+    assert refused.json()["error"]["code"] == "cart_already_paid"
+    # ...while a resend of the same bytes passes the claim and settles.
+    resent = await world.pay(sent, cart_id, resource_type="cart")
+    assert resent.status_code == 200, resent.text
