@@ -2,8 +2,8 @@
 
 One `SolanaRpc` for the configured URL, on the app's httpx client and behind the
 `solana_rpc` breaker, serves the server wallets' balances, the gasless builder, token
-account creation and the exact scheme's mint look-ups. The verifier gets the same
-client and breaker for its own submission and confirmation calls.
+account creation, the exact scheme's mint look-ups, the verifier's submission and
+confirmation calls and the health probe's `getHealth`.
 """
 
 from __future__ import annotations
@@ -60,7 +60,7 @@ def open_solana(x: X402Config, *, http: httpx.AsyncClient, breaker: CircuitBreak
         fee_payers = wallets
     return Solana(
         verifier=verifier, rpc=rpc,
-        health_probe=RpcHealthProbe(x.rpc_url, http) if x.rpc_url else None,
+        health_probe=RpcHealthProbe(rpc.health) if rpc is not None else None,
         wallets=wallets, gasless=gasless, fee_payers=fee_payers,
         # exact payments pin the mint's owner, read from chain
         mint_programs=MintPrograms(rpc.call) if rpc is not None else None)
@@ -79,7 +79,7 @@ def open_verifier(x: X402Config, *, http: httpx.AsyncClient, breaker: CircuitBre
     queue = tx_queue(x)
     verifier = SolanaVerifier(
         x.rpc_url, x.ws_url or None, network=x.network, commitment=x.commitment,
-        skip_preflight=x.skip_preflight, http=http, breaker=breaker,
+        skip_preflight=x.skip_preflight, rpc=rpc, http=http, breaker=breaker,
         cosigner=WalletCosigner(
             wallets, max_compute_unit_limit=max(x.compute_unit_limit, EXACT_COMPUTE_UNIT_LIMIT),
             max_compute_unit_price=max(x.compute_unit_price_micro_lamports,

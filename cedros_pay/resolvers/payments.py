@@ -5,13 +5,20 @@ the verifier's. What is left here is the business: what a resource costs now, re
 protection, recording, coupon usage and the payment.succeeded event. `exchange` serves
 every endpoint that takes a payment; `offer` makes the 402 of one that has none.
 
-The order matters for money:
+The order matters for money (`storage.repos.UnitOfWork` holds the storage side):
 1. the required amount is recomputed from the catalog (single) or read from the stored
    cart (frozen prices), never taken from the client;
-2. every offline check runs before anything is sent to the chain;
-3. the signature is recorded with one atomic insert *after* confirmation: of any number of
-   racing requests (or server processes) carrying the same transaction, exactly one wins;
-   a failed or dropped transaction leaves nothing behind, so the client may retry it.
+2. claims before the chain: a cart is claimed for the transaction (`cart_already_paid` for
+   any other transaction while the claim holds) and each applied coupon's use is reserved
+   by a conditional increment (`coupon_usage_limit_reached` for the one too many), so two
+   racing payments never both reach the chain for one cart or one last coupon use;
+3. the transaction is checked, sent and confirmed (`verifier.verify`); when that fails
+   the coupon uses are given back and, unless the transaction may still land (a timeout,
+   a lost RPC call), the cart claim too, and the error is re-raised;
+4. the signature is recorded, the cart marked paid (and the merchant's event staged) in
+   one unit of work *after* confirmation: of any number of racing requests (or server
+   processes) carrying the same transaction, exactly one records it; a failed or dropped
+   transaction leaves nothing behind, so the client may retry it.
 """
 
 from __future__ import annotations
@@ -19,10 +26,13 @@ from __future__ import annotations
 import logging
 import re
 import time
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import NamedTuple, Protocol
 
+from solders.signature import Signature
 from solders.transaction import VersionedTransaction
 
 from cedros_pay.core.assets import get_asset
@@ -48,7 +58,7 @@ from cedros_pay.observability.hooks import (
 from cedros_pay.resolvers.events import Notifier, PaymentEvent
 from cedros_pay.resolvers.pricing import Priced, Pricing
 from cedros_pay.resolvers.quotes import Quote, Quotes
-from cedros_pay.storage.repos import CartQuoteRepo, CouponRepo, PaymentRepo
+from cedros_pay.storage.repos import CartQuoteRepo, CouponRepo, PaymentRepo, UnitOfWork
 from cedros_pay.x402 import cedros_v0, exact, http
 from cedros_pay.x402.schemas import (
     JSON_MIME,
@@ -62,8 +72,11 @@ from cedros_pay.x402.schemas import (
 )
 
 log = logging.getLogger("cedros_pay.payments")
+_EMPTY_SIGNATURE = str(Signature.default())
 
 ACCESS_TTL = timedelta(minutes=45)  # spec 07 DefaultAccessTTL
+# How long a payment holds its cart: longer than submit + confirm (blockhash expiry).
+CLAIM_LEASE = timedelta(minutes=2)
 MAX_PAGE = 100
 COUPON_KEYS = ("couponCode", "coupon_code")  # DESIGN §7: the Cedros React client's keys
 
@@ -95,6 +108,14 @@ class KnownMintPrograms:
 
     async def program_of(self, mint: str) -> str:
         return str(token_program_for(mint))
+
+
+class EventOutbox(Protocol):
+    """Where the merchant's payment event joins the payment's unit of work: staged in the
+    same transaction as the payment row, so it is queued if and only if the payment is
+    recorded (the webhook queue plugs in here)."""
+
+    async def stage(self, uow: UnitOfWork, event: PaymentEvent) -> None: ...
 
 
 class Offer(NamedTuple):
@@ -161,17 +182,65 @@ class _Attempt:
     due: Due | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class _Sale:
+    """What one payment buys and what it holds before the chain: the cart it claims (as
+    `holder`, the transaction's id) and the coupon uses it reserves."""
+
+    tenant: str
+    resource_id: str
+    kind: str  # "regular" | "cart"
+    required: Money
+    metadata: dict[str, str]
+    coupon_codes: tuple[str, ...] = ()
+    cart_id: str | None = None
+    holder: str = ""
+
+
 def _no_wallets(_address: str) -> bool:
     return False
 
 
+def _transaction_id(tx: VersionedTransaction) -> str:
+    """The first signature present: the transaction's id, or (gasless, the fee payer's
+    slot still empty) the payer's, which equally names these exact bytes."""
+    for signature in tx.signatures:
+        text = str(signature)
+        if text != _EMPTY_SIGNATURE:
+            return text
+    return ""
+
+
+# Outcomes after which the node may have the transaction and it may still land.
+_UNDECIDED = frozenset({ErrorCode.TRANSACTION_NOT_CONFIRMED, ErrorCode.NETWORK_ERROR,
+                        ErrorCode.RPC_ERROR})
+
+
+def _may_still_land(exc: BaseException) -> bool:
+    """Whether the transaction may yet land after `exc`: a refusal (offline, by the node,
+    or a landed failure) is final; a timeout, a lost RPC call or an unexpected error is
+    not, so the cart stays claimed (a resend of the same bytes still passes) until its
+    lease runs out."""
+    return not isinstance(exc, CedrosError) or exc.code in _UNDECIDED
+
+
 class Payments:
+    """`coupons` is the catalog's coupon repository (it reserves uses, whichever source it
+    is); `unit_of_work` the store's (`Store.unit_of_work`); `outbox` stages the merchant's
+    event with the payment (None: the event is only published in process)."""
+
     def __init__(self, *, quotes: Quotes, pricing: Pricing, carts: CartQuoteRepo,
-                 payments: PaymentRepo, coupons: CouponRepo, verifier: PaymentVerifier,
-                 notifier: Notifier, clock: Clock, access_ttl: timedelta = ACCESS_TTL,
+                 payments: PaymentRepo, coupons: CouponRepo,
+                 unit_of_work: Callable[[], AbstractAsyncContextManager[UnitOfWork]],
+                 verifier: PaymentVerifier, notifier: Notifier, clock: Clock,
+                 access_ttl: timedelta = ACCESS_TTL, claim_lease: timedelta = CLAIM_LEASE,
                  fee_payers: FeePayers | None = None,
                  mint_programs: MintProgramSource | None = None,
+                 outbox: EventOutbox | None = None,
                  hooks: PaymentHook | None = None) -> None:
+        self._unit_of_work = unit_of_work
+        self._claim_lease = claim_lease
+        self._outbox = outbox
         self._quotes = quotes
         self._pricing = pricing
         self._carts = carts
@@ -363,13 +432,12 @@ class Payments:
         payload = PaymentPayload(header.version, exact.SCHEME, terms.network,
                                  SolanaPayload(transaction=payment.transaction,
                                                resource=product.id))
-        result = await self._verifier.verify(payload, requirement, tx)
         metadata = {"x402_version": str(header.version), "scheme": exact.SCHEME}
         if coupon_code:
             metadata["coupon_code"] = coupon_code
-        grant = await self._record(tenant, product.id, "regular", result, amount, metadata)
-        await self._count_coupons(tenant, [c.code for c in priced.applied])
-        return Settled(grant, header.version)
+        sale = _Sale(tenant, product.id, "regular", amount, metadata,
+                     coupon_codes=tuple(c.code for c in priced.applied))
+        return Settled(await self._settle(sale, payload, requirement, tx), header.version)
 
     async def _pay_v0(self, tenant: str, payload: PaymentPayload, resource_id: str | None,
                       attempt: _Attempt) -> Settled:
@@ -424,11 +492,9 @@ class Payments:
             token_account=product.crypto_account or None,
             memo=cedros_v0.memo_rule(product.memo_template, product.id))
         tx = await self._refuse_replay(payload)
-        result = await self._verifier.verify(payload, requirement, tx)
-        grant = await self._record(tenant, product.id, "regular", result, priced.effective,
-                                   dict(metadata))
-        await self._count_coupons(tenant, [c.code for c in priced.applied])
-        return grant
+        sale = _Sale(tenant, product.id, "regular", priced.effective, dict(metadata),
+                     coupon_codes=tuple(c.code for c in priced.applied))
+        return await self._settle(sale, payload, requirement, tx)
 
     async def _pay_cart(self, tenant: str, payload: PaymentPayload, cart_id: str) -> AccessGrant:
         cart = await self._cart(tenant, cart_id)
@@ -436,17 +502,14 @@ class Payments:
         requirement = self.transfer_requirement(total, self._quotes.terms.payment_address,
                                                 exact=True)
         tx = await self._refuse_replay(payload)
-        result = await self._verifier.verify(payload, requirement, tx)
-        grant = await self._record(tenant, cart.id, "cart", result, total,
-                                   {**payload.payload.metadata, "cart_id": cart.id})
-        if not await self._carts.mark_paid(tenant, cart.id, result.wallet):
-            # Two different transactions raced for one cart and both landed; the money is
-            # the merchant's either way, so the payer keeps access and we flag it loudly.
-            log.error("cart paid twice", extra={"cart_id": cart.id,
-                                                "signature": result.signature})
+        if tx is None:  # the claim is held by the transaction's id: decode it once here
+            tx = decode_transaction(payload.payload.transaction)
         codes = cart.metadata.get("coupon_codes", "")
-        await self._count_coupons(tenant, [c for c in codes.split(",") if c])
-        return grant
+        sale = _Sale(tenant, cart.id, "cart", total,
+                     {**payload.payload.metadata, "cart_id": cart.id},
+                     coupon_codes=tuple(c for c in codes.split(",") if c), cart_id=cart.id,
+                     holder=_transaction_id(tx))
+        return await self._settle(sale, payload, requirement, tx)
 
     async def _cart(self, tenant: str, cart_id: str) -> CartQuote:
         cart = await self._carts.get(tenant, cart_id)
@@ -459,40 +522,104 @@ class Payments:
                               {"cartId": cart.id})
         return cart
 
-    async def _record(self, tenant: str, resource_id: str, kind: str,
-                      result: VerificationResult, required: Money,
-                      metadata: dict[str, str]) -> AccessGrant:
-        now = self._clock.now()
-        paid = Money(required.asset, result.amount_atomic)
+    # --- settlement: claims, the chain, one unit of work ----------------------------------
+
+    async def _settle(self, sale: _Sale, payload: PaymentPayload, requirement: Requirement,
+                      tx: VersionedTransaction | None) -> AccessGrant:
+        """Claim, send, record (module doc, steps 2-4)."""
+        reserved = await self._claim(sale)
+        try:
+            result = await self._verifier.verify(payload, requirement, tx)
+        except BaseException as exc:
+            await self._give_back(sale, reserved, keep_claim=_may_still_land(exc))
+            raise
+        return await self._record(sale, result, reserved)
+
+    async def _claim(self, sale: _Sale) -> tuple[str, ...]:
+        """Hold the cart and reserve one use of each coupon; the codes reserved."""
+        if sale.cart_id is not None and not await self._carts.claim(
+                sale.tenant, sale.cart_id, sale.holder, self._clock.now(), self._claim_lease):
+            raise CedrosError(ErrorCode.CART_ALREADY_PAID,
+                              "another payment for this cart is in progress or settled",
+                              {"cartId": sale.cart_id})
+        reserved: list[str] = []
+        try:
+            for code in dict.fromkeys(sale.coupon_codes):
+                if not await self._coupons.increment_usage(sale.tenant, code):
+                    raise CedrosError(ErrorCode.COUPON_USAGE_LIMIT_REACHED,
+                                      details={"couponCode": code})
+                reserved.append(code)
+        except BaseException:
+            await self._give_back(sale, tuple(reserved), keep_claim=False)
+            raise
+        return tuple(reserved)
+
+    async def _give_back(self, sale: _Sale, reserved: tuple[str, ...], *,
+                         keep_claim: bool) -> None:
+        """Return the coupon uses and (unless the transaction may still land) the cart.
+        A failure here is logged: the claim then ends with its lease, the use stays
+        counted (the safe side), and the caller's own error is the one to report."""
+        try:
+            for code in reserved:
+                await self._coupons.release_usage(sale.tenant, code)
+            if sale.cart_id is not None and not keep_claim:
+                await self._carts.release_claim(sale.tenant, sale.cart_id, sale.holder)
+        except Exception:
+            log.exception("giving back a payment's claims failed",
+                          extra={"resource_id": sale.resource_id})
+
+    async def _record(self, sale: _Sale, result: VerificationResult,
+                      reserved: tuple[str, ...]) -> AccessGrant:
+        """The landed payment's writes, in one unit of work: the payment row, the cart's
+        payer and the staged event land together or not at all."""
+        tenant, now = sale.tenant, self._clock.now()
+        paid = Money(sale.required.asset, result.amount_atomic)
         tx = PaymentTransaction(
-            signature=result.signature, tenant_id=tenant, resource_id=resource_id,
+            signature=result.signature, tenant_id=tenant, resource_id=sale.resource_id,
             wallet=result.wallet, amount_atomic=paid.atomic, asset=paid.asset.code,
-            created_at=now, metadata={**metadata, "resource_type": kind,
+            created_at=now, metadata={**sale.metadata, "resource_type": sale.kind,
                                       "network": result.network},
         )
-        if not await self._payments.record(tx):
-            raise CedrosError(ErrorCode.PAYMENT_ALREADY_USED,
-                              details={"signature": result.signature})
-        await self._notifier.payment_succeeded(PaymentEvent(
+        event = PaymentEvent(
             event_id=new_event_id(), event_timestamp=now, tenant_id=tenant,
-            resource_id=resource_id, method="x402", paid_at=now,
+            resource_id=sale.resource_id, method="x402", paid_at=now,
             crypto_atomic_amount=paid.atomic, crypto_token=paid.asset.code,
             wallet=result.wallet, proof_signature=result.signature, metadata=dict(tx.metadata),
-        ))
-        return AccessGrant(resource_id=resource_id, resource_type=kind, wallet=result.wallet,
-                           signature=result.signature, amount=paid, network=result.network,
-                           paid_at=now, expires_at=now + self._access_ttl,
+        )
+        try:
+            async with self._unit_of_work() as uow:
+                if not await uow.payments.record(tx):
+                    raise CedrosError(ErrorCode.PAYMENT_ALREADY_USED,
+                                      details={"signature": result.signature})
+                if sale.cart_id is not None and not await uow.carts.mark_paid(
+                        tenant, sale.cart_id, result.wallet):
+                    raise CedrosError(ErrorCode.CART_ALREADY_PAID, details={"cartId": sale.cart_id})
+                if self._outbox is not None:
+                    await self._outbox.stage(uow, event)
+        except CedrosError as err:
+            if err.code is ErrorCode.PAYMENT_ALREADY_USED:
+                # A resend of a recorded transaction: the first settlement's uses count.
+                await self._give_back(sale, reserved, keep_claim=True)
+            else:
+                self._unrecorded(sale, result)
+            raise
+        except BaseException:
+            self._unrecorded(sale, result)
+            raise
+        await self._notifier.payment_succeeded(event)
+        return AccessGrant(resource_id=sale.resource_id, resource_type=sale.kind,
+                           wallet=result.wallet, signature=result.signature, amount=paid,
+                           network=result.network, paid_at=now, expires_at=now + self._access_ttl,
                            timings=(("check", result.check_ms), ("submit", result.submit_ms),
                                     ("confirm", result.confirm_ms)))
 
-    async def _count_coupons(self, tenant: str, codes: list[str]) -> None:
-        """Best effort after payment (spec 19): a failure is logged, the payment stands."""
-        for code in dict.fromkeys(codes):
-            try:
-                if not await self._coupons.increment_usage(tenant, code):
-                    log.warning("coupon usage not counted", extra={"coupon_code": code})
-            except Exception:
-                log.exception("coupon usage increment failed", extra={"coupon_code": code})
+    @staticmethod
+    def _unrecorded(sale: _Sale, result: VerificationResult) -> None:
+        """The money moved but its record did not land: the claim and the reserved uses
+        stay (releasing them would let a second transaction pay again); reconcile by hand."""
+        log.error("landed payment not recorded", extra={
+            "resource_id": sale.resource_id, "cart_id": sale.cart_id,
+            "signature": result.signature, "wallet": result.wallet})
 
     async def get(self, tenant: str, signature: str) -> PaymentTransaction | None:
         return await self._payments.get(tenant, signature) if signature else None

@@ -307,13 +307,16 @@ class UnitOfWork:
     4. on success, one unit of work: `uow.payments.record(tx)` (False -> raise
        `payment_already_used`), `uow.carts.mark_paid(...)` for a cart (drops the claim),
        and `uow.webhooks.enqueue(...)` for the merchant's event once the queue is wired;
-    5. when step 3 fails (refused, not landed, any exception): `store.carts.release_claim(
-       tenant, cart_id, signature)` and `coupons.release_usage(tenant, code)` for each
-       reserved code, then re-raise. When step 4 fails after the transaction landed, keep
-       both (the money moved; log for reconciliation): releasing would let a second
-       transaction pay for the same cart. If the process dies between 2 and 4 the claim
-       ends with its lease; a reserved coupon use stays counted (the safe side: a use may
-       be lost, a discount is never granted twice).
+    5. when step 3 fails: `coupons.release_usage(tenant, code)` for each reserved code
+       and, when the transaction cannot land any more (refused offline or by the node,
+       failed on chain, expired), `store.carts.release_claim(tenant, cart_id, signature)`;
+       after a timeout or a lost RPC call the claim is kept until its lease ends (a
+       resend of the same transaction still passes it). Then re-raise. When step 4
+       fails after the transaction landed, keep both (the money moved; log for
+       reconciliation): releasing would let a second transaction pay for the same cart.
+       If the process dies between 2 and 4 the claim ends with its lease; a reserved
+       coupon use stays counted (the safe side: a use may be lost, a discount is never
+       granted twice).
     """
 
     payments: PaymentWrites

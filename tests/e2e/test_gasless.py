@@ -385,3 +385,25 @@ async def test_gasless_transaction_carries_the_quote_memo(world: World) -> None:
     paid = await world.pay(buyer_signs(built.json()["transaction"], world.payer),
                            "memo-article", feePayer=built.json()["feePayer"])
     assert paid.status_code == 200, paid.text
+
+
+async def test_two_gasless_transactions_for_one_cart_settle_once(world: World) -> None:
+    """The claim's holder is the buyer's signature while the fee payer's slot is empty, so
+    two different gasless transactions never share it."""
+    cart = await world.client.post("/paywall/v1/cart/quote",
+                                   json={"items": [{"resource": "article", "quantity": 1}]})
+    cart_id = cart.json()["cartId"]
+    txs = []
+    for _ in range(2):
+        built = (await world.build(cart_id)).json()
+        txs.append((buyer_signs(built["transaction"], world.payer), built["feePayer"]))
+        world.sandbox.chain.produce_blocks(1)  # a new blockhash: a different transaction
+    assert txs[0][0].signatures != txs[1][0].signatures
+    responses = await asyncio.gather(*(world.client.post("/paywall/v1/verify", headers={
+        "X-PAYMENT": payment_header(tx, cart_id, resource_type="cart", feePayer=fee_payer)})
+        for tx, fee_payer in txs))
+    statuses = sorted(r.status_code for r in responses)
+    assert statuses[0] == 200 and statuses[1] != 200, [r.text for r in responses]
+    assert {r.json().get("error", {}).get("code") for r in responses} == {
+        None, "cart_already_paid"}
+    assert world.merchant_usdc() == 1_500_000

@@ -92,7 +92,8 @@ async def world() -> Any:
     quotes = CountingQuotes(store.products, pricing, terms, snapshots)
     verifier = SolanaVerifier("http://127.0.0.1:9", network="devnet", use_websocket=False)
     payments = Payments(quotes=quotes, pricing=pricing, carts=store.carts,
-                        payments=store.payments, coupons=store.coupons, verifier=verifier,
+                        payments=store.payments, coupons=store.coupons,
+                        unit_of_work=store.unit_of_work, verifier=verifier,
                         notifier=NoopNotifier(), clock=clock, fee_payers=wallets)
     yield World(payments, quotes, pricing, wallets)
     await verifier.aclose()

@@ -150,11 +150,14 @@ class SolanaRpc:
     # --- typed calls --------------------------------------------------------------------
 
     async def send_transaction(self, raw: bytes, *, skip_preflight: bool,
-                               preflight_commitment: str = "confirmed") -> str:
-        """The signature the node reports; a JSON-RPC refusal raises RpcCallError."""
+                               preflight_commitment: str = "confirmed",
+                               retry: RetryPolicy | None = None) -> str:
+        """The signature the node reports; a JSON-RPC refusal raises RpcCallError. `retry`
+        replaces the client's policy for this send (a queue with its own backoff)."""
         config = {"encoding": "base64", "skipPreflight": skip_preflight,
                   "preflightCommitment": preflight_commitment}
-        result = await self.call("sendTransaction", [base64.b64encode(raw).decode(), config])
+        result = await self.call("sendTransaction", [base64.b64encode(raw).decode(), config],
+                                 retry=retry)
         return str(result)
 
     async def signature_statuses(self, signatures: Sequence[str], *,
@@ -177,17 +180,22 @@ class SolanaRpc:
         value = result["value"]
         return str(value["blockhash"]), int(value["lastValidBlockHeight"])
 
-    async def health(self) -> bool:
-        """One `getHealth` attempt, no retries: a probe must answer fast."""
+    async def health(self, time_limit: float | None = None) -> bool:
+        """One `getHealth` attempt, no retries, within `time_limit` seconds (default: the
+        client's request timeout): a probe must answer fast. An open breaker answers False
+        at once, without a request."""
         try:
-            return bool(await self._attempt("getHealth", []) == "ok")
+            return bool(await self._attempt("getHealth", [], time_limit) == "ok")
         except (CedrosError, _Transient, RpcCallError):
             return False
 
     # --- the retry loop -----------------------------------------------------------------
 
-    async def call(self, method: str, params: list[Any]) -> Any:
-        """`result` of one JSON-RPC request, retrying transient faults (module doc)."""
+    async def call(self, method: str, params: list[Any], *,
+                   retry: RetryPolicy | None = None) -> Any:
+        """`result` of one JSON-RPC request, retrying transient faults (module doc) under
+        `retry`, or the client's policy."""
+        policy = retry or self.retry
         started = time.monotonic()
         retries = transport_retries = 0
         while True:
@@ -196,16 +204,16 @@ class SolanaRpc:
             except _Transient as fault:
                 if fault.transport:
                     transport_retries += 1
-                    allowed = transport_retries <= self.retry.max_transport_retries
+                    allowed = transport_retries <= policy.max_transport_retries
                     retry_number = transport_retries
                 else:
                     retries += 1
-                    allowed = retries <= self.retry.max_retries
+                    allowed = retries <= policy.max_retries
                     retry_number = retries
-                delay = self.retry.delay(retry_number)
+                delay = policy.delay(retry_number)
                 if fault.retry_after is not None:
-                    delay = min(max(delay, fault.retry_after), self.retry.max_delay)
-                out_of_time = time.monotonic() - started + delay > self.retry.max_total
+                    delay = min(max(delay, fault.retry_after), policy.max_delay)
+                out_of_time = time.monotonic() - started + delay > policy.max_total
                 if not allowed or out_of_time:
                     # `rateLimited` lets a caller with its own backoff (the transaction
                     # queue) tell a 429 from other faults without reading the message.
@@ -217,7 +225,8 @@ class SolanaRpc:
                          fault.message)
                 await asyncio.sleep(delay)
 
-    async def _attempt(self, method: str, params: list[Any]) -> Any:
+    async def _attempt(self, method: str, params: list[Any],
+                       time_limit: float | None = None) -> Any:
         generation = self._breaker.before() if self._breaker is not None else -1
         self.attempts += 1
         self._ids += 1
@@ -225,7 +234,7 @@ class SolanaRpc:
         started = time.perf_counter()
         fault: _Transient | None = None
         try:
-            return self._result(method, await self._post(body))
+            return self._result(method, await self._post(body, time_limit))
         except _Transient as exc:
             fault = exc
             raise
@@ -234,9 +243,10 @@ class SolanaRpc:
                 self._breaker.after(generation, success=fault is None)
             self._observe(method, time.perf_counter() - started, fault)
 
-    async def _post(self, body: dict[str, Any]) -> httpx.Response:
+    async def _post(self, body: dict[str, Any], time_limit: float | None) -> httpx.Response:
         try:
-            response = await self._http.post(self.url, json=body, timeout=self._timeout)
+            response = await self._http.post(self.url, json=body,
+                                             timeout=time_limit or self._timeout)
         except httpx.TimeoutException as exc:
             raise _Transient(ErrorCode.NETWORK_ERROR, f"timeout ({type(exc).__name__})",
                              transport=True) from None

@@ -3,20 +3,23 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Awaitable, Callable
 
-import httpx
+# A probe must answer fast: an orchestrator's health check has its own short timeout.
+PROBE_TIMEOUT = 2.0
 
 
 class RpcHealthProbe:
-    """Asks the RPC node `getHealth` at most once per `ttl` seconds.
+    """Asks the RPC node `getHealth` (through the server's one `SolanaRpc`, so behind the
+    `solana_rpc` breaker: an open breaker reads as unhealthy without a request) at most
+    once per `ttl` seconds.
 
     Health checks arrive every few seconds from orchestrators; caching keeps them from
     spending the RPC provider's rate limit.
     """
 
-    def __init__(self, url: str, client: httpx.AsyncClient, ttl: float = 10.0) -> None:
-        self._url = url
-        self._client = client
+    def __init__(self, check: Callable[[float], Awaitable[bool]], ttl: float = 10.0) -> None:
+        self._check = check  # SolanaRpc.health: one attempt, False on any fault
         self._ttl = ttl
         self._checked_at = float("-inf")
         self._last = False
@@ -24,11 +27,6 @@ class RpcHealthProbe:
     async def __call__(self) -> bool:
         if time.monotonic() - self._checked_at < self._ttl:
             return self._last
-        try:
-            resp = await self._client.post(
-                self._url, json={"jsonrpc": "2.0", "id": 1, "method": "getHealth"}, timeout=2.0)
-            self._last = resp.status_code == 200 and resp.json().get("result") == "ok"
-        except (httpx.HTTPError, ValueError):
-            self._last = False
+        self._last = await self._check(PROBE_TIMEOUT)
         self._checked_at = time.monotonic()
         return self._last

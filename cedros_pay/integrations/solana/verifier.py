@@ -276,7 +276,12 @@ def parse_commitment(value: str | None) -> str:
 
 
 class SolanaVerifier:
-    """Verifies and settles x402 payments against one Solana RPC endpoint."""
+    """Verifies and settles x402 payments against one Solana RPC endpoint.
+
+    `rpc` is the client for `rpc_url` that the rest of the server uses (shared: its
+    breaker, its httpx client; closing it is its owner's job). Without one, the verifier
+    builds its own from `http`, `retry`, `breaker`, `rpc_hook` and `request_timeout`.
+    """
 
     def __init__(
         self,
@@ -286,6 +291,7 @@ class SolanaVerifier:
         network: str,
         commitment: str = "confirmed",
         skip_preflight: bool = False,
+        rpc: SolanaRpc | None = None,
         http: httpx.AsyncClient | None = None,
         use_websocket: bool = True,
         confirmation: ConfirmationSettings | None = None,
@@ -302,23 +308,21 @@ class SolanaVerifier:
         self.skip_preflight = skip_preflight
         self.cosigner = cosigner
         settings = confirmation or ConfirmationSettings()
-        if breaker is None:
-            breaker = CircuitBreaker(SOLANA_RPC, DEFAULTS[SOLANA_RPC])
-        self.rpc = SolanaRpc(rpc_url, http=http, retry=retry, breaker=breaker,
-                             request_timeout=request_timeout, hook=rpc_hook)
+        self._owns_rpc = rpc is None
+        if rpc is None:
+            if breaker is None:
+                breaker = CircuitBreaker(SOLANA_RPC, DEFAULTS[SOLANA_RPC])
+            rpc = SolanaRpc(rpc_url, http=http, retry=retry, breaker=breaker,
+                            request_timeout=request_timeout, hook=rpc_hook)
+        self.rpc = rpc
         # Sends through the queue must not retry 429s themselves: the queue re-queues them
         # at the front with its own backoff (spec 22 "Rate Limit Handling").
         self.tx_queue = tx_queue
         self.account_creator = account_creator
-        self._queue_rpc: SolanaRpc | None = None
-        if tx_queue is not None:
-            policy = retry or RetryPolicy()
-            self._queue_rpc = SolanaRpc(
-                rpc_url, http=http, breaker=breaker, request_timeout=request_timeout,
-                hook=rpc_hook, retry=replace(policy, max_retries=0))
+        self._queue_retry = replace(rpc.retry, max_retries=0)
         watcher = None
         if use_websocket:
-            watcher = SignatureWatcher(ws_url or derive_ws_url(rpc_url) or rpc_url,
+            watcher = SignatureWatcher(ws_url or derive_ws_url(rpc.url) or rpc.url,
                                        connect_timeout=settings.ws_connect_timeout,
                                        retry_after=settings.ws_retry_after)
         self.watcher = watcher
@@ -327,9 +331,8 @@ class SolanaVerifier:
     async def aclose(self) -> None:
         if self.watcher is not None:
             await self.watcher.aclose()
-        await self.rpc.aclose()
-        if self._queue_rpc is not None:
-            await self._queue_rpc.aclose()
+        if self._owns_rpc:
+            await self.rpc.aclose()
 
     async def health(self) -> bool:
         """The RPC node answers `getHealth` with ok (one attempt, no retries)."""
@@ -461,11 +464,10 @@ class SolanaVerifier:
         """True when the node already had the transaction."""
         preflight = "confirmed" if self.commitment == "finalized" else self.commitment
         try:
-            if self.tx_queue is not None and self._queue_rpc is not None:
-                queue_rpc = self._queue_rpc
-                sent = await self.tx_queue.submit(lambda: queue_rpc.send_transaction(
-                    raw, skip_preflight=self.skip_preflight, preflight_commitment=preflight),
-                    id=facts.signature[:8])
+            if self.tx_queue is not None:
+                sent = await self.tx_queue.submit(lambda: self.rpc.send_transaction(
+                    raw, skip_preflight=self.skip_preflight, preflight_commitment=preflight,
+                    retry=self._queue_retry), id=facts.signature[:8])
             else:
                 sent = await self.rpc.send_transaction(raw, skip_preflight=self.skip_preflight,
                                                        preflight_commitment=preflight)
