@@ -12,36 +12,18 @@ later changes to `schema.define_tables` cannot rewrite this revision.
 
 from __future__ import annotations
 
-from typing import Any
-
 import sqlalchemy as sa
-from alembic import context, op
-from sqlalchemy.dialects import postgresql
+from alembic import op
 
-from cedros_pay.storage.sql.schema import TableNames
+from cedros_pay.storage.sql.migrations.ddl import json as _json
+from cedros_pay.storage.sql.migrations.ddl import names as _names
+from cedros_pay.storage.sql.migrations.ddl import split as _split
+from cedros_pay.storage.sql.migrations.ddl import timestamp as _ts
 
 revision = "0003"
 down_revision = "0002"
 branch_labels = None
 depends_on = None
-
-
-def _names() -> TableNames:
-    names = context.config.attributes.get("table_names")
-    return names if isinstance(names, TableNames) else TableNames()
-
-
-def _split(name: str) -> tuple[str | None, str]:
-    schema, _, table = name.rpartition(".")
-    return (schema or None), table
-
-
-def _ts() -> sa.DateTime:
-    return sa.DateTime(timezone=True)
-
-
-def _json() -> Any:
-    return sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
 
 
 def upgrade() -> None:
