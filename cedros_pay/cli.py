@@ -54,7 +54,33 @@ def _load(path: str | None, *, validate: bool = True,
         raise SystemExit(1) from None
 
 
-async def _serve(config: Config, host: str, port: int) -> None:
+def banner(config: Config, host: str, port: int, *, rpc_url: str | None = None,
+           payer: Path | None = None) -> str:
+    """What a person starting the server wants to know first: where everything is and how
+    to pay (printed once, on stderr, after the server accepts connections)."""
+    shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+    base = f"http://{shown}:{port}{config.server.route_prefix}"
+    lines = [
+        f"Cedros Pay is serving on {base}",
+        f"  GraphiQL      {base}/graphql",
+        f"  OpenAPI       {base}/openapi.json",
+        f"  metrics       {base}/metrics",
+        f"  health        http://{shown}:{port}/cedros-health",
+    ]
+    if rpc_url:
+        lines.append(f"  sandbox RPC   {rpc_url}")
+    if payer is not None:
+        lines += [
+            "Pay as an agent:",
+            f"  cedros-pay pay demo-article --keypair {payer}",
+            "Pay with the official x402 client (see docs/x402-official-client.md):",
+            f"  PYTHONPATH=. .venv-x402/bin/python -m cedros_pay.sandbox.payer demo-api-call "
+            f"--official --keypair {payer} --server {base}",
+        ]
+    return "\n".join(lines)
+
+
+async def _serve(config: Config, host: str, port: int, *, announce: str | None = None) -> None:
     import uvicorn
 
     from cedros_pay.bootstrap import create_app
@@ -68,6 +94,8 @@ async def _serve(config: Config, host: str, port: int) -> None:
 
         async def startup(self, sockets: list[socket.socket] | None = None) -> None:
             await super().startup(sockets=sockets)
+            if announce and self.started:
+                print(announce, file=sys.stderr, flush=True)
             # What exists once the app has started lives as long as the process: frozen
             # out of the collector's sight, a full collection under load walks only what
             # requests allocate (no 100k-object pause in the middle of a payment).
@@ -115,7 +143,9 @@ async def _serve_on_sandbox(args: argparse.Namespace) -> None:
         log.info("sandbox chain running", extra={
             "rpc_url": server.url, "payer_keypair": str(files.keypairs["payer"])})
         host, port = split_address(config.server.address)
-        await _serve(config, args.host or host, args.port or port)
+        host, port = args.host or host, args.port or port
+        await _serve(config, host, port, announce=banner(
+            config, host, port, rpc_url=server.url, payer=files.keypairs["payer"]))
 
 
 async def _migrate(config: Config) -> str:
@@ -208,7 +238,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             log.info("migrations applied", extra={"storage_backend": backend})
             return 0
         host, port = split_address(config.server.address)
-        run_server(_serve(config, args.host or host, args.port or port))
+        host, port = args.host or host, args.port or port
+        run_server(_serve(config, host, port, announce=banner(config, host, port)))
     except KeyboardInterrupt:
         return 130
     except SystemExit:

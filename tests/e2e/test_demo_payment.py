@@ -212,3 +212,16 @@ def test_demo_cart_pair_is_quoted_together(demo: Demo) -> None:
     quote = reply.json()
     assert [i["resource"] for i in quote["items"]] == ["demo-sticker", "demo-poster"]
     assert quote["quote"]["maxAmountRequired"] == str(200_000 + 2 * 500_000)
+
+
+def test_the_demo_prints_where_everything_is_and_how_to_pay(demo: Demo) -> None:
+    log = (demo.root / "server.log").read_text()
+    assert f"Cedros Pay is serving on {demo.url}" in log
+    for line in (f"GraphiQL      {demo.url}/graphql", f"OpenAPI       {demo.url}/openapi.json",
+                 f"metrics       {demo.url}/metrics", f"sandbox RPC   {demo.rpc_url}",
+                 "cedros-pay pay demo-article --keypair", "--official --keypair"):
+        assert line in log, log[-2000:]
+    # Each address it names answers.
+    assert httpx.get(f"{demo.url}/openapi.json", timeout=5).json()["openapi"].startswith("3.")
+    graphiql = httpx.get(f"{demo.url}/graphql", headers={"Accept": "text/html"}, timeout=5)
+    assert graphiql.status_code == 200 and "graphiql" in graphiql.text.lower()
