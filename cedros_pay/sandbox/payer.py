@@ -14,6 +14,7 @@ import argparse
 import asyncio
 import base64
 import json
+import os
 import sys
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -259,10 +260,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("resource", help="product id, or the resource URL itself")
     parser.add_argument("--keypair", type=Path, required=True,
                         help="payer keypair file (solana-keygen JSON or base58)")
-    parser.add_argument("--server", default="http://127.0.0.1:8080",
-                        help="Cedros server base URL (default %(default)s)")
-    parser.add_argument("--rpc-url", default="http://127.0.0.1:8899",
-                        help="Solana RPC for the blockhash (default %(default)s)")
+    parser.add_argument("--server", default=os.environ.get("CEDROS_PAY_SERVER",
+                                                           "http://127.0.0.1:8080"),
+                        help="Cedros server base URL (default %(default)s; "
+                             "env CEDROS_PAY_SERVER)")
+    parser.add_argument("--rpc-url", default=os.environ.get("CEDROS_PAY_RPC_URL",
+                                                            "http://127.0.0.1:8899"),
+                        help="Solana RPC for the blockhash (default %(default)s; "
+                             "env CEDROS_PAY_RPC_URL)")
     parser.add_argument("--json", action="store_true",
                         help="print only the machine-readable result (no step lines)")
     parser.add_argument("--official", action="store_true",

@@ -225,3 +225,35 @@ def test_the_demo_prints_where_everything_is_and_how_to_pay(demo: Demo) -> None:
     assert httpx.get(f"{demo.url}/openapi.json", timeout=5).json()["openapi"].startswith("3.")
     graphiql = httpx.get(f"{demo.url}/graphql", headers={"Accept": "text/html"}, timeout=5)
     assert graphiql.status_code == 200 and "graphiql" in graphiql.text.lower()
+
+
+RUNNABLE = "<!-- runnable"
+
+
+def runnable_blocks(readme: str) -> list[str]:
+    """The README's shell blocks that a comment marks as runnable against `make run`."""
+    blocks: list[str] = []
+    lines = readme.splitlines()
+    for i, line in enumerate(lines):
+        if line.startswith(RUNNABLE) and i + 1 < len(lines) and lines[i + 1] == "```sh":
+            end = lines.index("```", i + 2)
+            blocks.append("\n".join(lines[i + 2:end]))
+    return blocks
+
+
+def test_the_readme_runnable_blocks_work_as_written(demo: Demo) -> None:
+    blocks = runnable_blocks((REPO / "README.md").read_text())
+    assert blocks, "the README marks no block as runnable"
+    (demo.root / ".venv").unlink(missing_ok=True)
+    (demo.root / ".venv").symlink_to(REPO / ".venv")
+    address = demo.url.removeprefix("http://")
+    env = {**demo.env, "CEDROS_PAY_SERVER": demo.url, "CEDROS_PAY_RPC_URL": demo.rpc_url}
+    for block in blocks:
+        # `make run` listens on 8080; this server has a free port of its own.
+        script = block.replace("localhost:8080", address).replace("127.0.0.1:8080", address)
+        run = subprocess.run(["bash", "-euo", "pipefail", "-c", script], cwd=demo.root,
+                             env=env, capture_output=True, text=True, timeout=120)
+        assert run.returncode == 0, f"{block}\n--- stdout\n{run.stdout}\n--- stderr\n{run.stderr}"
+        if "cedros-pay pay" in block:  # the quick start: healthy, then two settled payments
+            assert run.stdout.startswith('{"status":"ok"'), run.stdout
+            assert run.stdout.count('"granted": true') == 2, run.stdout
