@@ -19,7 +19,11 @@ from solders.transaction import VersionedTransaction
 from cedros_pay.sandbox import spl
 from cedros_pay.sandbox.errors import invalid_param, invalid_params, transaction_error_json
 from cedros_pay.sandbox.ledger import Execution, LandedTransaction, TokenBalance
-from cedros_pay.sandbox.parsed import parsed_inner_instructions, parsed_transaction_json
+from cedros_pay.sandbox.parsed import (
+    address_table_lookups_json,
+    parsed_inner_instructions,
+    parsed_transaction_json,
+)
 
 _BASE58_LIMIT = 128  # the validator refuses base58 for larger account data
 
@@ -137,12 +141,7 @@ def message_json(message: Message | MessageV0) -> dict[str, Any]:
         "instructions": [compiled_instruction_json(ix, None) for ix in message.instructions],
     }
     if isinstance(message, MessageV0):
-        body["addressTableLookups"] = [
-            {"accountKey": str(lookup.account_key),
-             "writableIndexes": list(bytes(lookup.writable_indexes)),
-             "readonlyIndexes": list(bytes(lookup.readonly_indexes))}
-            for lookup in message.address_table_lookups
-        ]
+        body["addressTableLookups"] = address_table_lookups_json(message)
     return body
 
 

@@ -22,6 +22,13 @@ from cedros_pay.sandbox import spl
 from cedros_pay.sandbox.ledger import AccountKeys
 
 
+def address_table_lookups_json(message: MessageV0) -> list[dict[str, Any]]:
+    """A v0 message's address table lookups, as both transaction encodings render them."""
+    return [{"accountKey": str(lookup.account_key),
+             "writableIndexes": list(bytes(lookup.writable_indexes)),
+             "readonlyIndexes": list(bytes(lookup.readonly_indexes))}
+            for lookup in message.address_table_lookups]
+
 def parsed_transaction_json(tx: VersionedTransaction, keys: AccountKeys) -> dict[str, Any]:
     message = tx.message
     assert isinstance(message, Message | MessageV0)
@@ -31,12 +38,7 @@ def parsed_transaction_json(tx: VersionedTransaction, keys: AccountKeys) -> dict
         "instructions": [parsed_instruction(ix, keys, None) for ix in message.instructions],
     }
     if isinstance(message, MessageV0):
-        body["addressTableLookups"] = [
-            {"accountKey": str(lookup.account_key),
-             "writableIndexes": list(bytes(lookup.writable_indexes)),
-             "readonlyIndexes": list(bytes(lookup.readonly_indexes))}
-            for lookup in message.address_table_lookups
-        ]
+        body["addressTableLookups"] = address_table_lookups_json(message)
     return {"signatures": [str(s) for s in tx.signatures], "message": body}
 
 
