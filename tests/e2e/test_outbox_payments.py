@@ -13,19 +13,17 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
 
-import httpx
 import pytest
 from api.conftest import client_for
-from e2e.test_x402_payments import _config, payment_header
-from solders.transaction import VersionedTransaction
+from e2e import test_payment_claims as claims
+from e2e.test_x402_payments import _config
 from support.faulty_units import Faults, inject
 from support.webhook_receiver import WebhookReceiver
 
 from cedros_pay.app import create_app
 from cedros_pay.core.models import Coupon
-from cedros_pay.sandbox.testing import RunningSandbox, running_devnet_sandbox, usdc_transfer
+from cedros_pay.sandbox.testing import running_devnet_sandbox
 from cedros_pay.storage.open import open_store
 from cedros_pay.storage.store import Store, memory_store
 
@@ -52,34 +50,12 @@ ONCE = Coupon(code="ONCE", discount_type="percentage", discount_value=Decimal(50
 
 
 @dataclass
-class World:
-    sandbox: RunningSandbox
-    client: httpx.AsyncClient
-    store: Store
+class World(claims.World):
     faults: Faults
     receiver: WebhookReceiver
 
-    def transfer(self, amount: int) -> VersionedTransaction:
-        return usdc_transfer(self.sandbox.devnet, amount,
-                             blockhash=self.sandbox.chain.latest_block.blockhash)
-
-    async def pay(self, tx: VersionedTransaction, resource: str, **kw: Any) -> httpx.Response:
-        return await self.client.post("/paywall/v1/verify",
-                                      headers={"X-PAYMENT": payment_header(tx, resource, **kw)})
-
-    async def cart(self) -> tuple[str, int]:
-        made = (await self.client.post("/paywall/v1/cart/quote", json={
-            "items": [{"resource": "article", "quantity": 2}]})).json()
-        return made["cartId"], int(made["quote"]["maxAmountRequired"])
-
-    def merchant_usdc(self) -> int:
-        d = self.sandbox.devnet
-        return d.chain.token_balance(d.wallets.merchant.pubkey(), d.usdc_mint)
-
     async def uses(self) -> int:
-        coupon = await self.store.coupons.get("default", "ONCE")
-        assert coupon is not None
-        return coupon.usage_count
+        return await self.coupon_uses("ONCE")
 
     async def queued(self) -> list[str]:
         """The proof signature of every queued (or delivered) webhook."""

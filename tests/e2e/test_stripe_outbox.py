@@ -8,7 +8,7 @@ and the merchant hears of the payment exactly once however often Stripe repeats 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,13 +22,6 @@ from cedros_pay.core.models import StripeSessionStatus
 from cedros_pay.resolvers.events import PaymentEvent
 from cedros_pay.storage.open import open_store
 from cedros_pay.storage.store import Store, memory_store
-
-
-@pytest.fixture
-def receiver() -> Iterator[WebhookReceiver]:
-    r = WebhookReceiver().up()
-    yield r
-    r.down()
 
 
 @pytest.fixture(params=["memory", "sqlite", "postgres"])
@@ -63,24 +56,30 @@ class Rig:
 
 
 @asynccontextmanager
-async def rigged(store: Store, receiver: WebhookReceiver) -> AsyncIterator[Rig]:
+async def rigged(store: Store) -> AsyncIterator[Rig]:
+    """The world with faults armable in its units of work, callbacks to a live receiver
+    and a watcher on the live-events hub."""
     faults = inject(store)
-    async with stripe_world({"CALLBACK_PAYMENT_SUCCESS_URL": receiver.url},
-                            store=store) as w:
-        services = await w.app.start()
-        hub, live = services.payment_events, []
+    receiver = WebhookReceiver().up()
+    try:
+        async with stripe_world({"CALLBACK_PAYMENT_SUCCESS_URL": receiver.url},
+                                store=store) as w:
+            services = await w.app.start()
+            hub, live = services.payment_events, []
 
-        async def watch() -> None:
-            async for event in hub.subscribe():
-                live.append(event)
+            async def watch() -> None:
+                async for event in hub.subscribe():
+                    live.append(event)
 
-        watcher = asyncio.create_task(watch())
-        await asyncio.sleep(0)  # the watcher subscribes, then waits for events
-        assert hub.subscriber_count == 1
-        try:
-            yield Rig(w, faults, receiver, live)
-        finally:
-            watcher.cancel()
+            watcher = asyncio.create_task(watch())
+            await asyncio.sleep(0)  # the watcher subscribes, then waits for events
+            assert hub.subscriber_count == 1
+            try:
+                yield Rig(w, faults, receiver, live)
+            finally:
+                watcher.cancel()
+    finally:
+        receiver.down()
 
 
 async def _session(w: StripeWorld) -> str:
@@ -90,8 +89,8 @@ async def _session(w: StripeWorld) -> str:
 
 
 async def test_a_failing_enqueue_undoes_the_paid_session_until_redelivery(
-        store: Store, receiver: WebhookReceiver) -> None:
-    async with rigged(store, receiver) as rig:
+        store: Store) -> None:
+    async with rigged(store) as rig:
         w = rig.world
         sid = await _session(w)
         payload = w.fake.event("checkout.session.completed", w.fake.complete(sid))
@@ -110,9 +109,9 @@ async def test_a_failing_enqueue_undoes_the_paid_session_until_redelivery(
         other = w.fake.event("checkout.session.completed", w.fake.sessions[sid])
         assert (await w.deliver(other)).status_code == 200  # a second event, same session
         assert await rig.state(sid) == (True, StripeSessionStatus.COMPLETED, 1, 1)
-        [delivery] = await receiver.arrived(1, within=10)
+        [delivery] = await rig.receiver.arrived(1, within=10)
         await asyncio.sleep(0.3)  # a woken worker delivers in milliseconds: none follows
-        assert len(receiver.snapshot()) == 1
+        assert len(rig.receiver.snapshot()) == 1
         body = delivery.json()
         assert (body["method"], body["stripeSessionId"], body["fiatAmountCents"],
                 body["resourceId"]) == ("stripe", sid, 800, "ebook")
@@ -121,8 +120,8 @@ async def test_a_failing_enqueue_undoes_the_paid_session_until_redelivery(
 
 
 async def test_a_failing_payment_insert_queues_nothing(
-        store: Store, receiver: WebhookReceiver) -> None:
-    async with rigged(store, receiver) as rig:
+        store: Store) -> None:
+    async with rigged(store) as rig:
         w = rig.world
         sid = await _session(w)
         rig.faults.record = 1
@@ -132,5 +131,5 @@ async def test_a_failing_payment_insert_queues_nothing(
         assert rig.live == []
         assert (await w.deliver(payload)).status_code == 200
         assert await rig.state(sid) == (True, StripeSessionStatus.COMPLETED, 1, 1)
-        await receiver.arrived(1, within=10)
+        await rig.receiver.arrived(1, within=10)
         assert len(rig.live) == 1
