@@ -22,7 +22,7 @@ from cedros_pay.bootstrap.workers import start_workers, storage_workers, wallet_
 from cedros_pay.config import Config
 from cedros_pay.core.clock import Clock, SystemClock
 from cedros_pay.lifecycle import Lifecycle
-from cedros_pay.resolvers.events import Notifier
+from cedros_pay.resolvers.events import NoopNotifier, Notifier
 from cedros_pay.resolvers.payments import FeePayers, PaymentVerifier
 from cedros_pay.resolvers.services import Services
 from cedros_pay.rest.context import SERVICES_KEY
@@ -95,7 +95,8 @@ class CedrosApp:
             cfg, store, clock,
             health=build_health(cfg, store, clock, rpc=solana.health_probe,
                                 wallets=solana.wallets),
-            verifier=solana.verifier, notifier=self._notifier or webhooks.notifier,
+            verifier=solana.verifier, notifier=self._notifier or NoopNotifier(),
+            outbox=webhooks.outbox,
             fee_payers=solana.fee_payers, gasless=solana.gasless, wallets=solana.wallets,
             mint_programs=solana.mint_programs, hooks=self.infra.hooks,
             stripe_breaker=self.infra.breakers["stripe_api"],
@@ -155,7 +156,9 @@ def create_app(
     clock: Clock | None = None,
     fee_payers: FeePayers | None = None,
 ) -> CedrosApp:
-    """Build the Cedros Pay ASGI app. Pass `store`, `verifier`, `notifier` or `clock` to
-    replace the configured ones (tests, embedders); an injected store is not closed."""
+    """Build the Cedros Pay ASGI app. Pass `store`, `verifier` or `clock` to replace the
+    configured ones (tests, embedders); an injected store is not closed. `notifier` is
+    told of each settled payment after it committed, besides the merchant webhook the
+    configured `callbacks` queue with the payment (it must not queue that webhook again)."""
     return CedrosApp(config, store=store, clock=clock or SystemClock(),
                      verifier=verifier, notifier=notifier, fee_payers=fee_payers)

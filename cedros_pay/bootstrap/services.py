@@ -20,7 +20,12 @@ from cedros_pay.resolvers.carts import Carts
 from cedros_pay.resolvers.catalog import Catalog
 from cedros_pay.resolvers.catalog_snapshot import CatalogSnapshots
 from cedros_pay.resolvers.coupon_check import CouponChecker
-from cedros_pay.resolvers.events import Notifier, PaymentEventHub, PublishingNotifier
+from cedros_pay.resolvers.events import (
+    EventOutbox,
+    Notifier,
+    PaymentEventHub,
+    PublishingNotifier,
+)
 from cedros_pay.resolvers.gasless import Gasless
 from cedros_pay.resolvers.health import Health, Probe, WalletStatus
 from cedros_pay.resolvers.nonces import Nonces
@@ -35,6 +40,7 @@ from cedros_pay.resolvers.quotes import PaymentTerms, Quotes
 from cedros_pay.resolvers.services import ServerInfo, Services
 from cedros_pay.rest.middleware.state.responses import IdempotencyStore
 from cedros_pay.storage.catalog import catalog_repos
+from cedros_pay.storage.catalog.select import coupons_in_store
 from cedros_pay.storage.open import open_store
 from cedros_pay.storage.sql.engine import PoolSettings
 from cedros_pay.storage.sql.schema import TableNames
@@ -108,6 +114,7 @@ def build_health(config: Config, store: Store, clock: Clock, *, rpc: Probe | Non
 
 def build_services(config: Config, store: Store, clock: Clock, *, health: Health,
                    verifier: PaymentVerifier, notifier: Notifier,
+                   outbox: EventOutbox | None = None,
                    fee_payers: FeePayers | None = None,
                    gasless: GaslessBuilder | None = None,
                    wallets: WalletPool | None = None,
@@ -115,7 +122,11 @@ def build_services(config: Config, store: Store, clock: Clock, *, health: Health
                    hooks: PaymentHook | None = None,
                    stripe_breaker: CircuitBreaker | None = None,
                    seen_events: IdempotencyStore | None = None) -> Services:
-    """Every resolver, wired from the configuration; REST and GraphQL share these."""
+    """Every resolver, wired from the configuration; REST and GraphQL share these.
+
+    A payment's merchant webhook is staged in its unit of work through `outbox`; the
+    live-events hub and `notifier` are told after the commit (so `notifier` must not be
+    one that queues webhooks, or each event would be queued twice)."""
     products, coupons = catalog_repos(config, store, clock)
     pricing = Pricing(coupons, clock, RoundingMode.parse(config.x402.rounding_mode))
     terms = payment_terms(config)
@@ -133,7 +144,9 @@ def build_services(config: Config, store: Store, clock: Clock, *, health: Health
                        success_url=st.success_url, cancel_url=st.cancel_url,
                        tax_rate_id=st.tax_rate_id, api_base=st.api_base),
         quotes=quotes, pricing=pricing, coupons=coupons, products=products,
-        sessions=store.sessions, payments=store.payments, notifier=notify, clock=clock,
+        sessions=store.sessions, payments=store.payments, unit_of_work=store.unit_of_work,
+        coupons_in_store=coupons_in_store(config),
+        notifier=notify, clock=clock, outbox=outbox,
         request_timeout=config.server.request_timeout.total_seconds(),
         breaker=stripe_breaker, seen_events=seen_events)
     return Services(
@@ -146,7 +159,7 @@ def build_services(config: Config, store: Store, clock: Clock, *, health: Health
         payments=Payments(quotes=quotes, pricing=pricing, carts=store.carts,
                           payments=store.payments, coupons=coupons,
                           unit_of_work=store.unit_of_work, verifier=verifier,
-                          notifier=notify, clock=clock,
+                          notifier=notify, clock=clock, outbox=outbox,
                           fee_payers=fee_payers, mint_programs=mint_programs,
                           hooks=hooks),
         checkout=checkout,

@@ -6,6 +6,8 @@ the config or the store.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 
 from cedros_pay.core.clock import Clock
@@ -13,13 +15,19 @@ from cedros_pay.integrations.circuit_breaker import DEFAULTS, STRIPE_API, Circui
 from cedros_pay.integrations.stripe.client import DEFAULT_API_BASE, StripeClient
 from cedros_pay.resolvers.checkout import Checkout, Redirects
 from cedros_pay.resolvers.coupon_check import CouponChecker
-from cedros_pay.resolvers.events import Notifier
+from cedros_pay.resolvers.events import EventOutbox, Notifier
 from cedros_pay.resolvers.pricing import Pricing
 from cedros_pay.resolvers.quotes import Quotes
 from cedros_pay.resolvers.stripe_events import StripeEvents
 from cedros_pay.rest.middleware.state.memory_responses import MemoryIdempotencyStore
 from cedros_pay.rest.middleware.state.responses import CachedResponse, IdempotencyStore
-from cedros_pay.storage.repos import CouponRepo, PaymentRepo, ProductRepo, StripeSessionRepo
+from cedros_pay.storage.repos import (
+    CouponRepo,
+    PaymentRepo,
+    ProductRepo,
+    StripeSessionRepo,
+    UnitOfWork,
+)
 
 MAX_NETWORK_RETRIES = 2
 _SEEN = b'{"received":true}'
@@ -65,11 +73,16 @@ def attempt_timeout(request_timeout: float, retries: int = MAX_NETWORK_RETRIES) 
 
 def build_checkout(settings: StripeSettings, *, quotes: Quotes, pricing: Pricing,
                    coupons: CouponRepo, products: ProductRepo, sessions: StripeSessionRepo,
-                   payments: PaymentRepo, notifier: Notifier, clock: Clock,
-                   request_timeout: float, breaker: CircuitBreaker | None = None,
+                   payments: PaymentRepo,
+                   unit_of_work: Callable[[], AbstractAsyncContextManager[UnitOfWork]],
+                   coupons_in_store: bool, notifier: Notifier, clock: Clock,
+                   request_timeout: float, outbox: EventOutbox | None = None,
+                   breaker: CircuitBreaker | None = None,
                    seen_events: IdempotencyStore | None = None) -> Checkout:
     """Card checkout; without a secret key sessions are refused (webhooks still verify
-    against the webhook secret, if one is set)."""
+    against the webhook secret, if one is set). A paid session is written through
+    `unit_of_work` with its event staged in `outbox` (`coupons_in_store`: see
+    `StripeEvents`)."""
     breaker = breaker or CircuitBreaker(STRIPE_API, DEFAULTS[STRIPE_API])
     client = StripeClient(api_key=settings.secret_key, breaker=breaker,
                           api_base=settings.api_base,
@@ -78,8 +91,8 @@ def build_checkout(settings: StripeSettings, *, quotes: Quotes, pricing: Pricing
     events = StripeEvents(
         verifier=StripeClient, webhook_secret=settings.webhook_secret,
         seen=SeenInIdempotencyStore(seen_events or MemoryIdempotencyStore(10_000)),
-        payments=payments,
-        sessions=sessions, coupons=coupons, notifier=notifier, clock=clock)
+        sessions=sessions, unit_of_work=unit_of_work, coupons=coupons,
+        coupons_in_store=coupons_in_store, notifier=notifier, clock=clock, outbox=outbox)
     return Checkout(
         gateway=client, events=events, quotes=quotes, pricing=pricing,
         coupon_checker=CouponChecker(coupons, clock), coupons=coupons, products=products,

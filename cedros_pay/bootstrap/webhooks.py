@@ -1,5 +1,6 @@
-"""Composition of merchant webhooks (issue 12): the queueing notifier, the delivery worker
-and the admin resolver, from `callbacks` and `circuit_breaker.webhook`.
+"""Composition of merchant webhooks (issue 12): the outbox the payments stage their events
+in, the queueing notifier behind it, the delivery worker and the admin resolver, from
+`callbacks` and `circuit_breaker.webhook`.
 
 Composition code (it knows the concrete classes): `bootstrap.app` calls `build_webhooks`
 once when the app opens its resources and starts `worker` with the other workers.
@@ -21,7 +22,7 @@ from cedros_pay.lifecycle import Lifecycle
 from cedros_pay.observability.hooks import CircuitBreakerHook, WebhookHook
 from cedros_pay.resolvers.admin_auth import AdminAuth
 from cedros_pay.resolvers.webhook_admin import WebhookAdmin
-from cedros_pay.resolvers.webhooks import QueueingNotifier, WebhookTargets
+from cedros_pay.resolvers.webhooks import QueueingNotifier, WebhookOutbox, WebhookTargets
 from cedros_pay.storage.store import Store
 from cedros_pay.workers import SupervisedWorker
 from cedros_pay.workers.webhook_delivery import RetryPolicy, WebhookDelivery
@@ -39,6 +40,10 @@ class WebhookHooks(WebhookHook, CircuitBreakerHook, Protocol):
 
 @dataclass(slots=True)
 class Webhooks:
+    """`outbox` is what payments get (their events queued in their unit of work);
+    `notifier` queues events that have no unit of work of their own."""
+
+    outbox: WebhookOutbox
     notifier: QueueingNotifier
     delivery: WebhookDelivery
     breakers: DestinationBreakers
@@ -85,4 +90,5 @@ def build_webhooks(config: Config, store: Store, clock: Clock, *, http: httpx.As
         clock=clock, max_attempts=retry.max_attempts, wake=delivery.wake, hooks=hooks)
     # In-flight deliveries finish on shutdown (they are bounded by the timeout).
     worker = SupervisedWorker("webhook_delivery", delivery.run, grace=timeout + 2.0)
-    return Webhooks(notifier=notifier, delivery=delivery, breakers=breakers, worker=worker)
+    return Webhooks(outbox=WebhookOutbox(notifier), notifier=notifier, delivery=delivery,
+                    breakers=breakers, worker=worker)

@@ -1,15 +1,23 @@
 """Payment events: what the merchant's backend is told (spec 06, spec 20) and what live
-dashboards watch (GraphQL `paymentEvents`)."""
+dashboards watch (GraphQL `paymentEvents`).
+
+Two channels, so that no event is queued twice: the `EventOutbox` writes the merchant's
+webhook inside the unit of work of the change (durable, exactly when the change commits);
+the `Notifier` is told after the commit (live GraphQL events, an embedder's callback) and
+never queues what the outbox staged.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
+
+from cedros_pay.storage.repos import UnitOfWork
 
 log = logging.getLogger("cedros_pay.events")
 
@@ -34,8 +42,26 @@ class PaymentEvent:
     metadata: dict[str, str] = field(default_factory=dict)
 
 
+AfterCommit = Callable[[], None]
+
+
+def nothing_after_commit() -> None:
+    return None
+
+
+class EventOutbox(Protocol):
+    """Where a change's merchant event joins the change's unit of work: staged in the same
+    transaction as the payment row, so it is queued if and only if the payment is
+    recorded (issue 12). The webhook queue implements it (`resolvers.webhooks`)."""
+
+    async def stage(self, uow: UnitOfWork, event: PaymentEvent) -> AfterCommit:
+        """Write `event` through `uow`; returns what to run once the unit has committed
+        (report it queued, wake the delivery worker), never before, never on rollback."""
+
+
 class Notifier(Protocol):
-    """Where settled payments are reported; the webhook queue implements it (spec 20)."""
+    """Where settled payments are reported after their unit of work committed (spec 20:
+    the durable webhook goes through the `EventOutbox` instead)."""
 
     async def payment_succeeded(self, event: PaymentEvent) -> None: ...
 

@@ -15,10 +15,11 @@ The order matters for money (`storage.repos.UnitOfWork` holds the storage side):
 3. the transaction is checked, sent and confirmed (`verifier.verify`); when that fails
    the coupon uses are given back and, unless the transaction may still land (a timeout,
    a lost RPC call), the cart claim too, and the error is re-raised;
-4. the signature is recorded, the cart marked paid (and the merchant's event staged) in
-   one unit of work *after* confirmation: of any number of racing requests (or server
-   processes) carrying the same transaction, exactly one records it; a failed or dropped
-   transaction leaves nothing behind, so the client may retry it.
+4. the signature is recorded, the cart marked paid and the merchant's event staged (the
+   outbox) in one unit of work *after* confirmation: of any number of racing requests (or
+   server processes) carrying the same transaction, exactly one records it; a failed or
+   dropped transaction leaves nothing behind, so the client may retry it. Only after the
+   commit is the delivery worker woken and the notifier told (live events).
 """
 
 from __future__ import annotations
@@ -55,7 +56,13 @@ from cedros_pay.observability.hooks import (
     PaymentHook,
     PaymentSettledEvent,
 )
-from cedros_pay.resolvers.events import Notifier, PaymentEvent
+from cedros_pay.resolvers.events import (
+    AfterCommit,
+    EventOutbox,
+    Notifier,
+    PaymentEvent,
+    nothing_after_commit,
+)
 from cedros_pay.resolvers.pricing import Priced, Pricing
 from cedros_pay.resolvers.quotes import Quote, Quotes
 from cedros_pay.storage.repos import CartQuoteRepo, CouponRepo, PaymentRepo, UnitOfWork
@@ -108,14 +115,6 @@ class KnownMintPrograms:
 
     async def program_of(self, mint: str) -> str:
         return str(token_program_for(mint))
-
-
-class EventOutbox(Protocol):
-    """Where the merchant's payment event joins the payment's unit of work: staged in the
-    same transaction as the payment row, so it is queued if and only if the payment is
-    recorded (the webhook queue plugs in here)."""
-
-    async def stage(self, uow: UnitOfWork, event: PaymentEvent) -> None: ...
 
 
 class Offer(NamedTuple):
@@ -227,7 +226,8 @@ def _may_still_land(exc: BaseException) -> bool:
 class Payments:
     """`coupons` is the catalog's coupon repository (it reserves uses, whichever source it
     is); `unit_of_work` the store's (`Store.unit_of_work`); `outbox` stages the merchant's
-    event with the payment (None: the event is only published in process)."""
+    event with the payment (None: no webhook); `notifier` is told after the commit and
+    must not queue the event again."""
 
     def __init__(self, *, quotes: Quotes, pricing: Pricing, carts: CartQuoteRepo,
                  payments: PaymentRepo, coupons: CouponRepo,
@@ -586,6 +586,7 @@ class Payments:
             crypto_atomic_amount=paid.atomic, crypto_token=paid.asset.code,
             wallet=result.wallet, proof_signature=result.signature, metadata=dict(tx.metadata),
         )
+        after_commit: AfterCommit = nothing_after_commit
         try:
             async with self._unit_of_work() as uow:
                 if not await uow.payments.record(tx):
@@ -595,17 +596,17 @@ class Payments:
                         tenant, sale.cart_id, result.wallet):
                     raise CedrosError(ErrorCode.CART_ALREADY_PAID, details={"cartId": sale.cart_id})
                 if self._outbox is not None:
-                    await self._outbox.stage(uow, event)
-        except CedrosError as err:
-            if err.code is ErrorCode.PAYMENT_ALREADY_USED:
-                # A resend of a recorded transaction: the first settlement's uses count.
-                await self._give_back(sale, reserved, keep_claim=True)
-            else:
+                    after_commit = await self._outbox.stage(uow, event)
+        except BaseException as exc:
+            # A resend of a recorded transaction: the first settlement's uses count.
+            # Otherwise the unit wrote nothing: the uses go back (a retry of the same
+            # transaction reserves them again), the claim stays (the money moved).
+            if not (isinstance(exc, CedrosError)
+                    and exc.code is ErrorCode.PAYMENT_ALREADY_USED):
                 self._unrecorded(sale, result)
+            await self._give_back(sale, reserved, keep_claim=True)
             raise
-        except BaseException:
-            self._unrecorded(sale, result)
-            raise
+        after_commit()
         await self._notifier.payment_succeeded(event)
         return AccessGrant(resource_id=sale.resource_id, resource_type=sale.kind,
                            wallet=result.wallet, signature=result.signature, amount=paid,
@@ -615,8 +616,9 @@ class Payments:
 
     @staticmethod
     def _unrecorded(sale: _Sale, result: VerificationResult) -> None:
-        """The money moved but its record did not land: the claim and the reserved uses
-        stay (releasing them would let a second transaction pay again); reconcile by hand."""
+        """The money moved but its record did not land: the cart claim stays (releasing
+        it would let a second transaction pay again); a resend of the same transaction
+        settles it, otherwise reconcile by hand."""
         log.error("landed payment not recorded", extra={
             "resource_id": sale.resource_id, "cart_id": sale.cart_id,
             "signature": result.signature, "wallet": result.wallet})

@@ -11,6 +11,13 @@ Order of work for one delivery:
 Beneath the event id, the payment record `stripe:{session_id}` is the real guard: its
 insert is atomic (spec 13), so a second event about a paid session changes nothing.
 
+A paid session is one unit of work (`storage.repos.UnitOfWork`): the payment row, the
+session completed, the coupon uses (when coupons live in the store's database) and the
+merchant's webhook (the outbox) commit together or not at all, so a failure leaves
+nothing and Stripe's redelivery does it all once. Coupons from another source (a YAML
+file) have their counter in process memory, outside any transaction: they are counted
+after the commit, best effort, as that counter does not survive a restart anyway.
+
 Handlers are looked up by event type. Subscription events (`customer.subscription.*`,
 `invoice.*`, subscription-mode `checkout.session.completed`) belong to the subscriptions
 resolver: pass its handlers as `extra` (and `subscription_checkout`) when it exists.
@@ -20,6 +27,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable, Mapping
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -34,8 +42,20 @@ from cedros_pay.core.models import (
     StripeSessionStatus,
 )
 from cedros_pay.integrations.stripe.client import StripeEvent
-from cedros_pay.resolvers.events import Notifier, PaymentEvent
-from cedros_pay.storage.repos import CouponRepo, PaymentRepo, StripeSessionRepo
+from cedros_pay.resolvers.events import (
+    AfterCommit,
+    EventOutbox,
+    Notifier,
+    PaymentEvent,
+    nothing_after_commit,
+)
+from cedros_pay.storage.repos import (
+    CouponRepo,
+    CouponWrites,
+    SessionWrites,
+    StripeSessionRepo,
+    UnitOfWork,
+)
 
 log = logging.getLogger("cedros_pay.stripe_events")
 
@@ -96,17 +116,26 @@ class SeenEvents(Protocol):
 
 
 class StripeEvents:
+    """`coupons` is the catalog's coupon repository; `coupons_in_store` says it is the
+    store's table (a database source), counted inside the unit of work, else after it.
+    `outbox` stages the merchant's event in the unit (None: no webhook); `notifier` is
+    told after the commit and must not queue the event again."""
+
     def __init__(self, *, verifier: EventVerifier, webhook_secret: str,
-                 seen: SeenEvents, payments: PaymentRepo, sessions: StripeSessionRepo,
-                 coupons: CouponRepo, notifier: Notifier, clock: Clock,
+                 seen: SeenEvents, sessions: StripeSessionRepo,
+                 unit_of_work: Callable[[], AbstractAsyncContextManager[UnitOfWork]],
+                 coupons: CouponRepo, coupons_in_store: bool, notifier: Notifier,
+                 clock: Clock, outbox: EventOutbox | None = None,
                  extra: Mapping[str, Handler] | None = None,
                  subscription_checkout: Handler | None = None) -> None:
         self._verifier = verifier
         self._secret = webhook_secret
         self._seen = seen
-        self._payments = payments
         self._sessions = sessions
+        self._unit_of_work = unit_of_work
         self._coupons = coupons
+        self._coupons_in_store = coupons_in_store
+        self._outbox = outbox
         self._notifier = notifier
         self._clock = clock
         self._subscription_checkout = subscription_checkout
@@ -151,8 +180,10 @@ class StripeEvents:
         return WebhookOutcome(event.id, event.type, handled=True)
 
     async def _session_paid(self, event: StripeEvent) -> None:
-        """A Checkout session in payment mode is paid: record `stripe:{session_id}` once,
-        count its coupons once, tell the notifier once (spec 21 HandleCompletion)."""
+        """A Checkout session in payment mode is paid (spec 21 HandleCompletion): record
+        `stripe:{session_id}` once, in one unit of work with the session completed, its
+        coupons counted and its event staged; wake delivery and tell the notifier after
+        the commit."""
         s = event.object
         if s.get("mode") == "subscription":
             if self._subscription_checkout is not None:
@@ -189,39 +220,50 @@ class StripeEvents:
             resource_id=resource_id, wallet=customer or email, amount_atomic=cents,
             asset=currency.upper(), created_at=now,
             metadata={k: v for k, v in recorded.items() if v})
-        if not await self._payments.record(tx):
-            log.info("stripe session already recorded", extra={"session_id": session_id})
-            return
-        # The payment stands from here: what follows is logged on failure, never undone.
-        await self._complete_session(tenant, session_id, local, tx, email)
-        await self._count_coupons(tenant, metadata.get("coupon_code", ""))
-        await self._notifier.payment_succeeded(PaymentEvent(
+        codes = tuple(dict.fromkeys(c for c in metadata.get("coupon_code", "").split(",")
+                                    if c))
+        paid = PaymentEvent(
             event_id=new_event_id(), event_timestamp=now, tenant_id=tenant,
             resource_id=resource_id, method="stripe", paid_at=now,
             fiat_amount_cents=cents, fiat_currency=currency, stripe_session_id=session_id,
-            stripe_customer=customer or email, metadata=metadata))
+            stripe_customer=customer or email, metadata=metadata)
+        after_commit: AfterCommit = nothing_after_commit
+        async with self._unit_of_work() as uow:
+            if not await uow.payments.record(tx):
+                log.info("stripe session already recorded", extra={"session_id": session_id})
+                return  # nothing was written in this unit
+            await self._complete_session(uow.sessions, session_id, local, tx, email)
+            if self._coupons_in_store:
+                await self._count_coupons(uow.coupons, tenant, codes)
+            if self._outbox is not None:
+                after_commit = await self._outbox.stage(uow, paid)
+        after_commit()
+        if not self._coupons_in_store:
+            try:
+                await self._count_coupons(self._coupons, tenant, codes)
+            except Exception:  # the payment stands; an in-memory counter is best effort
+                log.exception("coupon usage increment failed",
+                              extra={"coupon_codes": ",".join(codes)})
+        await self._notifier.payment_succeeded(paid)
 
-    async def _complete_session(self, tenant: str, session_id: str,
+    @staticmethod
+    async def _complete_session(sessions: SessionWrites, session_id: str,
                                 local: StripeSession | None, tx: PaymentTransaction,
                                 email: str) -> None:
-        try:
-            if local is None:  # created elsewhere (another instance's store, the dashboard)
-                await self._sessions.save(StripeSession(
-                    id=session_id, tenant_id=tenant, resource_id=tx.resource_id,
-                    amount_cents=tx.amount_atomic, currency=tx.asset.lower(),
-                    customer_email=email, metadata=dict(tx.metadata), created_at=tx.created_at,
-                    status=StripeSessionStatus.COMPLETED, completed_at=tx.created_at))
-            else:
-                await self._sessions.mark_completed(tenant, session_id, tx.created_at)
-        except Exception:
-            log.exception("could not mark the Checkout session completed",
-                          extra={"session_id": session_id})
+        if local is None:  # created elsewhere (another instance's store, the dashboard)
+            await sessions.save(StripeSession(
+                id=session_id, tenant_id=tx.tenant_id, resource_id=tx.resource_id,
+                amount_cents=tx.amount_atomic, currency=tx.asset.lower(),
+                customer_email=email, metadata=dict(tx.metadata), created_at=tx.created_at,
+                status=StripeSessionStatus.COMPLETED, completed_at=tx.created_at))
+        elif not await sessions.mark_completed(tx.tenant_id, session_id, tx.created_at):
+            log.info("Checkout session was not pending", extra={"session_id": session_id})
 
-    async def _count_coupons(self, tenant: str, codes: str) -> None:
-        """Best effort after payment (spec 19), as for x402: logged, never undone."""
-        for code in dict.fromkeys(c for c in codes.split(",") if c):
-            try:
-                if not await self._coupons.increment_usage(tenant, code):
-                    log.warning("coupon usage not counted", extra={"coupon_code": code})
-            except Exception:
-                log.exception("coupon usage increment failed", extra={"coupon_code": code})
+    @staticmethod
+    async def _count_coupons(coupons: CouponWrites, tenant: str,
+                             codes: tuple[str, ...]) -> None:
+        """Count each applied code once (spec 19). A use refused at its limit leaves the
+        payment standing (the customer has paid): logged, not raised."""
+        for code in codes:
+            if not await coupons.increment_usage(tenant, code):
+                log.warning("coupon usage not counted", extra={"coupon_code": code})

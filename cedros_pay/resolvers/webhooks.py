@@ -1,9 +1,11 @@
 """Merchant events as queued webhooks (spec 03 payloads, spec 20 queue, issue 12).
 
-`QueueingNotifier` is the `Notifier` that makes a settled payment a row in the store's
-webhook queue; the delivery worker (workers/webhook_delivery.py) POSTs it. The payload is
-serialised once, here: the queue keeps those exact bytes, so every attempt sends (and
-signs) the same body with the same `eventId`.
+`WebhookOutbox` is the `EventOutbox` that makes a settled payment a row in the store's
+webhook queue, inside the payment's own unit of work; the delivery worker
+(workers/webhook_delivery.py) POSTs it. `QueueingNotifier` builds the rows and enqueues
+the events that have no unit of work of their own. The payload is serialised once, here:
+the queue keeps those exact bytes, so every attempt sends (and signs) the same body with
+the same `eventId`.
 """
 
 from __future__ import annotations
@@ -20,8 +22,8 @@ from cedros_pay.core.ids import new_event_id, new_webhook_id
 from cedros_pay.core.models import DEFAULT_TENANT, PendingWebhook
 from cedros_pay.integrations.webhooks import loggable_url
 from cedros_pay.observability.hooks import WebhookHook, WebhookQueuedEvent
-from cedros_pay.resolvers.events import PaymentEvent
-from cedros_pay.storage.repos import WebhookQueue
+from cedros_pay.resolvers.events import AfterCommit, PaymentEvent, nothing_after_commit
+from cedros_pay.storage.repos import UnitOfWork, WebhookQueue
 
 PAYMENT_SUCCEEDED = "payment.succeeded"
 REFUND_SUCCEEDED = "refund.succeeded"
@@ -100,7 +102,8 @@ class QueueingNotifier:
     """A `Notifier` that writes each event to the persistent webhook queue.
 
     `webhook_for_*` build the row without writing it, for a caller that enqueues inside
-    its own transaction (`queue.enqueue(item, within=conn)`, then `wake()` after commit).
+    its own transaction (`WebhookOutbox`, or `queue.enqueue(item, within=conn)`), then
+    calls `committed(item)` after the commit.
     """
 
     def __init__(self, queue: WebhookQueue, targets: WebhookTargets, *, clock: Clock,
@@ -138,19 +141,42 @@ class QueueingNotifier:
         if self._wake is not None:
             self._wake()
 
-    async def enqueue(self, item: PendingWebhook | None, *, within: object | None = None
-                      ) -> None:
-        if item is None:
-            return
-        await self._queue.enqueue(item, within=within)
+    def committed(self, item: PendingWebhook) -> None:
+        """`item` is in the queue for good: report it queued, wake the worker."""
         if self._hooks is not None:
             self._hooks.on_webhook_queued(WebhookQueuedEvent(
                 item.id, loggable_url(item.url), item.event_type))
-        if within is None:  # else the caller wakes the worker once its transaction commits
-            self.wake()
+        self.wake()
+
+    async def enqueue(self, item: PendingWebhook | None, *, within: object | None = None
+                      ) -> None:
+        """Queue `item`; inside the caller's transaction (`within`), the caller calls
+        `committed(item)` once that transaction has committed."""
+        if item is None:
+            return
+        await self._queue.enqueue(item, within=within)
+        if within is None:
+            self.committed(item)
 
     async def payment_succeeded(self, event: PaymentEvent) -> None:
         await self.enqueue(self.webhook_for_payment(event))
 
     async def refund_succeeded(self, event: RefundEvent) -> None:
         await self.enqueue(self.webhook_for_refund(event))
+
+
+class WebhookOutbox:
+    """The webhook queue as the payments' `EventOutbox`: the event's row is written by the
+    unit of work of the payment it reports (payment recorded => event queued, or
+    neither), and the delivery worker is woken only after that unit committed, so it
+    never looks for a row that is not visible yet. An empty target URL stages nothing."""
+
+    def __init__(self, webhooks: QueueingNotifier) -> None:
+        self._webhooks = webhooks
+
+    async def stage(self, uow: UnitOfWork, event: PaymentEvent) -> AfterCommit:
+        item = self._webhooks.webhook_for_payment(event)
+        if item is None:
+            return nothing_after_commit
+        await uow.webhooks.enqueue(item)
+        return lambda: self._webhooks.committed(item)

@@ -279,6 +279,11 @@ class WebhookWrites(Protocol):
     async def enqueue(self, webhook: PendingWebhook) -> None: ...
 
 
+class SessionWrites(Protocol):
+    async def save(self, session: StripeSession) -> None: ...
+    async def mark_completed(self, tenant: str, session_id: str, at: datetime) -> bool: ...
+
+
 @dataclass(frozen=True, slots=True)
 class UnitOfWork:
     """Writes that commit together or not at all: `async with store.unit_of_work() as uow:`.
@@ -290,8 +295,11 @@ class UnitOfWork:
     transaction on one connection (SQLite takes its write lock at the start, so keep the
     block short and never await the chain inside it); memory applies each write at once
     and undoes them in reverse on failure. `coupons` is the store's coupon table: use it
-    only when the coupon source is the database (Stripe webhooks); x402 payments reserve
-    through the catalog's coupon repository, whichever source it is.
+    only when the coupon source is the database (Stripe webhooks count there; a YAML
+    source counts in its own memory after the commit); x402 payments reserve through the
+    catalog's coupon repository, whichever source it is. `webhooks` is how a change's
+    merchant event is queued with it (`resolvers.webhooks.WebhookOutbox` stages it; the
+    delivery worker is woken once the block has committed).
 
     Settling an x402 payment (`resolvers/payments.py`):
 
@@ -317,6 +325,12 @@ class UnitOfWork:
        If the process dies between 2 and 4 the claim ends with its lease; a reserved
        coupon use stays counted (the safe side: a use may be lost, a discount is never
        granted twice).
+
+    A paid Stripe Checkout session (`resolvers/stripe_events.py`) is one unit of work:
+    `uow.payments.record` of `stripe:{session_id}` (False: a redelivery, nothing more is
+    written), `uow.sessions` completing the session, `uow.coupons.increment_usage` for
+    each applied code when coupons live in the database, and the staged event. A failure
+    anywhere leaves none of it, and Stripe's redelivery does it all.
     """
 
     payments: PaymentWrites
@@ -324,6 +338,7 @@ class UnitOfWork:
     coupons: CouponWrites
     refunds: RefundWrites
     webhooks: WebhookWrites
+    sessions: SessionWrites
 
 
 class StorageError(Exception):

@@ -73,6 +73,7 @@ def memory_store() -> Store:
     store_coupons = catalog.MemoryCoupons()
     store_refunds = refunds.MemoryRefundQuotes()
     store_webhooks = webhooks.MemoryWebhookQueue()
+    store_sessions = sessions.MemoryStripeSessions()
     return Store(
         backend="memory",
         carts=store_carts,
@@ -81,10 +82,11 @@ def memory_store() -> Store:
         nonces=nonces.MemoryNonces(),
         webhooks=store_webhooks,
         idempotency=idempotency.MemoryIdempotency(),
-        sessions=sessions.MemoryStripeSessions(),
+        sessions=store_sessions,
         products=catalog.MemoryProducts(),
         coupons=store_coupons,
         subscriptions=subscriptions.MemorySubscriptions(),
         unit_of_work=uow.memory_unit_of_work(
-            store_payments, store_carts, store_coupons, store_refunds, store_webhooks),
+            store_payments, store_carts, store_coupons, store_refunds, store_webhooks,
+            store_sessions),
     )

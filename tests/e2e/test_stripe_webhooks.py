@@ -7,8 +7,10 @@ import time
 
 from e2e.stripe_world import WEBHOOK_SECRET, StripeWorld, stripe_world
 from support.fake_stripe import sign
+from support.faulty_units import inject
 
 from cedros_pay.core.models import PaymentFilter
+from cedros_pay.storage.store import memory_store
 
 
 async def _session(w: StripeWorld, body: dict[str, object]) -> str:
@@ -121,18 +123,15 @@ async def test_unpaid_async_session_waits_for_async_payment_succeeded() -> None:
 
 
 async def test_failing_handler_releases_the_event_for_redelivery() -> None:
-    async with stripe_world() as w:
+    store = memory_store()
+    faults = inject(store)
+    async with stripe_world(store=store) as w:
         sid = await _session(w, {"resource": "ebook"})
         payload = w.fake.event("checkout.session.completed", w.fake.complete(sid))
-        real_record = w.store.payments.record
-
-        async def broken(tx: object) -> bool:
-            raise RuntimeError("database went away")
-
-        w.store.payments.record = broken  # type: ignore[method-assign,assignment]
+        faults.record = 1  # the database goes away right after the payment insert
         failed = await w.deliver(payload)
         assert failed.status_code == 500
-        w.store.payments.record = real_record  # type: ignore[method-assign]
+        assert await w.store.payments.get("default", f"stripe:{sid}") is None
         retried = await w.deliver(payload)
         assert retried.status_code == 200, retried.text
         assert retried.json()["duplicate"] is False

@@ -80,6 +80,12 @@ def coupon_repo(config: Config, store: Store, clock: Clock) -> CouponRepo:
     return CachedCoupons(store.coupons, coupons.cache_ttl, clock)
 
 
+def coupons_in_store(config: Config) -> bool:
+    """Whether `coupon_repo` serves the store's own coupon table (a database source), so a
+    unit of work may count uses there (`UnitOfWork.coupons`)."""
+    return config.coupons.coupon_source in _DATABASE_SOURCES
+
+
 def _check_database_source(label: str, source: str, storage: StorageConfig, *,
                            url: tuple[str, str], table: tuple[str, str],
                            table_key: str) -> None:

@@ -12,11 +12,12 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import datetime
 
-from cedros_pay.core.models import PaymentTransaction, PendingWebhook
+from cedros_pay.core.models import PaymentTransaction, PendingWebhook, StripeSession
 from cedros_pay.storage.memory.carts import MemoryCartQuotes
 from cedros_pay.storage.memory.catalog import MemoryCoupons
 from cedros_pay.storage.memory.payments import MemoryPayments
 from cedros_pay.storage.memory.refunds import MemoryRefundQuotes
+from cedros_pay.storage.memory.sessions import MemoryStripeSessions
 from cedros_pay.storage.memory.webhooks import MemoryWebhookQueue
 from cedros_pay.storage.repos import UnitOfWork
 
@@ -98,9 +99,25 @@ class _Webhooks:
         self._journal.kept(True, lambda: self._inner.delete(tenant, webhook_id))
 
 
+class _Sessions:
+    def __init__(self, inner: MemoryStripeSessions, journal: _Journal) -> None:
+        self._inner, self._journal = inner, journal
+
+    async def save(self, session: StripeSession) -> None:
+        session_id, before = session.id, self._inner.row(session.id)
+        await self._inner.save(session)
+        self._journal.kept(True, lambda: self._inner.restore(session_id, before))
+
+    async def mark_completed(self, tenant: str, session_id: str, at: datetime) -> bool:
+        before = self._inner.row(session_id)
+        return self._journal.kept(await self._inner.mark_completed(tenant, session_id, at),
+                                  lambda: self._inner.restore(session_id, before))
+
+
 def memory_unit_of_work(
     payments: MemoryPayments, carts: MemoryCartQuotes, coupons: MemoryCoupons,
     refunds: MemoryRefundQuotes, webhooks: MemoryWebhookQueue,
+    sessions: MemoryStripeSessions,
 ) -> Callable[[], AbstractAsyncContextManager[UnitOfWork]]:
     @asynccontextmanager
     async def unit_of_work() -> AsyncIterator[UnitOfWork]:
@@ -109,7 +126,7 @@ def memory_unit_of_work(
             yield UnitOfWork(
                 payments=_Payments(payments, journal), carts=_Carts(carts, journal),
                 coupons=_Coupons(coupons, journal), refunds=_Refunds(refunds, journal),
-                webhooks=_Webhooks(webhooks, journal))
+                webhooks=_Webhooks(webhooks, journal), sessions=_Sessions(sessions, journal))
         except BaseException:
             # Memory repositories never suspend, so a cancellation cannot cut this short.
             for step in reversed(journal.steps):

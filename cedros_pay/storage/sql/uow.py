@@ -14,6 +14,7 @@ from cedros_pay.storage.sql.coupons import SqlCoupons
 from cedros_pay.storage.sql.payments import SqlPayments
 from cedros_pay.storage.sql.refunds import SqlRefundQuotes
 from cedros_pay.storage.sql.schema import Tables
+from cedros_pay.storage.sql.sessions import SqlStripeSessions
 from cedros_pay.storage.sql.webhooks import SqlWebhookQueue
 
 
@@ -38,7 +39,8 @@ def sql_unit_of_work(
                 yield UnitOfWork(
                     payments=SqlPayments(bound, tables), carts=SqlCartQuotes(bound, tables),
                     coupons=SqlCoupons(bound, tables), refunds=SqlRefundQuotes(bound, tables),
-                    webhooks=SqlWebhookQueue(bound, tables))
+                    webhooks=SqlWebhookQueue(bound, tables),
+                    sessions=SqlStripeSessions(bound, tables))
             except BaseException:
                 await conn.rollback()
                 raise
