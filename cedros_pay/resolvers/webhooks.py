@@ -21,6 +21,7 @@ from cedros_pay.core.models import DEFAULT_TENANT, PendingWebhook
 from cedros_pay.integrations.webhooks import loggable_url
 from cedros_pay.observability.hooks import WebhookHook, WebhookQueuedEvent
 from cedros_pay.resolvers.events import PaymentEvent
+from cedros_pay.resolvers.subscription_events import SubscriptionEvent, subscription_payload
 from cedros_pay.storage.repos import WebhookQueue
 
 PAYMENT_SUCCEEDED = "payment.succeeded"
@@ -154,3 +155,7 @@ class QueueingNotifier:
 
     async def refund_succeeded(self, event: RefundEvent) -> None:
         await self.enqueue(self.webhook_for_refund(event))
+
+    async def subscription_changed(self, event: SubscriptionEvent) -> None:
+        await self.enqueue(self._item(event.tenant_id, event.event_type, event.event_id,
+                                      subscription_payload(event)))
