@@ -6,7 +6,8 @@ from collections.abc import Callable
 from dataclasses import fields, replace
 from importlib import metadata
 
-from cedros_pay.bootstrap.stripe import StripeSettings, build_checkout
+from cedros_pay.bootstrap.stripe import StripeSettings, build_checkout, stripe_client
+from cedros_pay.bootstrap.subscriptions import build_subscriptions
 from cedros_pay.config import Config
 from cedros_pay.core.assets import stablecoin_for_mint
 from cedros_pay.core.clock import Clock
@@ -128,10 +129,17 @@ def build_services(config: Config, store: Store, clock: Clock, *, health: Health
     hub = PaymentEventHub()
     notify = PublishingNotifier(notifier, hub)
     st = config.stripe
+    settings = StripeSettings(secret_key=st.secret_key, webhook_secret=st.webhook_secret,
+                              success_url=st.success_url, cancel_url=st.cancel_url,
+                              tax_rate_id=st.tax_rate_id, api_base=st.api_base)
+    timeout = config.server.request_timeout.total_seconds()
+    client = stripe_client(settings, request_timeout=timeout, breaker=stripe_breaker)
+    subscriptions = build_subscriptions(config, store, clock, quotes=quotes,
+                                        products=products, notifier=notifier, gateway=client)
     checkout = build_checkout(
-        StripeSettings(secret_key=st.secret_key, webhook_secret=st.webhook_secret,
-                       success_url=st.success_url, cancel_url=st.cancel_url,
-                       tax_rate_id=st.tax_rate_id, api_base=st.api_base),
+        settings, client=client,
+        extra_events=subscriptions.stripe_handlers() if subscriptions else None,
+        subscription_checkout=subscriptions.on_checkout if subscriptions else None,
         quotes=quotes, pricing=pricing, coupons=coupons, products=products,
         sessions=store.sessions, payments=store.payments, notifier=notify, clock=clock,
         request_timeout=config.server.request_timeout.total_seconds(),
@@ -156,4 +164,5 @@ def build_services(config: Config, store: Store, clock: Clock, *, health: Health
             signers=[config.x402.payment_address, *config.admin.public_keys],
             nonces=nonces),
         server=server_info(config),
+        subscriptions=subscriptions,
     )

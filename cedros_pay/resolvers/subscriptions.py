@@ -34,6 +34,7 @@ from cedros_pay.integrations.stripe.client import (
     SubscriptionSessionRequest,
 )
 from cedros_pay.resolvers import subscription_events as ev
+from cedros_pay.resolvers.admin_auth import verify_ed25519
 from cedros_pay.resolvers.quotes import Quote, Quotes
 from cedros_pay.resolvers.subscription_events import SubscriptionEvent, SubscriptionNotifier
 from cedros_pay.storage.repos import AlreadyExists, PaymentRepo, ProductRepo, SubscriptionRepo
@@ -46,6 +47,7 @@ PRORATIONS = ("create_prorations", "none", "always_invoice")
 USED_KEY = "payment_signatures"  # signatures that bought a period, comma-joined
 EVENT_AT_KEY = "stripe_event_created"  # newest applied Stripe event (Unix seconds)
 MAX_PAGE = 100
+ACCESS_PROOF_TTL = 300  # seconds a signed subscriber proof stays good
 
 
 class SubscriptionGateway(Protocol):
@@ -264,6 +266,24 @@ class Subscriptions:
             return False
         sub = await self._latest_for_user(tenant, wallet, product.id)
         return sub is not None and self.is_active(sub, self.grace(product))
+
+    async def subscriber(self, tenant: str, resource_id: str, signer: str, signature: str,
+                         message: str) -> Subscription | None:
+        """The resource endpoint's free pass (issue 13): the subscribed wallet proves itself
+        by signing `X-Message: subscription:<resourceId>:<unix seconds>` (Ed25519, within
+        `ACCESS_PROOF_TTL`), so knowing a subscriber's public address is not enough."""
+        action, _, rest = message.partition(":")
+        named, _, stamp = rest.rpartition(":")
+        if action != "subscription" or named != resource_id or not stamp.isdigit():
+            return None
+        age = self._clock.now().timestamp() - int(stamp)
+        if abs(age) > ACCESS_PROOF_TTL or not verify_ed25519(signer, signature, message):
+            return None
+        product = await self._products.get(tenant, resource_id)
+        if product is None or not product.active or not product.is_subscription:
+            return None
+        sub = await self._latest_for_user(tenant, signer, product.id)
+        return sub if sub is not None and self.is_active(sub, self.grace(product)) else None
 
     async def page(self, tenant: str, where: SubscriptionFilter, first: int,
                    after: str | None = None) -> tuple[list[Subscription], bool]:
