@@ -14,7 +14,7 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from cedros_pay.bootstrap.infra import build_infra, connect_infra, wrap
+from cedros_pay.bootstrap.infra import Sweep, build_infra, connect_infra, wrap
 from cedros_pay.bootstrap.services import build_health, build_services, open_configured_store
 from cedros_pay.bootstrap.solana import open_solana
 from cedros_pay.bootstrap.webhooks import build_webhooks
@@ -35,6 +35,8 @@ from cedros_pay.storage.store import Store
 from cedros_pay.workers import SupervisedWorker
 
 log = logging.getLogger("cedros_pay.app")
+
+SUBSCRIPTION_SWEEP_SECONDS = 300.0  # expiry of overdue x402 subscriptions
 
 
 class CedrosApp:
@@ -103,7 +105,11 @@ class CedrosApp:
         lifecycle.push("stripe_client", services.checkout.aclose)
         await connect_infra(self.infra, lifecycle, store)
         services.webhook_admin = webhooks.admin(store, services.admin_auth, clock)
-        workers = storage_workers(cfg, store, clock, self.infra.sweeps)
+        sweeps = self.infra.sweeps
+        if services.subscriptions is not None:  # x402 periods end without a webhook
+            sweeps += (Sweep("subscription_expiry", SUBSCRIPTION_SWEEP_SECONDS,
+                             services.subscriptions.expire_overdue),)
+        workers = storage_workers(cfg, store, clock, sweeps)
         workers.append(webhooks.worker)
         if solana.wallets is not None:
             workers += wallet_workers(cfg.monitoring, solana.wallets, http=http, clock=clock)
