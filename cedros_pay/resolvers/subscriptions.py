@@ -46,7 +46,6 @@ LIVE = (SubscriptionStatus.ACTIVE, SubscriptionStatus.TRIALING, SubscriptionStat
 PRORATIONS = ("create_prorations", "none", "always_invoice")
 USED_KEY = "payment_signatures"  # signatures that bought a period, comma-joined
 EVENT_AT_KEY = "stripe_event_created"  # newest applied Stripe event (Unix seconds)
-MAX_PAGE = 100
 ACCESS_PROOF_TTL = 300  # seconds a signed subscriber proof stays good
 
 
@@ -285,12 +284,8 @@ class Subscriptions:
         sub = await self._latest_for_user(tenant, signer, product.id)
         return sub if sub is not None and self.is_active(sub, self.grace(product)) else None
 
-    async def page(self, tenant: str, where: SubscriptionFilter, first: int,
-                   after: str | None = None) -> tuple[list[Subscription], bool]:
-        """Admin listing, oldest first, by product (all products when none is given)."""
-        if not 1 <= first <= MAX_PAGE:
-            raise CedrosError(ErrorCode.INVALID_FIELD, f"first must be 1..{MAX_PAGE}",
-                              {"field": "first"})
+    async def listing(self, tenant: str, where: SubscriptionFilter) -> list[Subscription]:
+        """Admin listing, oldest first: one product's, or every catalog product's."""
         if where.rail not in (None, X402, STRIPE):
             raise CedrosError(ErrorCode.INVALID_FIELD, "rail must be x402 or stripe",
                               {"field": "rail"})
@@ -307,13 +302,9 @@ class Subscriptions:
             rows = []
             for product in await self._products.list(tenant, include_inactive=True):
                 rows.extend(await self._repo.list_by_product(tenant, product.id))
-            rows.sort(key=lambda s: (s.created_at, s.id))
-        rows = [s for s in rows if (status is None or s.status is status)
+        rows.sort(key=lambda s: (s.created_at, s.id))
+        return [s for s in rows if (status is None or s.status is status)
                 and (where.rail is None or rail_of(s) == where.rail)]
-        if after:
-            ids = [s.id for s in rows]
-            rows = rows[ids.index(after) + 1:] if after in ids else []
-        return rows[:first], len(rows) > first
 
     # --- x402 ---------------------------------------------------------------------------
 

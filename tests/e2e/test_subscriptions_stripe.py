@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from api.test_graphql import ADMIN_ENV, BEARER, codes, graphql
 from e2e.stripe_world import StripeWorld, stripe_world
 
 from cedros_pay.core.models import Product, SubscriptionConfig
@@ -32,7 +33,7 @@ async def world(tmp_path: Path) -> AsyncIterator[StripeWorld]:
     for p in PLANS:
         await store.products.create(p)
     (tmp_path / "cfg.yaml").write_text("subscriptions:\n  enabled: true\n")
-    async with stripe_world(store=store, yaml_path=str(tmp_path / "cfg.yaml")) as w:
+    async with stripe_world(ADMIN_ENV, store=store, yaml_path=str(tmp_path / "cfg.yaml")) as w:
         w.fake.add_price("price_basic", 900)
         w.fake.add_price("price_pro", 1900)
         yield w
@@ -177,3 +178,64 @@ async def test_stripe_errors_are_spec_codes(world: StripeWorld) -> None:
     world.fake.fail(400)
     resp = await post(world, "cancel", {"subscriptionId": sub_id, "atPeriodEnd": False})
     assert resp.json()["error"]["code"] == "stripe_error"
+
+
+STATUS = """query($u: String!, $r: String!) { subscriptionStatus(userId: $u, resource: $r) {
+  active status expiresAt currentPeriodEnd interval cancelAtPeriodEnd } }"""
+LIST = """query($f: SubscriptionFilterInput, $after: String) {
+  subscriptions(first: 1, after: $after, filter: $f) {
+    totalCount pageInfo { hasNextPage endCursor }
+    edges { node { id productId userId rail status billingPeriod } } } }"""
+CHECKOUT = """mutation($i: SubscriptionCheckoutInput!) {
+  createSubscriptionCheckout(input: $i) { sessionId url } }"""
+CANCEL = """mutation($id: String!, $end: Boolean!) {
+  cancelSubscription(subscriptionId: $id, atPeriodEnd: $end) {
+    success subscriptionId status cancelAtPeriodEnd } }"""
+REACTIVATE = """mutation($id: String!) { reactivateSubscription(subscriptionId: $id) {
+  subscriptionId cancelAtPeriodEnd } }"""
+CHANGE = """mutation($id: String!, $to: String!) { changeSubscription(subscriptionId: $id,
+  newResource: $to, prorationBehavior: "none") { previousResource newResource
+  prorationBehavior } }"""
+
+
+async def test_graphql_shares_the_rest_resolvers(world: StripeWorld) -> None:
+    body = await graphql(world.client, CHECKOUT, {"i": {"resource": "basic",
+                                                        "interval": "monthly"}})
+    session_id = body["data"]["createSubscriptionCheckout"]["sessionId"]
+    (call,) = world.fake.posts("/v1/checkout/sessions")
+    assert call.params["mode"] == "subscription"
+    session = world.fake.start_subscription(session_id)
+    await world.deliver(world.fake.event("checkout.session.completed", session))
+    sub_id, customer = session["subscription"], session["customer"]
+
+    st = (await graphql(world.client, STATUS, {"u": customer, "r": "basic"}))["data"]
+    assert st["subscriptionStatus"]["active"] is True
+    assert st["subscriptionStatus"]["interval"] == "monthly"
+    missing = await graphql(world.client, STATUS, {"u": "cus_nobody", "r": "basic"})
+    assert codes(missing) == ["not_found"]
+
+    refused = await graphql(world.client, LIST, {})
+    assert codes(refused) == ["unauthorized"]
+    listed = (await graphql(world.client, LIST, {"f": {"rail": "stripe"}},
+                            headers=BEARER))["data"]["subscriptions"]
+    assert listed["totalCount"] == 1
+    assert listed["edges"][0]["node"] == {"id": sub_id, "productId": "basic",
+                                          "userId": customer, "rail": "stripe",
+                                          "status": "active", "billingPeriod": "month"}
+    none = await graphql(world.client, LIST, {"f": {"rail": "x402"}}, headers=BEARER)
+    assert none["data"]["subscriptions"]["totalCount"] == 0
+    bad = await graphql(world.client, LIST, {"f": {"status": "sleeping"}}, headers=BEARER)
+    assert codes(bad) == ["invalid_field"]
+
+    changed = await graphql(world.client, CHANGE, {"id": sub_id, "to": "pro"})
+    assert changed["data"]["changeSubscription"] == {
+        "previousResource": "basic", "newResource": "pro", "prorationBehavior": "none"}
+    cancelled = await graphql(world.client, CANCEL, {"id": sub_id, "end": True})
+    assert cancelled["data"]["cancelSubscription"]["cancelAtPeriodEnd"] is True
+    back = await graphql(world.client, REACTIVATE, {"id": sub_id})
+    assert back["data"]["reactivateSubscription"] == {"subscriptionId": sub_id,
+                                                      "cancelAtPeriodEnd": False}
+    gone = await graphql(world.client, CANCEL, {"id": sub_id, "end": False})
+    assert gone["data"]["cancelSubscription"]["status"] == "cancelled"
+    unknown = await graphql(world.client, CANCEL, {"id": "sub_nope", "end": False})
+    assert codes(unknown) == ["not_found"]

@@ -292,3 +292,41 @@ async def test_status_needs_both_parameters(world: World) -> None:
     assert resp.status_code == 400 and resp.json()["error"]["code"] == "missing_field"
     resp = await world.client.get("/paywall/v1/subscription/status", params={"userId": "x"})
     assert resp.json()["error"]["code"] == "missing_field"
+
+
+QUOTE = """mutation($r: String!, $i: String!, $d: Int) {
+  createSubscriptionQuote(resource: $r, interval: $i, intervalDays: $d) {
+    requirement { resource x402 { maxAmountRequired memo } }
+    subscription { interval durationSeconds periodStart periodEnd } } }"""
+ACTIVATE = """mutation($p: String!, $w: String!, $s: String) {
+  activateX402Subscription(productId: $p, wallet: $w, paymentSignature: $s) {
+    subscriptionId status currentPeriodStart currentPeriodEnd billingPeriod
+    quote { x402 { maxAmountRequired } } } }"""
+
+
+async def graphql(world: World, query: str, variables: dict[str, Any]) -> dict[str, Any]:
+    resp = await world.client.post("/graphql", json={"query": query, "variables": variables})
+    assert resp.status_code == 200, resp.text
+    body: dict[str, Any] = resp.json()
+    return body
+
+
+async def test_graphql_quote_and_activation(world: World) -> None:
+    body = await graphql(world, QUOTE, {"r": "monthly", "i": "monthly"})
+    q = body["data"]["createSubscriptionQuote"]
+    assert q["requirement"]["x402"]["maxAmountRequired"] == "2000000"
+    assert q["subscription"]["interval"] == "monthly"
+    bad = await graphql(world, QUOTE, {"r": "monthly", "i": "custom", "d": 0})
+    assert [e["extensions"]["code"] for e in bad["errors"]] == ["invalid_field"]
+
+    unpaid = (await graphql(world, ACTIVATE, {"p": "monthly", "w": world.wallet}))["data"]
+    assert unpaid["activateX402Subscription"]["status"] == "inactive"
+    assert unpaid["activateX402Subscription"]["quote"]["x402"]["maxAmountRequired"] == "2000000"
+    signature = await world.pay(2_000_000)
+    paid = (await graphql(world, ACTIVATE, {"p": "monthly", "w": world.wallet,
+                                            "s": signature}))["data"]
+    a = paid["activateX402Subscription"]
+    assert (a["status"], a["billingPeriod"], a["quote"]) == ("active", "month", None)
+    rest = (await world.status()).json()
+    assert rest["active"] is True
+    assert parse_rfc3339(rest["currentPeriodEnd"]) == parse_rfc3339(a["currentPeriodEnd"])
