@@ -15,8 +15,14 @@ from starlette.requests import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from cedros_pay.bootstrap.infra import Sweep, build_infra, connect_infra, wrap
-from cedros_pay.bootstrap.services import build_health, build_services, open_configured_store
+from cedros_pay.bootstrap.services import (
+    build_health,
+    build_services,
+    open_configured_store,
+    table_names,
+)
 from cedros_pay.bootstrap.solana import open_solana
+from cedros_pay.bootstrap.subscriptions import open_subscription_repo
 from cedros_pay.bootstrap.webhooks import build_webhooks
 from cedros_pay.bootstrap.workers import start_workers, storage_workers, wallet_workers
 from cedros_pay.config import Config
@@ -101,7 +107,9 @@ class CedrosApp:
             fee_payers=solana.fee_payers, gasless=solana.gasless, wallets=solana.wallets,
             mint_programs=solana.mint_programs, hooks=self.infra.hooks,
             stripe_breaker=self.infra.breakers["stripe_api"],
-            seen_events=self.infra.idempotency)
+            seen_events=self.infra.idempotency,
+            subscription_repo=await open_subscription_repo(cfg, store, lifecycle,
+                                                           table_names(cfg)))
         lifecycle.push("stripe_client", services.checkout.aclose)
         await connect_infra(self.infra, lifecycle, store)
         services.webhook_admin = webhooks.admin(store, services.admin_auth, clock)

@@ -37,6 +37,7 @@ from cedros_pay.resolvers.services import ServerInfo, Services
 from cedros_pay.rest.middleware.state.responses import IdempotencyStore
 from cedros_pay.storage.catalog import catalog_repos
 from cedros_pay.storage.open import open_store
+from cedros_pay.storage.repos import SubscriptionRepo
 from cedros_pay.storage.sql.engine import PoolSettings
 from cedros_pay.storage.sql.schema import TableNames
 from cedros_pay.storage.store import Store
@@ -115,7 +116,8 @@ def build_services(config: Config, store: Store, clock: Clock, *, health: Health
                    mint_programs: MintProgramSource | None = None,
                    hooks: PaymentHook | None = None,
                    stripe_breaker: CircuitBreaker | None = None,
-                   seen_events: IdempotencyStore | None = None) -> Services:
+                   seen_events: IdempotencyStore | None = None,
+                   subscription_repo: SubscriptionRepo | None = None) -> Services:
     """Every resolver, wired from the configuration; REST and GraphQL share these."""
     products, coupons = catalog_repos(config, store, clock)
     pricing = Pricing(coupons, clock, RoundingMode.parse(config.x402.rounding_mode))
@@ -135,7 +137,8 @@ def build_services(config: Config, store: Store, clock: Clock, *, health: Health
     timeout = config.server.request_timeout.total_seconds()
     client = stripe_client(settings, request_timeout=timeout, breaker=stripe_breaker)
     subscriptions = build_subscriptions(config, store, clock, quotes=quotes,
-                                        products=products, notifier=notifier, gateway=client)
+                                        products=products, notifier=notifier, gateway=client,
+                                        repo=subscription_repo)
     checkout = build_checkout(
         settings, client=client,
         extra_events=subscriptions.stripe_handlers() if subscriptions else None,

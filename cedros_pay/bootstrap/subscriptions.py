@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from cedros_pay.config import Config
 from cedros_pay.core.clock import Clock
+from cedros_pay.lifecycle import Lifecycle
 from cedros_pay.resolvers.events import Notifier
 from cedros_pay.resolvers.quotes import Quotes
 from cedros_pay.resolvers.subscription_events import (
@@ -12,7 +13,9 @@ from cedros_pay.resolvers.subscription_events import (
 )
 from cedros_pay.resolvers.subscriptions import SubscriptionGateway, Subscriptions
 from cedros_pay.storage.memory.subscriptions import MemorySubscriptions
+from cedros_pay.storage.open import open_store
 from cedros_pay.storage.repos import ProductRepo, SubscriptionRepo
+from cedros_pay.storage.sql.schema import TableNames
 from cedros_pay.storage.store import Store
 
 
@@ -24,9 +27,28 @@ def subscription_repo(config: Config, store: Store) -> SubscriptionRepo:
     return store.subscriptions
 
 
+def _own_postgres(config: Config) -> bool:
+    subs, storage = config.subscriptions, config.storage
+    return subs.enabled and subs.backend == "postgres" and (
+        storage.backend != "postgres" or subs.postgres_url != storage.postgres_url)
+
+
+async def open_subscription_repo(config: Config, store: Store, lifecycle: Lifecycle,
+                                 names: TableNames) -> SubscriptionRepo:
+    """As `subscription_repo`, and a PostgreSQL of their own when `subscriptions.backend`
+    is `postgres` apart from the main store (config validation has checked its URL)."""
+    if not _own_postgres(config):
+        return subscription_repo(config, store)
+    own = await open_store("postgres", postgres_url=config.subscriptions.postgres_url,
+                           names=names)
+    lifecycle.push("subscription_store", own.close)
+    return own.subscriptions
+
+
 def build_subscriptions(config: Config, store: Store, clock: Clock, *, quotes: Quotes,
                         products: ProductRepo, notifier: Notifier,
-                        gateway: SubscriptionGateway | None) -> Subscriptions | None:
+                        gateway: SubscriptionGateway | None,
+                        repo: SubscriptionRepo | None = None) -> Subscriptions | None:
     """None unless `subscriptions.enabled` (the routes then answer 404)."""
     subs = config.subscriptions
     if not subs.enabled:
@@ -34,7 +56,7 @@ def build_subscriptions(config: Config, store: Store, clock: Clock, *, quotes: Q
     events: SubscriptionNotifier = (notifier if isinstance(notifier, SubscriptionNotifier)
                                     else NoSubscriptionNotifier())
     return Subscriptions(
-        repo=subscription_repo(config, store), products=products, quotes=quotes,
+        repo=repo or subscription_repo(config, store), products=products, quotes=quotes,
         payments=store.payments, notifier=events, clock=clock,
         grace_period_hours=subs.grace_period_hours, gateway=gateway,
         success_url=config.stripe.success_url, cancel_url=config.stripe.cancel_url)
