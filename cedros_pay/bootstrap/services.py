@@ -141,8 +141,8 @@ def build_services(config: Config, store: Store, clock: Clock, *, health: Health
                                         repo=subscription_repo)
     checkout = build_checkout(
         settings, client=client,
-        extra_events=subscriptions.stripe_handlers() if subscriptions else None,
-        subscription_checkout=subscriptions.on_checkout if subscriptions else None,
+        extra_events=subscriptions.stripe_events.handlers() if subscriptions else None,
+        subscription_checkout=subscriptions.stripe_events.on_checkout if subscriptions else None,
         quotes=quotes, pricing=pricing, coupons=coupons, products=products,
         sessions=store.sessions, payments=store.payments, notifier=notify, clock=clock,
         request_timeout=config.server.request_timeout.total_seconds(),

@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
 
-from cedros_pay.core.clock import to_rfc3339
+from cedros_pay.core.clock import Clock, to_rfc3339
+from cedros_pay.core.ids import new_event_id
+from cedros_pay.core.models import Subscription
+
+log = logging.getLogger("cedros_pay.subscriptions")
+
+X402, STRIPE = "x402", "stripe"
+# Bookkeeping kept in a subscription's metadata, never sent to the merchant.
+USED_KEY = "payment_signatures"  # x402 signatures that bought a period, comma-joined
+EVENT_AT_KEY = "stripe_event_created"  # newest applied Stripe event (Unix seconds)
 
 CREATED = "subscription.created"
 UPDATED = "subscription.updated"
@@ -45,6 +55,19 @@ def subscription_payload(e: SubscriptionEvent) -> dict[str, Any]:
     }
 
 
+def rail_of(sub: Subscription) -> str:
+    return STRIPE if sub.stripe_subscription_id else X402
+
+
+def public_id(sub: Subscription) -> str:
+    """Stripe's `sub_…` id for a Stripe-billed subscription, else the local id."""
+    return sub.stripe_subscription_id or sub.id
+
+
+def user_of(sub: Subscription) -> str:
+    return sub.wallet or sub.stripe_customer_id
+
+
 @runtime_checkable
 class SubscriptionNotifier(Protocol):
     """Where subscription events go; the webhook queue's notifier implements it."""
@@ -55,3 +78,27 @@ class SubscriptionNotifier(Protocol):
 class NoSubscriptionNotifier:
     async def subscription_changed(self, event: SubscriptionEvent) -> None:
         return None
+
+
+class SubscriptionEmitter:
+    """Turns a changed subscription into its event for the notifier (the webhook queue)."""
+
+    def __init__(self, notifier: SubscriptionNotifier, clock: Clock) -> None:
+        self._notifier = notifier
+        self._clock = clock
+
+    async def emit(self, event_type: str, sub: Subscription) -> None:
+        """Through the webhook queue; a failure to enqueue is logged, the change stands."""
+        try:
+            await self._notifier.subscription_changed(SubscriptionEvent(
+                event_id=new_event_id(), event_type=event_type,
+                event_timestamp=self._clock.now(), tenant_id=sub.tenant_id,
+                subscription_id=public_id(sub), product_id=sub.product_id,
+                user_id=user_of(sub), status=sub.status.value, rail=rail_of(sub),
+                current_period_start=sub.current_period_start,
+                current_period_end=sub.current_period_end,
+                cancel_at_period_end=sub.cancel_at_period_end,
+                metadata={k: v for k, v in sub.metadata.items()
+                          if k not in (USED_KEY, EVENT_AT_KEY)}))
+        except Exception:
+            log.exception("subscription event not queued", extra={"event_type": event_type})

@@ -3,23 +3,21 @@
 x402: a period is bought with an ordinary x402 payment for the product (POST /verify);
 `activate` binds that recorded payment to the wallet's subscription, once per payment
 signature, extending from the current period end while active and from now once lapsed.
-Stripe: Stripe bills the card and is the source of truth for the periods; we keep what its
-webhook events say (keyed by its `sub_…` id) and never let a stale event move a period
-backwards. Periods come from `core.periods`; "now" from the injected clock.
+Stripe: sessions and lifecycle calls go to Stripe first; its webhook events
+(`stripe_subscriptions`) keep the local record. Periods come from `core.periods`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from cedros_pay.core.clock import Clock
 from cedros_pay.core.errors import CedrosError, ErrorCode
-from cedros_pay.core.ids import is_solana_address, new_event_id, new_subscription_id
+from cedros_pay.core.ids import is_solana_address, new_subscription_id
 from cedros_pay.core.models import (
     DEFAULT_TENANT,
     STRIPE_SIGNATURE_PREFIX,
@@ -30,22 +28,30 @@ from cedros_pay.core.models import (
 from cedros_pay.core.periods import Term, parse_interval, parse_period
 from cedros_pay.integrations.stripe.client import (
     CreatedSession,
-    StripeEvent,
     SubscriptionSessionRequest,
 )
 from cedros_pay.resolvers import subscription_events as ev
 from cedros_pay.resolvers.admin_auth import verify_ed25519
 from cedros_pay.resolvers.quotes import Quote, Quotes
-from cedros_pay.resolvers.subscription_events import SubscriptionEvent, SubscriptionNotifier
-from cedros_pay.storage.repos import AlreadyExists, PaymentRepo, ProductRepo, SubscriptionRepo
+from cedros_pay.resolvers.stripe_subscriptions import (
+    StripeSubscriptionEvents,
+    first_item,
+    id_of,
+    stripe_status,
+    subscription_period,
+)
+from cedros_pay.resolvers.subscription_events import (
+    STRIPE,
+    USED_KEY,
+    X402,
+    SubscriptionEmitter,
+    SubscriptionNotifier,
+    rail_of,
+)
+from cedros_pay.storage.repos import PaymentRepo, ProductRepo, SubscriptionRepo
 
-log = logging.getLogger("cedros_pay.subscriptions")
-
-X402, STRIPE = "x402", "stripe"
 LIVE = (SubscriptionStatus.ACTIVE, SubscriptionStatus.TRIALING, SubscriptionStatus.PAST_DUE)
 PRORATIONS = ("create_prorations", "none", "always_invoice")
-USED_KEY = "payment_signatures"  # signatures that bought a period, comma-joined
-EVENT_AT_KEY = "stripe_event_created"  # newest applied Stripe event (Unix seconds)
 ACCESS_PROOF_TTL = 300  # seconds a signed subscriber proof stays good
 
 
@@ -121,19 +127,6 @@ class SubscriptionFilter:
     rail: str | None = None
 
 
-def rail_of(sub: Subscription) -> str:
-    return STRIPE if sub.stripe_subscription_id else X402
-
-
-def public_id(sub: Subscription) -> str:
-    """Stripe's `sub_…` id for a Stripe-billed subscription, else the local id."""
-    return sub.stripe_subscription_id or sub.id
-
-
-def user_of(sub: Subscription) -> str:
-    return sub.wallet or sub.stripe_customer_id
-
-
 def term_of(product: Product) -> Term:
     cfg = product.subscription
     if cfg is None or not cfg.billing_period:
@@ -147,54 +140,6 @@ def _missing(name: str) -> CedrosError:
     return CedrosError(ErrorCode.MISSING_FIELD, f"{name} is required", {"field": name})
 
 
-def _ts(value: Any) -> datetime | None:
-    return datetime.fromtimestamp(value, UTC) if isinstance(value, int) and value > 0 else None
-
-
-def _id_of(value: Any) -> str:
-    if isinstance(value, Mapping):
-        return str(value.get("id") or "")
-    return str(value or "")
-
-
-def _first_item(obj: Mapping[str, Any]) -> Mapping[str, Any]:
-    items = obj.get("items")
-    data = items.get("data") if isinstance(items, Mapping) else None
-    first = data[0] if isinstance(data, list) and data else None
-    return first if isinstance(first, Mapping) else {}
-
-
-def _periods(obj: Mapping[str, Any]) -> tuple[datetime | None, datetime | None]:
-    """A subscription's period: top level (older API versions) or on its first item."""
-    item = _first_item(obj)
-    start = _ts(obj.get("current_period_start")) or _ts(item.get("current_period_start"))
-    end = _ts(obj.get("current_period_end")) or _ts(item.get("current_period_end"))
-    return start, end
-
-
-def _invoice_subscription(obj: Mapping[str, Any]) -> str:
-    sub = _id_of(obj.get("subscription"))
-    if sub:
-        return sub
-    parent = obj.get("parent")
-    details = parent.get("subscription_details") if isinstance(parent, Mapping) else None
-    return _id_of(details.get("subscription")) if isinstance(details, Mapping) else ""
-
-
-def _invoice_period(obj: Mapping[str, Any]) -> tuple[datetime | None, datetime | None]:
-    lines = obj.get("lines")
-    data = lines.get("data") if isinstance(lines, Mapping) else None
-    line = data[0] if isinstance(data, list) and data else None
-    period = line.get("period") if isinstance(line, Mapping) else None
-    if not isinstance(period, Mapping):
-        return _ts(obj.get("period_start")), _ts(obj.get("period_end"))
-    return _ts(period.get("start")), _ts(period.get("end"))
-
-
-def _text_map(value: Any) -> dict[str, str]:
-    if not isinstance(value, Mapping):
-        return {}
-    return {str(k): str(v) for k, v in value.items() if v is not None}
 
 
 class Subscriptions:
@@ -206,13 +151,15 @@ class Subscriptions:
         self._products = products
         self._quotes = quotes
         self._payments = payments
-        self._notifier = notifier
         self._clock = clock
         self._grace = grace_period_hours
         self._gateway = gateway
         self._success_url = success_url
         self._cancel_url = cancel_url
         self._activating = asyncio.Lock()  # one signature check-and-extend at a time
+        self._emitter = SubscriptionEmitter(notifier, clock)
+        self.stripe_events = StripeSubscriptionEvents(
+            repo=repo, products=products, emitter=self._emitter, clock=clock, reader=gateway)
 
     # --- reading ------------------------------------------------------------------------
 
@@ -258,13 +205,6 @@ class Subscriptions:
         product = await self._products.get(tenant, resource)
         term = Term(parse_period(sub.billing_period or "month"), max(1, sub.billing_interval))
         return StatusView(sub, self.is_active(sub, self.grace(product)), term.word)
-
-    async def grants_access(self, tenant: str, wallet: str, product: Product) -> bool:
-        """The paywall's question: does `wallet` hold a live subscription to `product`?"""
-        if not product.is_subscription or not wallet:
-            return False
-        sub = await self._latest_for_user(tenant, wallet, product.id)
-        return sub is not None and self.is_active(sub, self.grace(product))
 
     async def subscriber(self, tenant: str, resource_id: str, signer: str, signature: str,
                          message: str) -> Subscription | None:
@@ -395,7 +335,7 @@ class Subscriptions:
                           metadata={**current.metadata, **metadata,
                                     USED_KEY: ",".join([*used, signature])})
             await self._repo.update(sub)
-            await self._emit(ev.RENEWED, sub)
+            await self._emitter.emit(ev.RENEWED, sub)
             return sub
         sub = Subscription(
             id=new_subscription_id(), tenant_id=tenant, product_id=product.id,
@@ -404,7 +344,7 @@ class Subscriptions:
             payment_method=X402, billing_period=term.period.value,
             billing_interval=term.interval, metadata={**metadata, USED_KEY: signature})
         await self._repo.create(sub)
-        await self._emit(ev.CREATED, sub)
+        await self._emitter.emit(ev.CREATED, sub)
         return sub
 
     async def expire_overdue(self, tenant: str = DEFAULT_TENANT) -> int:
@@ -419,7 +359,7 @@ class Subscriptions:
                 continue
             if await self._repo.update_status(tenant, sub.id, SubscriptionStatus.EXPIRED, now):
                 sub.status = SubscriptionStatus.EXPIRED
-                await self._emit(ev.EXPIRED, sub)
+                await self._emitter.emit(ev.EXPIRED, sub)
                 count += 1
         return count
 
@@ -457,12 +397,12 @@ class Subscriptions:
         if at_period_end:
             sub = replace(sub, cancel_at_period_end=True, updated_at=now)
             await self._repo.update(sub)
-            await self._emit(ev.UPDATED, sub)
+            await self._emitter.emit(ev.UPDATED, sub)
         else:
             sub = replace(sub, status=SubscriptionStatus.CANCELLED, cancelled_at=now,
                           updated_at=now)
             await self._repo.update(sub)
-            await self._emit(ev.CANCELLED, sub)
+            await self._emitter.emit(ev.CANCELLED, sub)
         return sub
 
     async def reactivate(self, tenant: str, subscription_id: str) -> Subscription:
@@ -478,7 +418,7 @@ class Subscriptions:
                                                      {"cancel_at_period_end": False})
         sub = replace(sub, cancel_at_period_end=False, cancelled_at=None, updated_at=now)
         await self._repo.update(sub)
-        await self._emit(ev.UPDATED, sub)
+        await self._emitter.emit(ev.UPDATED, sub)
         return sub
 
     async def change(self, tenant: str, subscription_id: str, new_resource: str,
@@ -507,23 +447,23 @@ class Subscriptions:
                               {"resource": product.id})
         gw = self._stripe()
         remote = await gw.retrieve_subscription(sub.stripe_subscription_id)
-        item = _id_of(_first_item(remote))
+        item = id_of(first_item(remote))
         if not item:
             raise CedrosError(ErrorCode.STRIPE_ERROR, "the Stripe subscription has no item")
         updated = await gw.update_subscription(sub.stripe_subscription_id, {
             "items": [{"id": item, "price": price}], "proration_behavior": behaviour})
         now = self._clock.now()
-        start, end = _periods(updated)
+        start, end = subscription_period(updated)
         previous = sub.product_id
         sub = replace(sub, product_id=product.id, billing_period=term.period.value,
                       billing_interval=term.interval, updated_at=now,
-                      status=self._status(updated.get("status"), sub.status),
+                      status=stripe_status(updated.get("status"), sub.status),
                       current_period_start=start or sub.current_period_start,
                       current_period_end=end or sub.current_period_end,
                       metadata={**sub.metadata, "previous_product": previous,
                                 "changed_at": now.isoformat()})
         await self._repo.update(sub)
-        await self._emit(ev.UPDATED, sub)
+        await self._emitter.emit(ev.UPDATED, sub)
         return Change(sub, previous, behaviour)
 
     async def portal(self, customer_id: str, return_url: str) -> str:
@@ -574,177 +514,3 @@ class Subscriptions:
         return await self._stripe().create_subscription_session(SubscriptionSessionRequest(
             price_id=price, success_url=success, cancel_url=cancel, metadata=metadata,
             trial_days=trial, customer_email=req.customer_email))
-
-    def stripe_handlers(self) -> dict[str, Any]:
-        """The webhook handlers for StripeEvents' `extra=`."""
-        return {"customer.subscription.created": self.on_subscription,
-                "customer.subscription.updated": self.on_subscription,
-                "customer.subscription.deleted": self.on_deleted,
-                "invoice.paid": self.on_invoice_paid,
-                "invoice.payment_failed": self.on_payment_failed}
-
-    @staticmethod
-    def _status(value: Any, default: SubscriptionStatus) -> SubscriptionStatus:
-        try:
-            return SubscriptionStatus.parse(str(value))
-        except ValueError:
-            return default  # incomplete, paused...: keep what we had
-
-    async def on_checkout(self, event: StripeEvent) -> None:
-        """`checkout.session.completed` in subscription mode: create the record from the
-        subscription Stripe made (asking Stripe for its periods)."""
-        sub_id = _id_of(event.object.get("subscription"))
-        if not sub_id:
-            return
-        remote = event.object.get("subscription")
-        if not isinstance(remote, Mapping) and self._gateway is not None:
-            remote = await self._gateway.retrieve_subscription(sub_id)
-        obj = dict(remote) if isinstance(remote, Mapping) else {"id": sub_id}
-        obj.setdefault("customer", event.object.get("customer"))
-        meta = {**_text_map(event.object.get("metadata")), **_text_map(obj.get("metadata"))}
-        obj["metadata"] = meta
-        await self._upsert(StripeEvent(event.id, event.type, obj, event.created))
-
-    async def on_subscription(self, event: StripeEvent) -> None:
-        await self._upsert(event)
-
-    async def _tenant_product(self, obj: Mapping[str, Any]) -> tuple[str, str]:
-        meta = _text_map(obj.get("metadata"))
-        tenant = meta.get("tenant_id") or DEFAULT_TENANT
-        price = _id_of(_first_item(obj).get("price"))
-        if price:
-            for p in await self._products.list(tenant, include_inactive=True):
-                if p.subscription is not None and p.subscription.stripe_price_id == price:
-                    return tenant, p.id
-        return tenant, meta.get("product_id") or meta.get("resource_id") or ""
-
-    async def _upsert(self, event: StripeEvent) -> None:
-        obj = event.object
-        sub_id = _id_of(obj.get("id"))
-        if not sub_id.startswith("sub_"):
-            return
-        tenant, product_id = await self._tenant_product(obj)
-        start, end = _periods(obj)
-        now = self._clock.now()
-        existing = await self._repo.get_by_stripe_subscription_id(tenant, sub_id)
-        status = self._status(obj.get("status"), SubscriptionStatus.ACTIVE)
-        if existing is None:
-            if not product_id:
-                log.warning("stripe subscription without product", extra={"sub": sub_id})
-                return
-            product = await self._products.get(tenant, product_id)
-            cfg = product.subscription if product is not None else None
-            sub = Subscription(
-                id=new_subscription_id(), tenant_id=tenant, product_id=product_id,
-                status=status, current_period_start=start or now,
-                current_period_end=end or now, created_at=now, updated_at=now,
-                stripe_customer_id=_id_of(obj.get("customer")), stripe_subscription_id=sub_id,
-                payment_method=STRIPE, billing_period=cfg.billing_period if cfg else "",
-                billing_interval=cfg.billing_interval if cfg else 1,
-                trial_end=_ts(obj.get("trial_end")),
-                cancel_at_period_end=bool(obj.get("cancel_at_period_end")),
-                metadata={**_text_map(obj.get("metadata")), EVENT_AT_KEY: str(event.created)})
-            try:
-                await self._repo.create(sub)
-            except AlreadyExists:  # a racing delivery created it: apply this event to it
-                existing = await self._repo.get_by_stripe_subscription_id(tenant, sub_id)
-                if existing is None:
-                    raise
-            else:
-                await self._emit(ev.CREATED, sub)
-                return
-        if self._stale(existing, event, end):
-            return
-        sub = replace(existing, status=status, updated_at=now,
-                      current_period_start=start or existing.current_period_start,
-                      current_period_end=end or existing.current_period_end,
-                      cancel_at_period_end=bool(obj.get("cancel_at_period_end")),
-                      stripe_customer_id=_id_of(obj.get("customer"))
-                      or existing.stripe_customer_id,
-                      metadata={**existing.metadata, EVENT_AT_KEY: str(event.created)})
-        if product_id and product_id != existing.product_id:
-            sub.metadata["previous_product"] = existing.product_id
-            sub.product_id = product_id
-        if status is SubscriptionStatus.CANCELLED and existing.cancelled_at is None:
-            sub.cancelled_at = now
-        await self._repo.update(sub)
-        await self._emit(ev.CANCELLED if status is SubscriptionStatus.CANCELLED
-                         else ev.UPDATED, sub)
-
-    @staticmethod
-    def _stale(sub: Subscription, event: StripeEvent, end: datetime | None) -> bool:
-        """Older than the newest event applied, or a period end before the stored one."""
-        try:
-            seen = int(sub.metadata.get(EVENT_AT_KEY, "0"))
-        except ValueError:
-            seen = 0
-        if event.created and event.created < seen:
-            return True
-        return end is not None and end < sub.current_period_end
-
-    async def _by_invoice(self, event: StripeEvent) -> Subscription | None:
-        sub_id = _invoice_subscription(event.object)
-        if not sub_id:
-            return None
-        meta = _text_map(event.object.get("subscription_details", {}).get("metadata")
-                         if isinstance(event.object.get("subscription_details"), Mapping)
-                         else None)
-        tenant = meta.get("tenant_id") or DEFAULT_TENANT
-        return await self._repo.get_by_stripe_subscription_id(tenant, sub_id)
-
-    async def on_invoice_paid(self, event: StripeEvent) -> None:
-        """`invoice.paid`: active with the invoice line's new period (forward only)."""
-        sub = await self._by_invoice(event)
-        if sub is None:
-            return
-        start, end = _invoice_period(event.object)
-        now = self._clock.now()
-        forward = end is not None and end > sub.current_period_end
-        if not forward and sub.status is SubscriptionStatus.ACTIVE:
-            return  # a duplicate or stale invoice
-        sub = replace(sub, status=SubscriptionStatus.ACTIVE, updated_at=now,
-                      current_period_start=start if forward and start else
-                      sub.current_period_start,
-                      current_period_end=end if forward and end else sub.current_period_end)
-        await self._repo.update(sub)
-        await self._emit(ev.RENEWED, sub)
-
-    async def on_payment_failed(self, event: StripeEvent) -> None:
-        """`invoice.payment_failed`: past_due, from the event alone (events are the order of
-        record; Stripe is not asked again)."""
-        sub = await self._by_invoice(event)
-        if sub is None or sub.status in (SubscriptionStatus.CANCELLED,
-                                         SubscriptionStatus.PAST_DUE):
-            return
-        sub = replace(sub, status=SubscriptionStatus.PAST_DUE, updated_at=self._clock.now())
-        await self._repo.update(sub)
-        await self._emit(ev.PAYMENT_FAILED, sub)
-
-    async def on_deleted(self, event: StripeEvent) -> None:
-        """`customer.subscription.deleted`: cancelled."""
-        obj = event.object
-        sub_id = _id_of(obj.get("id"))
-        tenant = _text_map(obj.get("metadata")).get("tenant_id") or DEFAULT_TENANT
-        sub = await self._repo.get_by_stripe_subscription_id(tenant, sub_id)
-        if sub is None or sub.status is SubscriptionStatus.CANCELLED:
-            return
-        now = self._clock.now()
-        sub = replace(sub, status=SubscriptionStatus.CANCELLED, cancelled_at=now, updated_at=now)
-        await self._repo.update(sub)
-        await self._emit(ev.CANCELLED, sub)
-
-    async def _emit(self, event_type: str, sub: Subscription) -> None:
-        """Through the webhook queue; a failure to enqueue is logged, the change stands."""
-        try:
-            await self._notifier.subscription_changed(SubscriptionEvent(
-                event_id=new_event_id(), event_type=event_type,
-                event_timestamp=self._clock.now(), tenant_id=sub.tenant_id,
-                subscription_id=public_id(sub), product_id=sub.product_id,
-                user_id=user_of(sub), status=sub.status.value, rail=rail_of(sub),
-                current_period_start=sub.current_period_start,
-                current_period_end=sub.current_period_end,
-                cancel_at_period_end=sub.cancel_at_period_end,
-                metadata={k: v for k, v in sub.metadata.items()
-                          if k not in (USED_KEY, EVENT_AT_KEY)}))
-        except Exception:
-            log.exception("subscription event not queued", extra={"event_type": event_type})

@@ -12,13 +12,13 @@ from starlette.routing import BaseRoute, Route
 from cedros_pay.core.clock import to_rfc3339
 from cedros_pay.core.errors import CedrosError, ErrorCode
 from cedros_pay.core.models import Subscription
+from cedros_pay.resolvers.subscription_events import public_id
 from cedros_pay.resolvers.subscriptions import (
     Activation,
     StatusView,
     StripeSessionInput,
     SubscriptionQuote,
     Subscriptions,
-    public_id,
 )
 from cedros_pay.rest import render
 from cedros_pay.rest.context import services, tenant

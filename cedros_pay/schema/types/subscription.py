@@ -7,14 +7,12 @@ from datetime import datetime
 import strawberry
 
 from cedros_pay.core.models import Subscription as SubscriptionModel
+from cedros_pay.resolvers.subscription_events import public_id, rail_of, user_of
 from cedros_pay.resolvers.subscriptions import (
     Activation,
     Change,
     StatusView,
     SubscriptionQuote,
-    public_id,
-    rail_of,
-    user_of,
 )
 from cedros_pay.schema.types.quote import Quote
 
