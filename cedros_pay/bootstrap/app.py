@@ -14,9 +14,15 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from cedros_pay.bootstrap.infra import build_infra, connect_infra, wrap
-from cedros_pay.bootstrap.services import build_health, build_services, open_configured_store
+from cedros_pay.bootstrap.infra import Sweep, build_infra, connect_infra, wrap
+from cedros_pay.bootstrap.services import (
+    build_health,
+    build_services,
+    open_configured_store,
+    table_names,
+)
 from cedros_pay.bootstrap.solana import open_solana
+from cedros_pay.bootstrap.subscriptions import open_subscription_repo
 from cedros_pay.bootstrap.webhooks import build_webhooks
 from cedros_pay.bootstrap.workers import start_workers, storage_workers, wallet_workers
 from cedros_pay.config import Config
@@ -35,6 +41,8 @@ from cedros_pay.storage.store import Store
 from cedros_pay.workers import SupervisedWorker
 
 log = logging.getLogger("cedros_pay.app")
+
+SUBSCRIPTION_SWEEP_SECONDS = 300.0  # expiry of overdue x402 subscriptions
 
 
 class CedrosApp:
@@ -96,15 +104,21 @@ class CedrosApp:
             health=build_health(cfg, store, clock, rpc=solana.health_probe,
                                 wallets=solana.wallets),
             verifier=solana.verifier, notifier=self._notifier or NoopNotifier(),
-            outbox=webhooks.outbox,
+            outbox=webhooks.outbox, subscription_notifier=webhooks.notifier,
             fee_payers=solana.fee_payers, gasless=solana.gasless, wallets=solana.wallets,
             mint_programs=solana.mint_programs, hooks=self.infra.hooks,
             stripe_breaker=self.infra.breakers["stripe_api"],
-            seen_events=self.infra.idempotency)
+            seen_events=self.infra.idempotency,
+            subscription_repo=await open_subscription_repo(cfg, store, lifecycle,
+                                                           table_names(cfg)))
         lifecycle.push("stripe_client", services.checkout.aclose)
         await connect_infra(self.infra, lifecycle, store)
         services.webhook_admin = webhooks.admin(store, services.admin_auth, clock)
-        workers = storage_workers(cfg, store, clock, self.infra.sweeps)
+        sweeps = self.infra.sweeps
+        if services.subscriptions is not None:  # x402 periods end without a webhook
+            sweeps += (Sweep("subscription_expiry", SUBSCRIPTION_SWEEP_SECONDS,
+                             services.subscriptions.expire_overdue),)
+        workers = storage_workers(cfg, store, clock, sweeps)
         workers.append(webhooks.worker)
         if solana.wallets is not None:
             workers += wallet_workers(cfg.monitoring, solana.wallets, http=http, clock=clock)

@@ -6,7 +6,8 @@ from collections.abc import Callable
 from dataclasses import fields, replace
 from importlib import metadata
 
-from cedros_pay.bootstrap.stripe import StripeSettings, build_checkout
+from cedros_pay.bootstrap.stripe import StripeSettings, build_checkout, stripe_client
+from cedros_pay.bootstrap.subscriptions import build_subscriptions
 from cedros_pay.config import Config
 from cedros_pay.core.assets import stablecoin_for_mint
 from cedros_pay.core.clock import Clock
@@ -42,6 +43,7 @@ from cedros_pay.rest.middleware.state.responses import IdempotencyStore
 from cedros_pay.storage.catalog import catalog_repos
 from cedros_pay.storage.catalog.select import coupons_in_store
 from cedros_pay.storage.open import open_store
+from cedros_pay.storage.repos import SubscriptionRepo
 from cedros_pay.storage.sql.engine import PoolSettings
 from cedros_pay.storage.sql.schema import TableNames
 from cedros_pay.storage.store import Store
@@ -121,12 +123,16 @@ def build_services(config: Config, store: Store, clock: Clock, *, health: Health
                    mint_programs: MintProgramSource | None = None,
                    hooks: PaymentHook | None = None,
                    stripe_breaker: CircuitBreaker | None = None,
-                   seen_events: IdempotencyStore | None = None) -> Services:
+                   seen_events: IdempotencyStore | None = None,
+                   subscription_repo: SubscriptionRepo | None = None,
+                   subscription_notifier: Notifier | None = None) -> Services:
     """Every resolver, wired from the configuration; REST and GraphQL share these.
 
     A payment's merchant webhook is staged in its unit of work through `outbox`; the
     live-events hub and `notifier` are told after the commit (so `notifier` must not be
-    one that queues webhooks, or each event would be queued twice)."""
+    one that queues webhooks, or each event would be queued twice). Subscription events,
+    which have no unit of work of their own, go to `subscription_notifier` (the webhook
+    queue) when given."""
     products, coupons = catalog_repos(config, store, clock)
     pricing = Pricing(coupons, clock, RoundingMode.parse(config.x402.rounding_mode))
     terms = payment_terms(config)
@@ -139,10 +145,21 @@ def build_services(config: Config, store: Store, clock: Clock, *, health: Health
     hub = PaymentEventHub()
     notify = PublishingNotifier(notifier, hub)
     st = config.stripe
+    settings = StripeSettings(secret_key=st.secret_key, webhook_secret=st.webhook_secret,
+                              success_url=st.success_url, cancel_url=st.cancel_url,
+                              tax_rate_id=st.tax_rate_id, api_base=st.api_base)
+    timeout = config.server.request_timeout.total_seconds()
+    client = stripe_client(settings, request_timeout=timeout, breaker=stripe_breaker)
+    subscriptions = build_subscriptions(config, store, clock, quotes=quotes,
+                                        products=products,
+                                        notifiers=[n for n in (subscription_notifier, notifier)
+                                                   if n is not None],
+                                        gateway=client,
+                                        repo=subscription_repo)
     checkout = build_checkout(
-        StripeSettings(secret_key=st.secret_key, webhook_secret=st.webhook_secret,
-                       success_url=st.success_url, cancel_url=st.cancel_url,
-                       tax_rate_id=st.tax_rate_id, api_base=st.api_base),
+        settings, client=client,
+        extra_events=subscriptions.stripe_events.handlers() if subscriptions else None,
+        subscription_checkout=subscriptions.stripe_events.on_checkout if subscriptions else None,
         quotes=quotes, pricing=pricing, coupons=coupons, products=products,
         sessions=store.sessions, payments=store.payments, unit_of_work=store.unit_of_work,
         coupons_in_store=coupons_in_store(config),
@@ -170,4 +187,5 @@ def build_services(config: Config, store: Store, clock: Clock, *, health: Health
             signers=[config.x402.payment_address, *config.admin.public_keys],
             nonces=nonces),
         server=server_info(config),
+        subscriptions=subscriptions,
     )

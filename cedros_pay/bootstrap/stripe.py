@@ -6,7 +6,7 @@ the config or the store.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 
@@ -18,7 +18,7 @@ from cedros_pay.resolvers.coupon_check import CouponChecker
 from cedros_pay.resolvers.events import EventOutbox, Notifier
 from cedros_pay.resolvers.pricing import Pricing
 from cedros_pay.resolvers.quotes import Quotes
-from cedros_pay.resolvers.stripe_events import StripeEvents
+from cedros_pay.resolvers.stripe_events import Handler, StripeEvents
 from cedros_pay.rest.middleware.state.memory_responses import MemoryIdempotencyStore
 from cedros_pay.rest.middleware.state.responses import CachedResponse, IdempotencyStore
 from cedros_pay.storage.repos import (
@@ -71,6 +71,17 @@ def attempt_timeout(request_timeout: float, retries: int = MAX_NETWORK_RETRIES) 
     return max(0.5, min(30.0, request_timeout / (2 * (retries + 1))))
 
 
+def stripe_client(settings: StripeSettings, *, request_timeout: float,
+                  breaker: CircuitBreaker | None = None) -> StripeClient | None:
+    """The one StripeClient (None without a secret key), behind the `stripe_api` breaker."""
+    if not settings.secret_key:
+        return None
+    return StripeClient(api_key=settings.secret_key,
+                        breaker=breaker or CircuitBreaker(STRIPE_API, DEFAULTS[STRIPE_API]),
+                        api_base=settings.api_base, timeout=attempt_timeout(request_timeout),
+                        max_retries=MAX_NETWORK_RETRIES)
+
+
 def build_checkout(settings: StripeSettings, *, quotes: Quotes, pricing: Pricing,
                    coupons: CouponRepo, products: ProductRepo, sessions: StripeSessionRepo,
                    payments: PaymentRepo,
@@ -78,21 +89,23 @@ def build_checkout(settings: StripeSettings, *, quotes: Quotes, pricing: Pricing
                    coupons_in_store: bool, notifier: Notifier, clock: Clock,
                    request_timeout: float, outbox: EventOutbox | None = None,
                    breaker: CircuitBreaker | None = None,
-                   seen_events: IdempotencyStore | None = None) -> Checkout:
+                   seen_events: IdempotencyStore | None = None,
+                   client: StripeClient | None = None,
+                   extra_events: Mapping[str, Handler] | None = None,
+                   subscription_checkout: Handler | None = None) -> Checkout:
     """Card checkout; without a secret key sessions are refused (webhooks still verify
     against the webhook secret, if one is set). A paid session is written through
     `unit_of_work` with its event staged in `outbox` (`coupons_in_store`: see
-    `StripeEvents`)."""
-    breaker = breaker or CircuitBreaker(STRIPE_API, DEFAULTS[STRIPE_API])
-    client = StripeClient(api_key=settings.secret_key, breaker=breaker,
-                          api_base=settings.api_base,
-                          timeout=attempt_timeout(request_timeout),
-                          max_retries=MAX_NETWORK_RETRIES) if settings.secret_key else None
+    `StripeEvents`). `client` shares one StripeClient with subscriptions, whose webhook
+    handlers come as `extra_events`."""
+    if client is None:
+        client = stripe_client(settings, request_timeout=request_timeout, breaker=breaker)
     events = StripeEvents(
         verifier=StripeClient, webhook_secret=settings.webhook_secret,
         seen=SeenInIdempotencyStore(seen_events or MemoryIdempotencyStore(10_000)),
         sessions=sessions, unit_of_work=unit_of_work, coupons=coupons,
-        coupons_in_store=coupons_in_store, notifier=notifier, clock=clock, outbox=outbox)
+        coupons_in_store=coupons_in_store, notifier=notifier, clock=clock, outbox=outbox,
+        extra=extra_events, subscription_checkout=subscription_checkout)
     return Checkout(
         gateway=client, events=events, quotes=quotes, pricing=pricing,
         coupon_checker=CouponChecker(coupons, clock), coupons=coupons, products=products,

@@ -256,6 +256,7 @@ class SubscriptionStatus(StrEnum):
     TRIALING = "trialing"
     PAST_DUE = "past_due"
     CANCELLED = "cancelled"
+    UNPAID = "unpaid"
     EXPIRED = "expired"
 
     @classmethod

@@ -23,6 +23,7 @@ from cedros_pay.core.models import DEFAULT_TENANT, PendingWebhook
 from cedros_pay.integrations.webhooks import loggable_url
 from cedros_pay.observability.hooks import WebhookHook, WebhookQueuedEvent
 from cedros_pay.resolvers.events import AfterCommit, PaymentEvent, nothing_after_commit
+from cedros_pay.resolvers.subscription_events import SubscriptionEvent, subscription_payload
 from cedros_pay.storage.repos import UnitOfWork, WebhookQueue
 
 PAYMENT_SUCCEEDED = "payment.succeeded"
@@ -164,6 +165,9 @@ class QueueingNotifier:
     async def refund_succeeded(self, event: RefundEvent) -> None:
         await self.enqueue(self.webhook_for_refund(event))
 
+    async def subscription_changed(self, event: SubscriptionEvent) -> None:
+        await self.enqueue(self._item(event.tenant_id, event.event_type, event.event_id,
+                                      subscription_payload(event)))
 
 class WebhookOutbox:
     """The webhook queue as the payments' `EventOutbox`: the event's row is written by the

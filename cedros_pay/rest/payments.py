@@ -13,6 +13,7 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import Response
 
+from cedros_pay.core.clock import to_rfc3339
 from cedros_pay.resolvers.payments import AccessGrant, Offer, Payments, Refused, Settled
 from cedros_pay.rest import render
 from cedros_pay.rest.context import request_header, request_url, services, tenant
@@ -114,10 +115,31 @@ async def verify(request: Request) -> Response:
           description="The x402 retry contract: repeat the request with X-PAYMENT "
                       "(x402Version 0 or 1) or PAYMENT-SIGNATURE (x402Version 2).")
 async def resource(request: Request) -> Response:
+    if not has_payment(request):
+        free = await subscriber_pass(request)
+        if free is not None:
+            return free
     outcome = await settle_or_offer(request, services(request).payments, tenant(request),
                                     request.path_params["resource_id"],
                                     request.query_params.get("couponCode") or None)
     return outcome if isinstance(outcome, Response) else granted(outcome)
+
+
+async def subscriber_pass(request: Request) -> Response | None:
+    """200 without paying for a wallet that signs as a live subscriber (issue 13)."""
+    subs = services(request).subscriptions
+    signer = request_header(request, b"x-signer")
+    signature = request_header(request, b"x-signature")
+    message = request_header(request, b"x-message")
+    if subs is None or not signer or not signature or not message:
+        return None
+    resource_id = request.path_params["resource_id"]
+    sub = await subs.subscriber(tenant(request), resource_id, signer, signature, message)
+    if sub is None:
+        return None
+    return spec_json({"granted": True, "resource": resource_id, "resourceType": "subscription",
+                      "wallet": sub.wallet, "subscriptionId": sub.id, "status": sub.status.value,
+                      "expiresAt": to_rfc3339(sub.current_period_end)}, headers=NO_STORE)
 
 
 @endpoint("Look up a settled x402 payment by signature", tag="paywall",

@@ -7,6 +7,7 @@ from starlette.routing import BaseRoute, Route
 from cedros_pay.rest import admin, admin_webhooks, catalog, discovery, gasless, payments, paywall
 from cedros_pay.rest.health import health
 from cedros_pay.rest.stripe import stripe_routes
+from cedros_pay.rest.subscriptions import subscription_routes
 
 
 def build_routes(prefix: str) -> list[BaseRoute]:
@@ -27,6 +28,7 @@ def build_routes(prefix: str) -> list[BaseRoute]:
         Route(f"{v1}/gasless-transaction", gasless.gasless_transaction, methods=["POST"]),
         Route(f"{v1}/x402-transaction/verify", payments.transaction, methods=["GET"]),
         *stripe_routes(prefix),
+        *subscription_routes(prefix),
         *admin_webhook_routes(prefix),
         # Last: one path segment after /paywall, so it never shadows /paywall/v1/...
         Route(f"{prefix}/paywall/{{resource_id}}", payments.resource, methods=["GET", "POST"]),

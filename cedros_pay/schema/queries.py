@@ -16,12 +16,14 @@ from cedros_pay.schema.inputs import check_product_id, check_product_ids, check_
 from cedros_pay.schema.pagination import Connection, paginate
 from cedros_pay.schema.payments import payment, payments
 from cedros_pay.schema.permissions import ADMIN
+from cedros_pay.schema.subscription_plans import subscription_status, subscriptions
 from cedros_pay.schema.types.cart import Cart
 from cedros_pay.schema.types.coupon import Coupon, CouponValidation
 from cedros_pay.schema.types.enums import PaymentMethod
 from cedros_pay.schema.types.payment import Payment, PaymentConnection
 from cedros_pay.schema.types.product import Product, product_nodes
 from cedros_pay.schema.types.quote import Quote
+from cedros_pay.schema.types.subscription import SubscriptionRecord, SubscriptionStatus
 from cedros_pay.schema.webhooks import WebhookDelivery, webhook_deliveries
 
 MAX_CART_ID = 128
@@ -113,3 +115,9 @@ class Query:
     webhook_deliveries: Connection[WebhookDelivery] | None = strawberry.field(
         resolver=webhook_deliveries, permission_classes=ADMIN,
         description="Admin: the webhook queue, newest first, optionally one status.")
+    subscription_status: SubscriptionStatus | None = strawberry.field(
+        resolver=subscription_status,
+        description="A wallet's or Stripe customer's subscription to a product (spec 03).")
+    subscriptions: Connection[SubscriptionRecord] | None = strawberry.field(
+        resolver=subscriptions, permission_classes=ADMIN,
+        description="Admin: subscriptions, oldest first, by status, product or rail.")

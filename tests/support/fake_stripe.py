@@ -140,6 +140,8 @@ class FakeStripe:
     prices: dict[str, dict[str, Any]] = field(default_factory=dict)
     coupons: dict[str, dict[str, Any]] = field(default_factory=dict)
     customers: dict[str, dict[str, Any]] = field(default_factory=dict)
+    subscriptions: dict[str, dict[str, Any]] = field(default_factory=dict)
+    subscription_data: dict[str, dict[str, Any]] = field(default_factory=dict)
     url: str = ""
     _faults: list[_Fault] = field(default_factory=list)
     _replays: dict[str, tuple[str, int, bytes]] = field(default_factory=dict)
@@ -184,6 +186,43 @@ class FakeStripe:
                                  "tax_ids": []},
         })
         return json.loads(json.dumps(s))
+
+    def start_subscription(self, session_id: str, *, period_days: int = 30,
+                           status: str = "active") -> dict[str, Any]:
+        """The customer completes a subscription-mode session: Stripe makes the customer and
+        the subscription (metadata from `subscription_data[metadata]`, as Stripe copies it)
+        and the session points at both. Returns the session as the event carries it."""
+        s = self.sessions[session_id]
+        price = self.line_items[session_id][0]["price"]
+        now = int(time.time())
+        customer = _new_id("cus_", 14)
+        sub_id = _new_id("sub_", 24)
+        data = self.subscription_data.get(session_id) or {}
+        self.subscriptions[sub_id] = {
+            "id": sub_id, "object": "subscription", "customer": customer, "status": status,
+            "cancel_at_period_end": False, "canceled_at": None, "created": now,
+            "current_period_start": now, "current_period_end": now + period_days * 86400,
+            "metadata": dict(data.get("metadata") or {}), "livemode": False,
+            "items": {"object": "list", "has_more": False, "data": [{
+                "id": _new_id("si_", 14), "object": "subscription_item", "price": price,
+                "quantity": 1, "current_period_start": now,
+                "current_period_end": now + period_days * 86400}]},
+        }
+        s.update({"status": "complete", "payment_status": "paid", "customer": customer,
+                  "subscription": sub_id})
+        return json.loads(json.dumps(s))
+
+    def invoice(self, sub_id: str, start: int, end: int, *, paid: bool = True
+                ) -> dict[str, Any]:
+        """An invoice for the subscription's next period (what invoice.* events carry)."""
+        sub = self.subscriptions[sub_id]
+        return {"id": _new_id("in_", 24), "object": "invoice", "customer": sub["customer"],
+                "status": "paid" if paid else "open", "subscription": sub_id,
+                "parent": {"type": "subscription_details", "subscription_details": {
+                    "subscription": sub_id, "metadata": sub["metadata"]}},
+                "lines": {"object": "list", "has_more": False, "data": [{
+                    "id": _new_id("il_", 24), "object": "line_item",
+                    "period": {"start": start, "end": end}}]}}
 
     @staticmethod
     def event(type_: str, obj: dict[str, Any], *, event_id: str | None = None,
@@ -280,6 +319,24 @@ class FakeStripe:
                 return self._create_customer(p)
             case ("GET", ["v1", "customers", cid]):
                 return self._get(self.customers, cid, "customer")
+            case ("GET", ["v1", "subscriptions", sub]):
+                return self._get(self.subscriptions, sub, "subscription")
+            case ("POST", ["v1", "subscriptions", sub]):
+                return self._update_subscription(self._get(self.subscriptions, sub,
+                                                           "subscription"), p)
+            case ("DELETE", ["v1", "subscriptions", sub]):
+                found = self._get(self.subscriptions, sub, "subscription")
+                found.update({"status": "canceled", "canceled_at": int(time.time())})
+                return found
+            case ("POST", ["v1", "billing_portal", "sessions"]):
+                customer = p.get("customer")
+                if not customer:
+                    raise _invalid("Missing required param: customer.", "customer",
+                                   "parameter_missing")
+                bps = _new_id("bps_", 24)
+                return {"id": bps, "object": "billing_portal.session", "customer": customer,
+                        "return_url": p.get("return_url"),
+                        "url": f"https://billing.stripe.com/p/session/{bps}"}
             case ("GET", ["v1", "customers"]):
                 email = p.get("email")
                 data = [c for c in self.customers.values() if email in (None, c["email"])]
@@ -408,7 +465,33 @@ class FakeStripe:
         }
         self.sessions[sid] = session
         self.line_items[sid] = lines
+        if mode == "subscription" and isinstance(p.get("subscription_data"), dict):
+            self.subscription_data[sid] = p["subscription_data"]
         return session
+
+    def _update_subscription(self, sub: dict[str, Any], p: dict[str, Any]) -> dict[str, Any]:
+        if sub["status"] == "canceled":
+            raise _invalid("A canceled subscription can only update its cancellation_details "
+                           "and metadata.", None)
+        if "cancel_at_period_end" in p:
+            sub["cancel_at_period_end"] = p["cancel_at_period_end"] == "true"
+        items = p.get("items")
+        if isinstance(items, list):
+            for i, item in enumerate(items):
+                known = {it["id"]: it for it in sub["items"]["data"]}
+                target = known.get((item or {}).get("id", ""))
+                if target is None:
+                    raise _invalid("No such subscription item", f"items[{i}][id]",
+                                   "resource_missing")
+                price = self.prices.get(item.get("price", ""))
+                if price is None:
+                    raise _invalid(f"No such price: '{item.get('price')}'",
+                                   f"items[{i}][price]", "resource_missing")
+                target["price"] = price
+        behaviour = p.get("proration_behavior")
+        if behaviour not in (None, "create_prorations", "none", "always_invoice"):
+            raise _invalid("Invalid proration_behavior", "proration_behavior")
+        return sub
 
     def _create_coupon(self, p: dict[str, Any]) -> dict[str, Any]:
         amount_off = p.get("amount_off")

@@ -51,6 +51,17 @@ class CheckoutRequest:
 
 
 @dataclass(frozen=True, slots=True)
+class SubscriptionSessionRequest:
+    price_id: str
+    success_url: str
+    cancel_url: str
+    metadata: Mapping[str, str]
+    trial_days: int = 0
+    customer_email: str = ""
+    coupon_id: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class CreatedSession:
     id: str
     url: str
@@ -71,6 +82,7 @@ class StripeEvent:
     id: str
     type: str
     object: dict[str, Any] = field(default_factory=dict)
+    created: int = 0  # Unix seconds: orders events about one subscription
 
 
 def _is_outage(exc: stripe.StripeError) -> bool:
@@ -172,6 +184,58 @@ class StripeClient:
                                   lambda: coupons.create_async(params))  # type: ignore[arg-type]
         return coupon.id
 
+    # --- subscriptions (issue 13) --------------------------------------------------------
+
+    async def create_subscription_session(self, req: SubscriptionSessionRequest
+                                          ) -> CreatedSession:
+        """POST /v1/checkout/sessions in subscription mode; Stripe copies
+        `subscription_data[metadata]` (not the session's metadata) onto the subscription."""
+        sub_data: dict[str, Any] = {"metadata": dict(req.metadata)}
+        if req.trial_days:
+            sub_data["trial_period_days"] = req.trial_days
+        params: dict[str, Any] = {
+            "mode": "subscription", "line_items": [{"price": req.price_id, "quantity": 1}],
+            "success_url": req.success_url, "cancel_url": req.cancel_url,
+            "metadata": dict(req.metadata), "subscription_data": sub_data,
+        }
+        if req.customer_email:
+            params["customer_email"] = req.customer_email
+        if req.coupon_id:
+            params["discounts"] = [{"coupon": req.coupon_id}]
+        sessions = self._sdk.v1.checkout.sessions
+        created = await self._call("create the subscription session",
+                                   lambda: sessions.create_async(params))  # type: ignore[arg-type]
+        return CreatedSession(id=created.id or "", url=created.url or "")
+
+    async def retrieve_subscription(self, sub_id: str) -> dict[str, Any]:
+        """GET /v1/subscriptions/{id} as plain data."""
+        subs = self._sdk.v1.subscriptions
+        sub = await self._call("read the subscription", lambda: subs.retrieve_async(sub_id))
+        return sub.to_dict()
+
+    async def update_subscription(self, sub_id: str, params: Mapping[str, Any]
+                                  ) -> dict[str, Any]:
+        """POST /v1/subscriptions/{id} (cancel_at_period_end, items, proration_behavior)."""
+        subs = self._sdk.v1.subscriptions
+        body = dict(params)
+        sub = await self._call("update the subscription",
+                               lambda: subs.update_async(sub_id, body))  # type: ignore[arg-type]
+        return sub.to_dict()
+
+    async def cancel_subscription(self, sub_id: str) -> dict[str, Any]:
+        """DELETE /v1/subscriptions/{id}: cancelled now."""
+        subs = self._sdk.v1.subscriptions
+        sub = await self._call("cancel the subscription", lambda: subs.cancel_async(sub_id))
+        return sub.to_dict()
+
+    async def create_portal_session(self, customer_id: str, return_url: str) -> str:
+        """POST /v1/billing_portal/sessions: the portal URL, verbatim."""
+        portal = self._sdk.v1.billing_portal.sessions
+        params: dict[str, Any] = {"customer": customer_id, "return_url": return_url}
+        session = await self._call("open the billing portal",
+                                   lambda: portal.create_async(params))  # type: ignore[arg-type]
+        return str(session.url or "")
+
     @staticmethod
     def construct_event(payload: bytes, signature: str | None, secret: str,
                         tolerance: int = SIGNATURE_TOLERANCE) -> StripeEvent:
@@ -193,4 +257,6 @@ class StripeClient:
         data = doc.get("data")
         obj = data.get("object") if isinstance(data, dict) else None
         return StripeEvent(id=str(doc.get("id") or ""), type=str(doc.get("type") or ""),
-                           object=obj if isinstance(obj, dict) else {})
+                           object=obj if isinstance(obj, dict) else {},
+                           created=created if isinstance(created := doc.get("created"), int)
+                           else 0)
