@@ -99,7 +99,7 @@ class CedrosApp:
             fee_payers=solana.fee_payers, gasless=solana.gasless, wallets=solana.wallets,
             mint_programs=solana.mint_programs, hooks=self.infra.hooks,
             stripe_breaker=self.infra.breakers["stripe_api"],
-            seen_events=self.infra.idempotency)
+            seen_events=self.infra.idempotency, refund_outbox=webhooks.notifier)
         lifecycle.push("stripe_client", services.checkout.aclose)
         await connect_infra(self.infra, lifecycle, store)
         services.webhook_admin = webhooks.admin(store, services.admin_auth, clock)

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from dataclasses import fields, replace
 from importlib import metadata
 
+from cedros_pay.bootstrap.refunds import build_refunds
 from cedros_pay.bootstrap.stripe import StripeSettings, build_checkout
 from cedros_pay.config import Config
 from cedros_pay.core.assets import stablecoin_for_mint
@@ -26,12 +27,14 @@ from cedros_pay.resolvers.health import Health, Probe, WalletStatus
 from cedros_pay.resolvers.nonces import Nonces
 from cedros_pay.resolvers.payments import (
     FeePayers,
+    KnownMintPrograms,
     MintProgramSource,
     Payments,
     PaymentVerifier,
 )
 from cedros_pay.resolvers.pricing import Pricing
 from cedros_pay.resolvers.quotes import PaymentTerms, Quotes
+from cedros_pay.resolvers.refunds import RefundOutbox
 from cedros_pay.resolvers.services import ServerInfo, Services
 from cedros_pay.rest.middleware.state.responses import IdempotencyStore
 from cedros_pay.storage.catalog import catalog_repos
@@ -114,7 +117,8 @@ def build_services(config: Config, store: Store, clock: Clock, *, health: Health
                    mint_programs: MintProgramSource | None = None,
                    hooks: PaymentHook | None = None,
                    stripe_breaker: CircuitBreaker | None = None,
-                   seen_events: IdempotencyStore | None = None) -> Services:
+                   seen_events: IdempotencyStore | None = None,
+                   refund_outbox: RefundOutbox | None = None) -> Services:
     """Every resolver, wired from the configuration; REST and GraphQL share these."""
     products, coupons = catalog_repos(config, store, clock)
     pricing = Pricing(coupons, clock, RoundingMode.parse(config.x402.rounding_mode))
@@ -125,6 +129,13 @@ def build_services(config: Config, store: Store, clock: Clock, *, health: Health
     quotes = Quotes(products, pricing, terms, snapshots)
     carts = Carts(store.carts, quotes, pricing, clock)
     nonces = Nonces(store.nonces, clock)
+    admin_auth = AdminAuth(api_keys=config.admin.api_keys,
+                           signers=[config.x402.payment_address, *config.admin.public_keys],
+                           nonces=nonces)
+    programs = mint_programs or KnownMintPrograms()
+    refunds = build_refunds(config, store, clock, quotes=quotes, nonces=nonces,
+                            admin_auth=admin_auth, verifier=verifier, mint_programs=programs,
+                            outbox=refund_outbox)
     hub = PaymentEventHub()
     notify = PublishingNotifier(notifier, hub)
     st = config.stripe
@@ -147,14 +158,12 @@ def build_services(config: Config, store: Store, clock: Clock, *, health: Health
                           payments=store.payments, coupons=coupons,
                           unit_of_work=store.unit_of_work, verifier=verifier,
                           notifier=notify, clock=clock,
-                          fee_payers=fee_payers, mint_programs=mint_programs,
-                          hooks=hooks),
+                          fee_payers=fee_payers, mint_programs=programs,
+                          hooks=hooks, refunds=refunds),
         checkout=checkout,
         payment_events=hub,
         nonces=nonces,
-        admin_auth=AdminAuth(
-            api_keys=config.admin.api_keys,
-            signers=[config.x402.payment_address, *config.admin.public_keys],
-            nonces=nonces),
+        admin_auth=admin_auth,
+        refunds=refunds,
         server=server_info(config),
     )

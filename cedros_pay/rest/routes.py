@@ -4,7 +4,16 @@ from __future__ import annotations
 
 from starlette.routing import BaseRoute, Route
 
-from cedros_pay.rest import admin, admin_webhooks, catalog, discovery, gasless, payments, paywall
+from cedros_pay.rest import (
+    admin,
+    admin_webhooks,
+    catalog,
+    discovery,
+    gasless,
+    payments,
+    paywall,
+    refunds,
+)
 from cedros_pay.rest.health import health
 from cedros_pay.rest.stripe import stripe_routes
 
@@ -24,6 +33,10 @@ def build_routes(prefix: str) -> list[BaseRoute]:
         Route(f"{v1}/cart/quote", paywall.cart_quote, methods=["POST"]),
         Route(f"{v1}/nonce", admin.create_nonce, methods=["POST"]),
         Route(f"{v1}/verify", payments.verify, methods=["POST"]),
+        Route(f"{v1}/refunds/request", refunds.request_refund, methods=["POST"]),
+        Route(f"{v1}/refunds/pending", refunds.pending_refunds, methods=["POST"]),
+        Route(f"{v1}/refunds/approve", refunds.approve_refund, methods=["POST"]),
+        Route(f"{v1}/refunds/deny", refunds.deny_refund, methods=["POST"]),
         Route(f"{v1}/gasless-transaction", gasless.gasless_transaction, methods=["POST"]),
         Route(f"{v1}/x402-transaction/verify", payments.transaction, methods=["GET"]),
         *stripe_routes(prefix),
