@@ -7,7 +7,7 @@ from dataclasses import fields, replace
 from importlib import metadata
 
 from cedros_pay.bootstrap.refunds import build_refunds
-from cedros_pay.bootstrap.stripe import StripeSettings, build_checkout
+from cedros_pay.bootstrap.stripe import StripeSettings, build_checkout, stripe_client
 from cedros_pay.config import Config
 from cedros_pay.core.assets import stablecoin_for_mint
 from cedros_pay.core.clock import Clock
@@ -132,21 +132,25 @@ def build_services(config: Config, store: Store, clock: Clock, *, health: Health
     admin_auth = AdminAuth(api_keys=config.admin.api_keys,
                            signers=[config.x402.payment_address, *config.admin.public_keys],
                            nonces=nonces)
+    st = config.stripe
+    stripe_settings = StripeSettings(
+        secret_key=st.secret_key, webhook_secret=st.webhook_secret,
+        success_url=st.success_url, cancel_url=st.cancel_url, tax_rate_id=st.tax_rate_id,
+        api_base=st.api_base)
+    timeout = config.server.request_timeout.total_seconds()
+    cards = stripe_client(stripe_settings, request_timeout=timeout, breaker=stripe_breaker)
     programs = mint_programs or KnownMintPrograms()
     refunds = build_refunds(config, store, clock, quotes=quotes, nonces=nonces,
                             admin_auth=admin_auth, verifier=verifier, mint_programs=programs,
-                            outbox=refund_outbox)
+                            outbox=refund_outbox, cards=cards)
     hub = PaymentEventHub()
     notify = PublishingNotifier(notifier, hub)
-    st = config.stripe
     checkout = build_checkout(
-        StripeSettings(secret_key=st.secret_key, webhook_secret=st.webhook_secret,
-                       success_url=st.success_url, cancel_url=st.cancel_url,
-                       tax_rate_id=st.tax_rate_id, api_base=st.api_base),
+        stripe_settings,
         quotes=quotes, pricing=pricing, coupons=coupons, products=products,
         sessions=store.sessions, payments=store.payments, notifier=notify, clock=clock,
-        request_timeout=config.server.request_timeout.total_seconds(),
-        breaker=stripe_breaker, seen_events=seen_events)
+        request_timeout=timeout, breaker=stripe_breaker, seen_events=seen_events,
+        client=cards, extra=refunds.stripe_handlers())
     return Services(
         clock=clock, health=health, pricing=pricing,
         catalog=Catalog(products, coupons, snapshots, clock),

@@ -6,6 +6,7 @@ the config or the store.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from cedros_pay.core.clock import Clock
@@ -16,7 +17,7 @@ from cedros_pay.resolvers.coupon_check import CouponChecker
 from cedros_pay.resolvers.events import Notifier
 from cedros_pay.resolvers.pricing import Pricing
 from cedros_pay.resolvers.quotes import Quotes
-from cedros_pay.resolvers.stripe_events import StripeEvents
+from cedros_pay.resolvers.stripe_events import Handler, StripeEvents
 from cedros_pay.rest.middleware.state.memory_responses import MemoryIdempotencyStore
 from cedros_pay.rest.middleware.state.responses import CachedResponse, IdempotencyStore
 from cedros_pay.storage.repos import CouponRepo, PaymentRepo, ProductRepo, StripeSessionRepo
@@ -63,19 +64,30 @@ def attempt_timeout(request_timeout: float, retries: int = MAX_NETWORK_RETRIES) 
     return max(0.5, min(30.0, request_timeout / (2 * (retries + 1))))
 
 
+def stripe_client(settings: StripeSettings, *, request_timeout: float,
+                  breaker: CircuitBreaker | None = None) -> StripeClient | None:
+    """The one Stripe client (checkout and card refunds); None without a secret key."""
+    if not settings.secret_key:
+        return None
+    return StripeClient(api_key=settings.secret_key,
+                        breaker=breaker or CircuitBreaker(STRIPE_API, DEFAULTS[STRIPE_API]),
+                        api_base=settings.api_base, timeout=attempt_timeout(request_timeout),
+                        max_retries=MAX_NETWORK_RETRIES)
+
+
 def build_checkout(settings: StripeSettings, *, quotes: Quotes, pricing: Pricing,
                    coupons: CouponRepo, products: ProductRepo, sessions: StripeSessionRepo,
                    payments: PaymentRepo, notifier: Notifier, clock: Clock,
                    request_timeout: float, breaker: CircuitBreaker | None = None,
-                   seen_events: IdempotencyStore | None = None) -> Checkout:
+                   seen_events: IdempotencyStore | None = None,
+                   client: StripeClient | None = None,
+                   extra: Mapping[str, Handler] | None = None) -> Checkout:
     """Card checkout; without a secret key sessions are refused (webhooks still verify
-    against the webhook secret, if one is set)."""
-    breaker = breaker or CircuitBreaker(STRIPE_API, DEFAULTS[STRIPE_API])
-    client = StripeClient(api_key=settings.secret_key, breaker=breaker,
-                          api_base=settings.api_base,
-                          timeout=attempt_timeout(request_timeout),
-                          max_retries=MAX_NETWORK_RETRIES) if settings.secret_key else None
-    events = StripeEvents(
+    against the webhook secret, if one is set). `client`: one built by `stripe_client`
+    (shared with card refunds; Checkout closes it); `extra`: more webhook handlers."""
+    if client is None:
+        client = stripe_client(settings, request_timeout=request_timeout, breaker=breaker)
+    events = StripeEvents(extra=extra,
         verifier=StripeClient, webhook_secret=settings.webhook_secret,
         seen=SeenInIdempotencyStore(seen_events or MemoryIdempotencyStore(10_000)),
         payments=payments,

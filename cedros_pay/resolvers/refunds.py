@@ -18,7 +18,7 @@ signature then goes into the payments replay ledger and the refund is marked pro
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -43,6 +43,8 @@ from cedros_pay.core.money import Money
 from cedros_pay.integrations.solana.accounts import associated_token_address
 from cedros_pay.integrations.solana.transaction import decode_transaction, inspect
 from cedros_pay.integrations.solana.verifier import Requirement, VerificationResult, check
+from cedros_pay.integrations.stripe.client import StripeEvent, StripeRefund
+from cedros_pay.resolvers.admin_auth import AdminAuth, SignedHeaders
 from cedros_pay.resolvers.quotes import Quotes
 from cedros_pay.resolvers.signed_requests import SignedRequest, SignedRequests
 from cedros_pay.resolvers.webhooks import RefundEvent
@@ -60,6 +62,9 @@ _APPROVED_AT = "cedros.approved_at"
 _APPROVED_BY = "cedros.approved_by"
 _QUOTE_EXPIRES = "cedros.quote_expires_at"
 _CLAIM = "cedros.claim"
+_PAYMENT_INTENT = "cedros.payment_intent"
+_STRIPE_REFUND = "cedros.stripe_refund_id"
+STRIPE_REFUND_EVENTS = ("charge.refunded", "refund.updated")
 CLAIM_PURPOSE = "refund_execute"
 
 
@@ -70,6 +75,13 @@ class PaymentVerifier(Protocol):
 
 class MintPrograms(Protocol):
     async def program_of(self, mint: str) -> str: ...
+
+
+class CardRefunds(Protocol):
+    """Stripe's refunds (`integrations.stripe.client.StripeClient`)."""
+
+    async def create_refund(self, *, payment_intent: str, amount: int, idempotency_key: str,
+                            metadata: Mapping[str, str]) -> StripeRefund: ...
 
 
 class RefundOutbox(Protocol):
@@ -95,9 +107,13 @@ class RefundInput:
 
 @dataclass(frozen=True, slots=True)
 class Approval:
+    """An approved refund: the x402 quote the merchant pays, or (a card purchase) the
+    Stripe refund that was asked for (`quote` and `expires_at` None)."""
+
     refund: RefundQuote
-    quote: dict[str, Any]  # the x402 requirement the merchant pays
-    expires_at: datetime
+    quote: dict[str, Any] | None
+    expires_at: datetime | None
+    stripe_refund_id: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,7 +187,10 @@ class Refunds:
                  signed: SignedRequests, quotes: Quotes,
                  unit_of_work: Callable[[], AbstractAsyncContextManager[UnitOfWork]],
                  verifier: PaymentVerifier, mint_programs: MintPrograms, clock: Clock,
-                 quote_ttl: timedelta, outbox: RefundOutbox | None = None) -> None:
+                 quote_ttl: timedelta, outbox: RefundOutbox | None = None,
+                 auth: AdminAuth | None = None, cards: CardRefunds | None = None) -> None:
+        self._auth = auth
+        self._cards = cards
         self._refunds = refunds
         self._payments = payments
         self._nonces = nonces
@@ -277,8 +296,7 @@ class Refunds:
                                          value=refund_id, purpose="refund_approve")
         refund = await self._open(tenant, refund_id)
         if refund.original_purchase_id.startswith(STRIPE_SIGNATURE_PREFIX):
-            raise CedrosError(ErrorCode.INVALID_RESOURCE,
-                              "card purchases are refunded through Stripe, not x402")
+            return await self._approve_card(tenant, refund, admin)
         now = self._clock.now()
         expires = now + self._quote_ttl
         stamp = to_rfc3339(expires)
@@ -376,7 +394,7 @@ class Refunds:
             recipient_wallet=refund.recipient_wallet, atomic_amount=refund.amount_atomic,
             token=refund.asset, processed_by=result.wallet, signature=result.signature,
             refunded_at=now, tenant_id=tenant, reason=refund.reason,
-            metadata={**public_metadata(refund), "method": "x402"})
+            metadata=public_metadata(refund), method="x402")
         item = self._outbox.webhook_for_refund(event) if self._outbox is not None else None
         async with self._unit_of_work() as uow:
             if not await uow.payments.record(ledger):
@@ -393,3 +411,124 @@ class Refunds:
         done = replace(refund, processed_by=result.wallet, processed_at=now,
                        signature=result.signature)
         return Executed(done, result, now)
+
+    # --- card purchases (Stripe) ---------------------------------------------------------
+
+    async def open_card_refund(self, tenant: str, authorization: str | None,
+                               signed: SignedHeaders, original_purchase_id: str,
+                               amount: str | int | Decimal | None, reason: str
+                               ) -> tuple[RefundQuote, bool]:
+        """`POST /admin/refunds`: the admin opens a refund of a card purchase
+        (`stripe:{session_id}`; the buyer has no wallet to sign with). `amount` in the
+        purchase's currency, the whole payment when None; one refund per purchase."""
+        if self._auth is None:
+            raise CedrosError(ErrorCode.FORBIDDEN, "admin access is not configured")
+        await self._auth.authenticate(tenant, authorization, signed)
+        purchase_id = original_purchase_id.strip()
+        if not purchase_id.startswith(STRIPE_SIGNATURE_PREFIX):
+            raise CedrosError(ErrorCode.INVALID_FIELD,
+                              "originalPurchaseId must be a card purchase (stripe:{session})"
+                              "; x402 refunds are requested by the payer",
+                              {"field": "originalPurchaseId"})
+        if len(reason) > MAX_REASON:
+            raise CedrosError(ErrorCode.INVALID_FIELD, f"reason exceeds {MAX_REASON} characters",
+                              {"field": "reason"})
+        purchase = await self._payments.get(tenant, purchase_id)
+        if purchase is None:
+            raise CedrosError(ErrorCode.TRANSACTION_NOT_FOUND,
+                              "no recorded purchase with this id",
+                              {"originalPurchaseId": purchase_id})
+        intent = purchase.metadata.get("payment_intent", "")
+        asset = find_asset(purchase.asset)
+        if asset is None or not intent:
+            raise CedrosError(ErrorCode.INVALID_FIELD,
+                              "the purchase has no Stripe payment intent to refund",
+                              {"field": "originalPurchaseId"})
+        cents = purchase.amount_atomic if amount is None else atomic_amount(amount, asset)
+        if cents > purchase.amount_atomic:
+            raise CedrosError(ErrorCode.INVALID_AMOUNT, "amount is more than the purchase paid",
+                              {"field": "amount", "maxAtomic": purchase.amount_atomic})
+        existing = await self._refunds.get_by_original_purchase(tenant, purchase_id)
+        if existing is not None:
+            if existing.is_processed:
+                raise CedrosError(ErrorCode.REFUND_ALREADY_PROCESSED,
+                                  details={"refundId": existing.id})
+            return existing, False
+        now = self._clock.now()
+        refund = RefundQuote(
+            id=new_refund_id(), tenant_id=tenant, original_purchase_id=purchase_id,
+            recipient_wallet=purchase.wallet, amount_atomic=cents, asset=asset.code,
+            token_decimals=asset.decimals, reason=reason, created_at=now,
+            expires_at=now + REQUEST_HOLD, metadata={_PAYMENT_INTENT: intent})
+        await self._refunds.save(refund)
+        return refund, True
+
+    async def _approve_card(self, tenant: str, refund: RefundQuote, admin: str) -> Approval:
+        """Ask Stripe for the refund under a key derived from the refund id: when Stripe
+        fails the refund stays approved and approving again asks again (the same key:
+        one Stripe refund however often); processed once Stripe says it succeeded, here
+        or by its webhook."""
+        if self._cards is None:
+            raise CedrosError(ErrorCode.STRIPE_ERROR, "Stripe is not configured here")
+        now = self._clock.now()
+        approved = replace(refund, metadata={**refund.metadata, _APPROVED_AT: to_rfc3339(now),
+                                             _APPROVED_BY: admin})
+        await self._refunds.save(approved)
+        created = await self._cards.create_refund(
+            payment_intent=refund.metadata.get(_PAYMENT_INTENT, ""),
+            amount=refund.amount_atomic, idempotency_key=f"cedros-refund-{refund.id}",
+            metadata={"refund_id": refund.id, "tenant_id": tenant})
+        approved = replace(approved, metadata={**approved.metadata, _STRIPE_REFUND: created.id})
+        await self._refunds.save(approved)
+        if created.status == "succeeded":
+            approved = await self._card_refunded(tenant, approved, created.id, admin) or approved
+        return Approval(approved, None, None, stripe_refund_id=created.id)
+
+    async def _card_refunded(self, tenant: str, refund: RefundQuote, stripe_refund_id: str,
+                             processed_by: str) -> RefundQuote | None:
+        """Mark a card refund processed and queue `refund.succeeded`, once; None when it
+        was processed already (the webhook and the approval both report it)."""
+        now = self._clock.now()
+        event = RefundEvent(
+            refund_id=refund.id, original_purchase_id=refund.original_purchase_id,
+            recipient_wallet=refund.recipient_wallet, atomic_amount=refund.amount_atomic,
+            token=refund.asset, processed_by=processed_by, signature=stripe_refund_id,
+            refunded_at=now, tenant_id=tenant, reason=refund.reason,
+            metadata=public_metadata(refund), method="stripe")
+        item = self._outbox.webhook_for_refund(event) if self._outbox is not None else None
+        async with self._unit_of_work() as uow:
+            if not await uow.refunds.mark_processed(tenant, refund.id, processed_by,
+                                                    stripe_refund_id, now):
+                return None
+            if item is not None:
+                await uow.webhooks.enqueue(item)
+        if item is not None and self._outbox is not None:
+            self._outbox.wake()
+        return replace(refund, processed_by=processed_by, processed_at=now,
+                       signature=stripe_refund_id)
+
+    def stripe_handlers(self) -> dict[str, Callable[[StripeEvent], Awaitable[None]]]:
+        """The Stripe webhook handlers card refunds add (`StripeEvents(extra=...)`)."""
+        return dict.fromkeys(STRIPE_REFUND_EVENTS, self.stripe_refund_event)
+
+    async def stripe_refund_event(self, event: StripeEvent) -> None:
+        """`charge.refunded` (the charge and its refunds) or `refund.updated` (one refund):
+        each succeeded refund that names one of ours completes it, once."""
+        obj = event.object
+        listed = obj.get("refunds")
+        found = listed.get("data") if isinstance(listed, Mapping) else None
+        items = found if isinstance(found, list) else [obj] if obj.get("object") == "refund" \
+            else []
+        for item in items:
+            if not isinstance(item, Mapping) or item.get("status") != "succeeded":
+                continue
+            meta = item.get("metadata")
+            meta = meta if isinstance(meta, Mapping) else {}
+            refund_id = str(meta.get("refund_id") or "")
+            tenant = str(meta.get("tenant_id") or "default")
+            if not is_refund_id(refund_id):
+                continue
+            refund = await self._refunds.get(tenant, refund_id)
+            if refund is None or refund.is_processed:
+                continue
+            await self._card_refunded(tenant, refund, str(item.get("id") or ""), "stripe")

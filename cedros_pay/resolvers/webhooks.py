@@ -42,6 +42,7 @@ class RefundEvent:
     tenant_id: str = DEFAULT_TENANT
     reason: str = ""
     metadata: dict[str, str] = field(default_factory=dict)
+    method: str = ""  # "x402" | "stripe" (card refunds, issue 14)
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +92,8 @@ def refund_payload(e: RefundEvent) -> dict[str, Any]:
     }
     if e.reason:
         out["reason"] = e.reason
+    if e.method:
+        out["method"] = e.method
     out["metadata"] = dict(e.metadata)
     out["refundedAt"] = to_rfc3339(e.refunded_at)
     return out

@@ -18,6 +18,7 @@ from cedros_pay.core.clock import to_rfc3339
 from cedros_pay.core.errors import CedrosError, ErrorCode
 from cedros_pay.core.models import RefundQuote
 from cedros_pay.core.money import Money
+from cedros_pay.resolvers.admin_auth import SignedHeaders
 from cedros_pay.resolvers.refunds import RefundInput, Refunds, public_metadata, status_of
 from cedros_pay.resolvers.signed_requests import SignedRequest
 from cedros_pay.rest.context import request_header, services, tenant
@@ -141,6 +142,10 @@ async def approve_refund(request: Request) -> Response:
     body = await json_body(request)
     approval = await _refunds(request).approve(tenant(request), signed(request, body),
                                                _text(body, "refundId"))
+    if approval.expires_at is None:  # a card purchase: Stripe was asked for the refund
+        return spec_json({"refundId": approval.refund.id, "quote": None, "expiresAt": None,
+                          "method": "stripe", "status": status_of(approval.refund),
+                          "stripeRefundId": approval.stripe_refund_id}, headers=_NO_STORE)
     return spec_json({"refundId": approval.refund.id, "quote": approval.quote,
                       "expiresAt": to_rfc3339(approval.expires_at)}, headers=_NO_STORE)
 
@@ -152,3 +157,23 @@ async def deny_refund(request: Request) -> Response:
     await _refunds(request).deny(tenant(request), signed(request, body),
                                  _text(body, "refundId"))
     return spec_json({"success": True, "message": "refund denied"}, headers=_NO_STORE)
+
+
+@endpoint("Open a refund of a card purchase (admin: Bearer key or admin:<nonce>)",
+          tag="refunds", headers=("Authorization", *SIGNED_HEADERS),
+          responses={201: None, 200: None, **_REFUSALS})
+async def open_card_refund(request: Request) -> Response:
+    body = await json_body(request)
+    amount = _amount(body) if "amount" in body else None
+    refund, created = await _refunds(request).open_card_refund(
+        tenant(request), request_header(request, b"authorization"), SignedHeaders(
+            signer=request_header(request, b"x-signer"),
+            signature=request_header(request, b"x-signature"),
+            message=request_header(request, b"x-message")),
+        _text(body, "originalPurchaseId"), amount, _text(body, "reason", required=False))
+    return spec_json({
+        "refundId": refund.id, "status": status_of(refund),
+        "originalPurchaseId": refund.original_purchase_id, "amount": major(refund),
+        "token": refund.asset, "reason": refund.reason,
+        "createdAt": to_rfc3339(refund.created_at)}, status=201 if created else 200,
+        headers=_NO_STORE)

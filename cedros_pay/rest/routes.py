@@ -41,6 +41,7 @@ def build_routes(prefix: str) -> list[BaseRoute]:
         Route(f"{v1}/x402-transaction/verify", payments.transaction, methods=["GET"]),
         *stripe_routes(prefix),
         *admin_webhook_routes(prefix),
+        Route(f"{prefix}/admin/refunds", refunds.open_card_refund, methods=["POST"]),
         # Last: one path segment after /paywall, so it never shadows /paywall/v1/...
         Route(f"{prefix}/paywall/{{resource_id}}", payments.resource, methods=["GET", "POST"]),
     ]
