@@ -280,6 +280,15 @@ class Refunds:
                                  purpose="refund_list")
         return await self._refunds.list_pending(tenant)
 
+    async def open_refunds(self, tenant: str, status: str | None = None) -> list[RefundQuote]:
+        """Unprocessed refunds for a caller already known to be an admin (GraphQL),
+        oldest first; `status` narrows to `pending` or `approved`."""
+        if status not in (None, "pending", "approved"):
+            raise CedrosError(ErrorCode.INVALID_FIELD, "status must be pending or approved",
+                              {"field": "status"})
+        rows = await self._refunds.list_pending(tenant)
+        return [r for r in rows if status is None or status_of(r) == status]
+
     async def _open(self, tenant: str, refund_id: str) -> RefundQuote:
         refund = await self._refunds.get(tenant, refund_id)
         if refund is None:
@@ -294,6 +303,11 @@ class Refunds:
         _check_refund_id(refund_id)
         admin = await self._signed.admin(tenant, signed, action="approve-refund",
                                          value=refund_id, purpose="refund_approve")
+        return await self.approve_as(tenant, admin, refund_id)
+
+    async def approve_as(self, tenant: str, admin: str, refund_id: str) -> Approval:
+        """`approve` for a caller already known to be the admin `admin` (GraphQL)."""
+        _check_refund_id(refund_id)
         refund = await self._open(tenant, refund_id)
         if refund.original_purchase_id.startswith(STRIPE_SIGNATURE_PREFIX):
             return await self._approve_card(tenant, refund, admin)
@@ -334,6 +348,11 @@ class Refunds:
         _check_refund_id(refund_id)
         await self._signed.admin(tenant, signed, action="deny-refund", value=refund_id,
                                  purpose="refund_deny")
+        return await self.deny_as(tenant, refund_id)
+
+    async def deny_as(self, tenant: str, refund_id: str) -> RefundQuote:
+        """`deny` for a caller already known to be an admin (GraphQL)."""
+        _check_refund_id(refund_id)
         refund = await self._open(tenant, refund_id)
         if not await self._refunds.delete(tenant, refund_id):
             raise _not_found(refund_id)

@@ -16,6 +16,7 @@ from cedros_pay.schema.inputs import check_product_id, check_product_ids, check_
 from cedros_pay.schema.pagination import Connection, paginate
 from cedros_pay.schema.payments import payment, payments
 from cedros_pay.schema.permissions import ADMIN
+from cedros_pay.schema.refunds import Refund, refunds
 from cedros_pay.schema.types.cart import Cart
 from cedros_pay.schema.types.coupon import Coupon, CouponValidation
 from cedros_pay.schema.types.enums import PaymentMethod
@@ -113,3 +114,6 @@ class Query:
     webhook_deliveries: Connection[WebhookDelivery] | None = strawberry.field(
         resolver=webhook_deliveries, permission_classes=ADMIN,
         description="Admin: the webhook queue, newest first, optionally one status.")
+    refunds: Connection[Refund] | None = strawberry.field(
+        resolver=refunds, permission_classes=ADMIN,
+        description="Admin: open refunds (pending, approved), oldest first.")

@@ -398,3 +398,56 @@ async def test_garbage_signed_headers_are_refused_cleanly(world: World) -> None:
                                        headers=headers)
         assert 400 <= resp.status_code < 500, resp.text
         assert code(resp) in ("invalid_signature", "unauthorized")
+
+
+# --- GraphQL ------------------------------------------------------------------------------
+
+REFUNDS = "query($s: String) { refunds(first: 10, status: $s) { totalCount edges { node {" \
+          " id status token amount { atomic } } } } }"
+APPROVE = "mutation($id: ID!) { approveRefund(id: $id) { quote expiresAt refund { status } } }"
+DENY = "mutation($id: ID!) { denyRefund(id: $id) { id status } }"
+REQUEST = """mutation($i: RequestRefundInput!) { requestRefund(input: $i) {
+  id status amount { atomic } } }"""
+
+
+async def gql(world: World, query: str, admin: bool = True, **variables: Any) -> Any:
+    headers = {"Authorization": f"Bearer {ADMIN_KEY}"} if admin else {}
+    resp = await world.client.post("/graphql", json={"query": query, "variables": variables},
+                                   headers=headers)
+    assert resp.status_code == 200, resp.text
+    return resp.json()
+
+
+async def test_graphql_request_list_approve_and_deny(world: World) -> None:
+    purchase = await world.purchase()
+    message = f"request-refund:{purchase}"
+    sig = signed(world.payer, message)
+    asked = await gql(world, REQUEST, admin=False, i={
+        "originalPurchaseId": purchase, "recipientWallet": str(world.payer.pubkey()),
+        "amount": "0.89", "token": "USDC", "signer": sig["X-Signer"],
+        "signature": sig["X-Signature"], "message": message})
+    refund = asked["data"]["requestRefund"]
+    assert (refund["status"], refund["amount"]["atomic"]) == ("pending", "890000")
+    forged = await gql(world, REQUEST, admin=False, i={
+        "originalPurchaseId": purchase, "recipientWallet": str(world.payer.pubkey()),
+        "amount": "0.89", "token": "USDC", "signer": str(Keypair().pubkey()),
+        "signature": sig["X-Signature"], "message": message})
+    assert forged["errors"][0]["extensions"]["code"] == "invalid_signature"
+    anonymous = await gql(world, REFUNDS, admin=False)
+    assert anonymous["data"] is None or anonymous["data"]["refunds"] is None
+    assert anonymous["errors"][0]["extensions"]["code"] == "unauthorized"
+    listed = (await gql(world, REFUNDS))["data"]["refunds"]
+    assert listed["totalCount"] == 1 and listed["edges"][0]["node"]["id"] == refund["id"]
+    assert (await gql(world, APPROVE, admin=False, id=refund["id"]))["errors"][0][
+        "extensions"]["code"] == "unauthorized"
+    approved = (await gql(world, APPROVE, id=refund["id"]))["data"]["approveRefund"]
+    assert approved["quote"]["amount"] == "890000" and approved["refund"]["status"] == "approved"
+    assert (await gql(world, REFUNDS, s="pending"))["data"]["refunds"]["totalCount"] == 0
+    bad = await gql(world, REFUNDS, s="nonsense")
+    assert bad["errors"][0]["extensions"]["code"] == "invalid_field"
+    denied = (await gql(world, DENY, id=refund["id"]))["data"]["denyRefund"]
+    assert denied["id"] == refund["id"]
+    gone = await gql(world, DENY, id=refund["id"])
+    assert gone["errors"][0]["extensions"]["code"] == "refund_not_found"
+    garbage = await gql(world, DENY, id="refund_nope")
+    assert garbage["errors"][0]["extensions"]["code"] == "invalid_field"
