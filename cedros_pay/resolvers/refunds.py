@@ -17,7 +17,6 @@ signature then goes into the payments replay ledger and the refund is marked pro
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Awaitable, Callable, Mapping
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, replace
@@ -30,7 +29,7 @@ from solders.transaction import VersionedTransaction
 from cedros_pay.core.assets import Asset, find_asset
 from cedros_pay.core.clock import Clock, parse_rfc3339, to_rfc3339
 from cedros_pay.core.errors import CedrosError, ErrorCode
-from cedros_pay.core.ids import is_refund_id, is_solana_address, new_refund_id
+from cedros_pay.core.ids import is_refund_id, is_solana_address, new_nonce_id, new_refund_id
 from cedros_pay.core.models import (
     STRIPE_SIGNATURE_PREFIX,
     AdminNonce,
@@ -62,10 +61,17 @@ _APPROVED_AT = "cedros.approved_at"
 _APPROVED_BY = "cedros.approved_by"
 _QUOTE_EXPIRES = "cedros.quote_expires_at"
 _CLAIM = "cedros.claim"
+_ATTEMPT = "cedros.attempt"  # the signature of the transaction sent for the approval
+_ATTEMPT_AT = "cedros.attempt_at"
 _PAYMENT_INTENT = "cedros.payment_intent"
 _STRIPE_REFUND = "cedros.stripe_refund_id"
 STRIPE_REFUND_EVENTS = ("charge.refunded", "refund.updated")
 CLAIM_PURPOSE = "refund_execute"
+# Longer than a sent transaction can still land (its blockhash lives about 60-90 s).
+ATTEMPT_HOLD = timedelta(minutes=2)
+# Outcomes after which a sent transaction may still land (a timeout, a lost RPC call).
+UNDECIDED = frozenset({ErrorCode.TRANSACTION_NOT_CONFIRMED, ErrorCode.NETWORK_ERROR,
+                       ErrorCode.RPC_ERROR})
 
 
 class PaymentVerifier(Protocol):
@@ -162,11 +168,6 @@ def atomic_amount(amount: str | int | Decimal, asset: Asset) -> int:
 def refund_memo(refund_id: str) -> str:
     """The memo binding a refund transaction to its refund."""
     return f"refund:{refund_id}"
-
-
-def _claim_id(refund_id: str, expires_at: str) -> str:
-    """One execution claim per approval (32 hex, a nonce id's shape)."""
-    return hashlib.sha256(f"{refund_id}|{expires_at}".encode()).hexdigest()[:32]
 
 
 def _not_found(refund_id: str) -> CedrosError:
@@ -311,12 +312,14 @@ class Refunds:
         refund = await self._open(tenant, refund_id)
         if refund.original_purchase_id.startswith(STRIPE_SIGNATURE_PREFIX):
             return await self._approve_card(tenant, refund, admin)
+        self._in_flight(refund)
         now = self._clock.now()
         expires = now + self._quote_ttl
         stamp = to_rfc3339(expires)
+        kept = {k: v for k, v in refund.metadata.items() if k not in (_ATTEMPT, _ATTEMPT_AT)}
         approved = replace(refund, metadata={
-            **refund.metadata, _APPROVED_AT: to_rfc3339(now), _APPROVED_BY: admin,
-            _QUOTE_EXPIRES: stamp, _CLAIM: _claim_id(refund.id, stamp)},
+            **kept, _APPROVED_AT: to_rfc3339(now), _APPROVED_BY: admin,
+            _QUOTE_EXPIRES: stamp, _CLAIM: new_nonce_id()},
             expires_at=max(refund.expires_at, expires))
         await self._nonces.create(AdminNonce(
             id=approved.metadata[_CLAIM], tenant_id=tenant, purpose=CLAIM_PURPOSE,
@@ -354,6 +357,7 @@ class Refunds:
         """`deny` for a caller already known to be an admin (GraphQL)."""
         _check_refund_id(refund_id)
         refund = await self._open(tenant, refund_id)
+        self._in_flight(refund)
         if not await self._refunds.delete(tenant, refund_id):
             raise _not_found(refund_id)
         return refund
@@ -391,14 +395,43 @@ class Refunds:
         if await self._payments.has_been_processed(facts.signature):
             raise CedrosError(ErrorCode.PAYMENT_ALREADY_USED,
                               details={"signature": facts.signature})
-        outcome = await self._nonces.consume(tenant, refund.metadata[_CLAIM], CLAIM_PURPOSE,
-                                             self._clock.now())
-        if outcome is not NonceOutcome.CONSUMED:
-            raise CedrosError(ErrorCode.REFUND_ALREADY_PROCESSED,
-                              "this approval has been executed already (approve again "
-                              "after a failed execution)", {"refundId": refund_id})
-        result = await self._verifier.verify(payload, requirement, tx)
+        if refund.metadata.get(_ATTEMPT) != facts.signature:  # else a resend of the winner
+            outcome = await self._nonces.consume(tenant, refund.metadata[_CLAIM],
+                                                 CLAIM_PURPOSE, self._clock.now())
+            if outcome is not NonceOutcome.CONSUMED:
+                raise CedrosError(ErrorCode.REFUND_ALREADY_PROCESSED,
+                                  "another transaction is executing this refund",
+                                  {"refundId": refund_id})
+            refund = replace(refund, metadata={**refund.metadata, _ATTEMPT: facts.signature,
+                                               _ATTEMPT_AT: to_rfc3339(self._clock.now())})
+            await self._refunds.save(refund)
+        try:
+            result = await self._verifier.verify(payload, requirement, tx)
+        except CedrosError as err:
+            if err.code not in UNDECIDED:
+                await self._give_back(tenant, refund, expires)
+            raise
         return await self._record(tenant, refund, result)
+
+    async def _give_back(self, tenant: str, refund: RefundQuote, expires: datetime) -> None:
+        """A refused transaction cannot land: a fresh claim for the same approval, so the
+        merchant may send a corrected one without approving again."""
+        claim = new_nonce_id()
+        await self._nonces.create(AdminNonce(id=claim, tenant_id=tenant, purpose=CLAIM_PURPOSE,
+                                             created_at=self._clock.now(), expires_at=expires))
+        metadata = {k: v for k, v in refund.metadata.items() if k not in (_ATTEMPT, _ATTEMPT_AT)}
+        await self._refunds.save(replace(refund, metadata={**metadata, _CLAIM: claim}))
+
+    def _in_flight(self, refund: RefundQuote) -> None:
+        """Refuse to re-quote or deny while a sent transaction may still land: a second
+        approval's transaction could otherwise pay the refund twice."""
+        at = refund.metadata.get(_ATTEMPT_AT)
+        if at and self._clock.now() < parse_rfc3339(at) + ATTEMPT_HOLD:
+            raise CedrosError(ErrorCode.INVALID_RESOURCE,
+                              "a transaction for this refund was sent and may still land; "
+                              "try again later", {"refundId": refund.id,
+                                                  "reason": "execution_in_flight",
+                                                  "signature": refund.metadata[_ATTEMPT]})
 
     async def _record(self, tenant: str, refund: RefundQuote,
                       result: VerificationResult) -> Executed:

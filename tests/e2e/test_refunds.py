@@ -8,17 +8,20 @@ import asyncio
 import base64
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from api.conftest import client_for, config_from
+from solders.hash import Hash
 from solders.keypair import Keypair
 from solders.transaction import VersionedTransaction
 from support.webhook_receiver import WebhookReceiver
 
 from cedros_pay.app import create_app
+from cedros_pay.core.clock import to_rfc3339
 from cedros_pay.integrations.solana.accounts import associated_token_address
 from cedros_pay.sandbox.payer import v0_payment_header
 from cedros_pay.sandbox.testing import RunningSandbox, running_devnet_sandbox, usdc_transfer
@@ -451,3 +454,34 @@ async def test_graphql_request_list_approve_and_deny(world: World) -> None:
     assert gone["errors"][0]["extensions"]["code"] == "refund_not_found"
     garbage = await gql(world, DENY, id="refund_nope")
     assert garbage["errors"][0]["extensions"]["code"] == "invalid_field"
+
+
+async def test_a_transaction_the_node_refuses_gives_the_claim_back(world: World) -> None:
+    refund_id = await world.approved()
+    before = world.balance(world.payer)
+    stale = usdc_transfer(world.sandbox.devnet, 890_000, blockhash=Hash.new_unique(),
+                          payer=world.merchant, recipient_owner=world.payer.pubkey(),
+                          memo=f"refund:{refund_id}")
+    refused = await world.execute(stale, refund_id)
+    assert refused.status_code >= 400
+    assert code(refused) == "transaction_expired", \
+        refused.text
+    assert world.balance(world.payer) == before
+    ok = await world.execute(world.refund_tx(refund_id, 890_000), refund_id)
+    assert ok.status_code == 200, ok.text
+    assert world.balance(world.payer) - before == 890_000
+
+
+async def test_no_new_quote_or_denial_while_a_sent_transaction_may_land(world: World) -> None:
+    refund_id = await world.approved()
+    stored = await world.store.refunds.get("default", refund_id)
+    assert stored is not None
+    sent = datetime.now(UTC)
+    stored.metadata.update({"cedros.attempt": "5" * 88, "cedros.attempt_at": to_rfc3339(sent)})
+    await world.store.refunds.save(stored)
+    for resp in (await world.approve(refund_id), await world.deny(refund_id)):
+        assert code(resp) == "invalid_resource"
+        assert resp.json()["error"]["details"]["reason"] == "execution_in_flight"
+    stored.metadata["cedros.attempt_at"] = to_rfc3339(sent - timedelta(minutes=3))
+    await world.store.refunds.save(stored)
+    assert (await world.approve(refund_id)).status_code == 200
