@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import base64
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -25,6 +26,7 @@ from cedros_pay.core.clock import to_rfc3339
 from cedros_pay.integrations.solana.accounts import associated_token_address
 from cedros_pay.sandbox.payer import v0_payment_header
 from cedros_pay.sandbox.testing import RunningSandbox, running_devnet_sandbox, usdc_transfer
+from cedros_pay.storage.open import open_store
 from cedros_pay.storage.store import Store, memory_store
 
 ADMIN_KEY = "refund-admin-key"
@@ -136,6 +138,13 @@ def receiver() -> Iterator[WebhookReceiver]:
 
 @pytest.fixture
 async def world(tmp_path: Path, receiver: WebhookReceiver) -> AsyncIterator[World]:
+    async with world_on(tmp_path, receiver, memory_store()) as w:
+        yield w
+
+
+@asynccontextmanager
+async def world_on(tmp_path: Path, receiver: WebhookReceiver,
+                   store: Store) -> AsyncIterator[World]:
     (tmp_path / "cfg.yaml").write_text(CATALOG.replace("URL", receiver.url))
     admin = Keypair()
     async with running_devnet_sandbox() as sb:
@@ -147,7 +156,6 @@ async def world(tmp_path: Path, receiver: WebhookReceiver) -> AsyncIterator[Worl
             "CEDROS_ADMIN_PUBLIC_KEY_1": str(admin.pubkey()),
             "CEDROS_ADMIN_API_KEY_1": ADMIN_KEY,
         }, yaml_path=str(tmp_path / "cfg.yaml"))
-        store = memory_store()
         async with client_for(create_app(cfg, store=store)) as client:
             yield World(sb, client, store, admin, receiver)
 
@@ -485,3 +493,33 @@ async def test_no_new_quote_or_denial_while_a_sent_transaction_may_land(world: W
     stored.metadata["cedros.attempt_at"] = to_rfc3339(sent - timedelta(minutes=3))
     await world.store.refunds.save(stored)
     assert (await world.approve(refund_id)).status_code == 200
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+async def test_the_whole_refund_on_sql_storage(backend: str, tmp_path: Path,
+                                               receiver: WebhookReceiver,
+                                               request: pytest.FixtureRequest) -> None:
+    if backend == "sqlite":
+        store = await open_store("sqlite", file_path=str(tmp_path / "pay.db"))
+    else:
+        store = await open_store("postgres",
+                                 postgres_url=request.getfixturevalue("postgres_url"))
+    try:
+        async with world_on(tmp_path, receiver, store) as w:
+            denied = (await w.request(await w.purchase())).json()["refundId"]
+            assert (await w.deny(denied)).status_code == 200
+            refund_id = await w.approved()
+            before = w.balance(w.payer)
+            txs = [w.refund_tx(refund_id, 890_000, compute_unit_price=i + 1) for i in range(3)]
+            results = await asyncio.gather(*(w.execute(tx, refund_id) for tx in txs))
+            assert sorted(r.status_code == 200 for r in results) == [False, False, True]
+            assert w.balance(w.payer) - before == 890_000
+            stored = await store.refunds.get("default", refund_id)
+            assert stored is not None and stored.is_processed
+            assert await store.refunds.get("default", denied) is None
+            assert (await w.pending()).json()["refunds"] == []
+            events = [d.json() for d in await w.receiver.arrived(3, within=10)]
+            assert [e["refundId"] for e in events if e["eventType"] == "refund.succeeded"] == [
+                refund_id]
+    finally:
+        await store.close()
