@@ -339,7 +339,8 @@ class Refunds:
             description=f"refund {refund.id}")
         entry = requirement.entry()
         entry["extra"] = {**entry["extra"], "recipientWallet": refund.recipient_wallet,
-                          "refundId": refund.id, "resourceType": "refund"}
+                          "refundId": refund.id, "resourceType": "refund",
+                          "decimals": refund.token_decimals, "tokenSymbol": refund.asset}
         return entry
 
     @staticmethod

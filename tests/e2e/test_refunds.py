@@ -24,6 +24,7 @@ from support.webhook_receiver import WebhookReceiver
 from cedros_pay.app import create_app
 from cedros_pay.core.clock import to_rfc3339
 from cedros_pay.integrations.solana.accounts import associated_token_address
+from cedros_pay.sandbox import refund as refund_demo
 from cedros_pay.sandbox.payer import v0_payment_header
 from cedros_pay.sandbox.testing import RunningSandbox, running_devnet_sandbox, usdc_transfer
 from cedros_pay.storage.open import open_store
@@ -523,3 +524,19 @@ async def test_the_whole_refund_on_sql_storage(backend: str, tmp_path: Path,
                 refund_id]
     finally:
         await store.close()
+
+
+async def test_the_readme_walkthrough_refunds_a_purchase(world: World) -> None:
+    """`python -m cedros_pay.sandbox.refund` (the README's commands), against the app."""
+    purchase = await world.purchase()
+    before = world.balance(world.payer)
+    lines: list[str] = []
+    async with httpx.AsyncClient() as rpc:
+        settled = await refund_demo.refund(
+            world.client, rpc, world.sandbox.url, purchase=purchase, amount="0.5",
+            token="USDC", payer=world.payer, merchant=world.merchant, reason="demo",
+            say=lines.append)
+    assert settled["resourceType"] == "refund" and settled["amount"] == "500000"
+    assert world.balance(world.payer) - before == 500_000
+    assert [line.split()[0] for line in lines] == [
+        "request", "pending", "approve", "sign", "settle"]
