@@ -29,4 +29,4 @@ def build_refunds(config: Config, store: Store, clock: Clock, *, quotes: Quotes,
         signed=SignedRequests(admin_auth, nonces, config.x402.payment_address),
         quotes=quotes, unit_of_work=store.unit_of_work, verifier=verifier,
         mint_programs=mint_programs, clock=clock, quote_ttl=config.storage.refund_quote_ttl,
-        outbox=outbox, auth=admin_auth, cards=cards)
+        outbox=outbox, cards=cards)

@@ -43,7 +43,6 @@ from cedros_pay.integrations.solana.accounts import associated_token_address
 from cedros_pay.integrations.solana.transaction import decode_transaction, inspect
 from cedros_pay.integrations.solana.verifier import Requirement, VerificationResult, check
 from cedros_pay.integrations.stripe.client import StripeEvent, StripeRefund
-from cedros_pay.resolvers.admin_auth import AdminAuth, SignedHeaders
 from cedros_pay.resolvers.quotes import Quotes
 from cedros_pay.resolvers.signed_requests import SignedRequest, SignedRequests
 from cedros_pay.resolvers.webhooks import RefundEvent
@@ -189,8 +188,7 @@ class Refunds:
                  unit_of_work: Callable[[], AbstractAsyncContextManager[UnitOfWork]],
                  verifier: PaymentVerifier, mint_programs: MintPrograms, clock: Clock,
                  quote_ttl: timedelta, outbox: RefundOutbox | None = None,
-                 auth: AdminAuth | None = None, cards: CardRefunds | None = None) -> None:
-        self._auth = auth
+                 cards: CardRefunds | None = None) -> None:
         self._cards = cards
         self._refunds = refunds
         self._payments = payments
@@ -467,16 +465,12 @@ class Refunds:
 
     # --- card purchases (Stripe) ---------------------------------------------------------
 
-    async def open_card_refund(self, tenant: str, authorization: str | None,
-                               signed: SignedHeaders, original_purchase_id: str,
+    async def open_card_refund(self, tenant: str, original_purchase_id: str,
                                amount: str | int | Decimal | None, reason: str
                                ) -> tuple[RefundQuote, bool]:
-        """`POST /admin/refunds`: the admin opens a refund of a card purchase
-        (`stripe:{session_id}`; the buyer has no wallet to sign with). `amount` in the
-        purchase's currency, the whole payment when None; one refund per purchase."""
-        if self._auth is None:
-            raise CedrosError(ErrorCode.FORBIDDEN, "admin access is not configured")
-        await self._auth.authenticate(tenant, authorization, signed)
+        """`POST /admin/refunds`, for an authenticated admin: open a refund of a card
+        purchase (`stripe:{session_id}`; the buyer has no wallet to sign with). `amount`
+        in the purchase's currency, the whole payment when None; one per purchase."""
         purchase_id = original_purchase_id.strip()
         if not purchase_id.startswith(STRIPE_SIGNATURE_PREFIX):
             raise CedrosError(ErrorCode.INVALID_FIELD,

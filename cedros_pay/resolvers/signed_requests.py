@@ -87,8 +87,7 @@ class SignedRequests:
             raise CedrosError(ErrorCode.UNAUTHORIZED,
                               "X-Signer, X-Signature and X-Message are required")
         if req.message != f"{action}:{value}":
-            raise _bad_signature(f"X-Message must be {action}:<{value and 'value'}> for this "
-                                 "request")
+            raise _bad_signature(f"X-Message must be {action}:{value} for this request")
         if not verifies(req.signer, req.signature, req.message):
             raise _bad_signature()
         return req.signer.strip()

@@ -163,14 +163,17 @@ async def deny_refund(request: Request) -> Response:
           tag="refunds", headers=("Authorization", *SIGNED_HEADERS),
           responses={201: None, 200: None, **_REFUSALS})
 async def open_card_refund(request: Request) -> Response:
-    body = await json_body(request)
-    amount = _amount(body) if "amount" in body else None
-    refund, created = await _refunds(request).open_card_refund(
-        tenant(request), request_header(request, b"authorization"), SignedHeaders(
+    refunds, who = _refunds(request), tenant(request)
+    # Credentials before the body is looked at (DESIGN §7: 401/403 before any lookup).
+    await services(request).admin_auth.authenticate(
+        who, request_header(request, b"authorization"), SignedHeaders(
             signer=request_header(request, b"x-signer"),
             signature=request_header(request, b"x-signature"),
-            message=request_header(request, b"x-message")),
-        _text(body, "originalPurchaseId"), amount, _text(body, "reason", required=False))
+            message=request_header(request, b"x-message")))
+    body = await json_body(request)
+    amount = _amount(body) if "amount" in body else None
+    refund, created = await refunds.open_card_refund(
+        who, _text(body, "originalPurchaseId"), amount, _text(body, "reason", required=False))
     return spec_json({
         "refundId": refund.id, "status": status_of(refund),
         "originalPurchaseId": refund.original_purchase_id, "amount": major(refund),

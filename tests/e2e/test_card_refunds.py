@@ -126,6 +126,8 @@ async def test_opening_a_card_refund_needs_admin_auth_and_a_card_purchase() -> N
         wrong = await w.client.post("/admin/refunds", json={"originalPurchaseId": purchase},
                                     headers={"Authorization": "Bearer nope"})
         assert wrong.status_code == 401
+        unauthenticated_garbage = await w.client.post("/admin/refunds", content=b"{{")
+        assert unauthenticated_garbage.status_code == 401  # credentials first
         assert (await open_refund(w, "someSolanaSignature")).json()["error"]["code"] == (
             "invalid_field")
         assert (await open_refund(w, "stripe:cs_missing")).json()["error"]["code"] == (
