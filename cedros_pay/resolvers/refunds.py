@@ -242,15 +242,8 @@ class Refunds:
                               "only the wallet that paid this purchase may ask for its refund")
         asset = self._purchase_asset(purchase, inp.token)
         amount = atomic_amount(inp.amount, asset)
-        if amount > purchase.amount_atomic:
-            raise CedrosError(ErrorCode.INVALID_AMOUNT,
-                              "amount is more than the purchase paid",
-                              {"field": "amount", "maxAtomic": purchase.amount_atomic})
-        existing = await self._refunds.get_by_original_purchase(tenant, purchase_id)
+        existing = await self._open_for(tenant, purchase, amount)
         if existing is not None:
-            if existing.is_processed:
-                raise CedrosError(ErrorCode.REFUND_ALREADY_PROCESSED,
-                                  details={"refundId": existing.id})
             return existing, False
         mint, decimals = self._quotes.mint_for(Money(asset, amount))
         now = self._clock.now()
@@ -261,6 +254,19 @@ class Refunds:
             created_at=now, expires_at=now + REQUEST_HOLD)
         await self._refunds.save(refund)
         return refund, True
+
+    async def _open_for(self, tenant: str, purchase: PaymentTransaction,
+                        amount: int) -> RefundQuote | None:
+        """The refund already open for `purchase` (a repeat request answers it), once
+        `amount` is known to be at most what was paid; a processed one refuses."""
+        if amount > purchase.amount_atomic:
+            raise CedrosError(ErrorCode.INVALID_AMOUNT, "amount is more than the purchase paid",
+                              {"field": "amount", "maxAtomic": purchase.amount_atomic})
+        existing = await self._refunds.get_by_original_purchase(tenant, purchase.signature)
+        if existing is not None and existing.is_processed:
+            raise CedrosError(ErrorCode.REFUND_ALREADY_PROCESSED,
+                              details={"refundId": existing.id})
+        return existing
 
     @staticmethod
     def _purchase_asset(purchase: PaymentTransaction, token: str) -> Asset:
@@ -492,14 +498,8 @@ class Refunds:
                               "the purchase has no Stripe payment intent to refund",
                               {"field": "originalPurchaseId"})
         cents = purchase.amount_atomic if amount is None else atomic_amount(amount, asset)
-        if cents > purchase.amount_atomic:
-            raise CedrosError(ErrorCode.INVALID_AMOUNT, "amount is more than the purchase paid",
-                              {"field": "amount", "maxAtomic": purchase.amount_atomic})
-        existing = await self._refunds.get_by_original_purchase(tenant, purchase_id)
+        existing = await self._open_for(tenant, purchase, cents)
         if existing is not None:
-            if existing.is_processed:
-                raise CedrosError(ErrorCode.REFUND_ALREADY_PROCESSED,
-                                  details={"refundId": existing.id})
             return existing, False
         now = self._clock.now()
         refund = RefundQuote(
