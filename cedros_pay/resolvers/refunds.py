@@ -376,8 +376,9 @@ class Refunds:
             raise CedrosError(ErrorCode.INVALID_RESOURCE,
                               "a refund payment's resource must be its refund id")
         refund = await self._open(tenant, refund_id)
-        if _APPROVED_AT not in refund.metadata:
-            raise CedrosError(ErrorCode.INVALID_RESOURCE, "the refund is not approved",
+        if _QUOTE_EXPIRES not in refund.metadata:  # card refunds are Stripe's to pay
+            raise CedrosError(ErrorCode.INVALID_RESOURCE,
+                              "the refund is not approved for an x402 transfer",
                               {"refundId": refund_id})
         expires = parse_rfc3339(refund.metadata[_QUOTE_EXPIRES])
         if self._clock.now() >= expires:

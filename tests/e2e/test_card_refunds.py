@@ -5,6 +5,7 @@ is processed once, whether Stripe confirms at once or by `charge.refunded`."""
 from __future__ import annotations
 
 import base64
+import json
 from typing import Any
 
 import httpx
@@ -106,6 +107,12 @@ async def test_a_pending_stripe_refund_completes_on_its_webhook_once() -> None:
         resp = await approve(w, refund_id)
         assert resp.json()["status"] == "approved", resp.text
         assert await refund_events(w) == []
+        as_x402 = base64.b64encode(json.dumps({
+            "x402Version": 0, "scheme": "solana-spl-transfer", "network": "devnet",
+            "payload": {"transaction": "AAAA", "resource": refund_id,
+                        "resourceType": "refund"}}).encode()).decode()
+        paid = await w.client.post("/paywall/v1/verify", headers={"X-PAYMENT": as_x402})
+        assert paid.json()["error"]["code"] == "invalid_resource"  # Stripe pays this one
         payload = w.fake.event("charge.refunded",
                                w.fake.charge_refunded(resp.json()["stripeRefundId"]))
         assert (await w.deliver(payload)).status_code == 200
