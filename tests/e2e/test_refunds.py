@@ -273,6 +273,8 @@ async def test_deny_removes_the_refund(world: World) -> None:
     assert (await world.pending()).json()["refunds"] == []
     assert code(await world.deny(refund_id)) == "refund_not_found"
     assert code(await world.approve(refund_id)) == "refund_not_found"
+    other = (await world.request(await world.purchase())).json()["refundId"]
+    assert (await world.deny(other, by=world.admin)).status_code == 200
 
 
 async def test_body_form_nonce_signature_is_accepted(world: World) -> None:
