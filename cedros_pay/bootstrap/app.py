@@ -108,7 +108,7 @@ class CedrosApp:
             fee_payers=solana.fee_payers, gasless=solana.gasless, wallets=solana.wallets,
             mint_programs=solana.mint_programs, hooks=self.infra.hooks,
             stripe_breaker=self.infra.breakers["stripe_api"],
-            seen_events=self.infra.idempotency,
+            seen_events=self.infra.idempotency, refund_outbox=webhooks.notifier,
             subscription_repo=await open_subscription_repo(cfg, store, lifecycle,
                                                            table_names(cfg)))
         lifecycle.push("stripe_client", services.checkout.aclose)

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from dataclasses import fields, replace
 from importlib import metadata
 
+from cedros_pay.bootstrap.refunds import build_refunds
 from cedros_pay.bootstrap.stripe import StripeSettings, build_checkout, stripe_client
 from cedros_pay.bootstrap.subscriptions import build_subscriptions
 from cedros_pay.config import Config
@@ -32,12 +33,14 @@ from cedros_pay.resolvers.health import Health, Probe, WalletStatus
 from cedros_pay.resolvers.nonces import Nonces
 from cedros_pay.resolvers.payments import (
     FeePayers,
+    KnownMintPrograms,
     MintProgramSource,
     Payments,
     PaymentVerifier,
 )
 from cedros_pay.resolvers.pricing import Pricing
 from cedros_pay.resolvers.quotes import PaymentTerms, Quotes
+from cedros_pay.resolvers.refunds import RefundOutbox
 from cedros_pay.resolvers.services import ServerInfo, Services
 from cedros_pay.rest.middleware.state.responses import IdempotencyStore
 from cedros_pay.storage.catalog import catalog_repos
@@ -125,14 +128,15 @@ def build_services(config: Config, store: Store, clock: Clock, *, health: Health
                    stripe_breaker: CircuitBreaker | None = None,
                    seen_events: IdempotencyStore | None = None,
                    subscription_repo: SubscriptionRepo | None = None,
-                   subscription_notifier: Notifier | None = None) -> Services:
+                   subscription_notifier: Notifier | None = None,
+                   refund_outbox: RefundOutbox | None = None) -> Services:
     """Every resolver, wired from the configuration; REST and GraphQL share these.
 
     A payment's merchant webhook is staged in its unit of work through `outbox`; the
     live-events hub and `notifier` are told after the commit (so `notifier` must not be
     one that queues webhooks, or each event would be queued twice). Subscription events,
     which have no unit of work of their own, go to `subscription_notifier` (the webhook
-    queue) when given."""
+    queue) when given; refunds queue `refund.succeeded` through `refund_outbox`."""
     products, coupons = catalog_repos(config, store, clock)
     pricing = Pricing(coupons, clock, RoundingMode.parse(config.x402.rounding_mode))
     terms = payment_terms(config)
@@ -142,30 +146,36 @@ def build_services(config: Config, store: Store, clock: Clock, *, health: Health
     quotes = Quotes(products, pricing, terms, snapshots)
     carts = Carts(store.carts, quotes, pricing, clock)
     nonces = Nonces(store.nonces, clock)
+    admin_auth = AdminAuth(api_keys=config.admin.api_keys,
+                           signers=[config.x402.payment_address, *config.admin.public_keys],
+                           nonces=nonces)
+    st = config.stripe
+    stripe_settings = StripeSettings(
+        secret_key=st.secret_key, webhook_secret=st.webhook_secret,
+        success_url=st.success_url, cancel_url=st.cancel_url, tax_rate_id=st.tax_rate_id,
+        api_base=st.api_base)
+    timeout = config.server.request_timeout.total_seconds()
+    cards = stripe_client(stripe_settings, request_timeout=timeout, breaker=stripe_breaker)
+    programs = mint_programs or KnownMintPrograms()
+    refunds = build_refunds(config, store, clock, quotes=quotes, nonces=nonces,
+                            admin_auth=admin_auth, verifier=verifier, mint_programs=programs,
+                            outbox=refund_outbox, cards=cards)
+    subscriptions = build_subscriptions(
+        config, store, clock, quotes=quotes, products=products,
+        notifiers=[n for n in (subscription_notifier, notifier) if n is not None],
+        gateway=cards, repo=subscription_repo)
     hub = PaymentEventHub()
     notify = PublishingNotifier(notifier, hub)
-    st = config.stripe
-    settings = StripeSettings(secret_key=st.secret_key, webhook_secret=st.webhook_secret,
-                              success_url=st.success_url, cancel_url=st.cancel_url,
-                              tax_rate_id=st.tax_rate_id, api_base=st.api_base)
-    timeout = config.server.request_timeout.total_seconds()
-    client = stripe_client(settings, request_timeout=timeout, breaker=stripe_breaker)
-    subscriptions = build_subscriptions(config, store, clock, quotes=quotes,
-                                        products=products,
-                                        notifiers=[n for n in (subscription_notifier, notifier)
-                                                   if n is not None],
-                                        gateway=client,
-                                        repo=subscription_repo)
     checkout = build_checkout(
-        settings, client=client,
-        extra_events=subscriptions.stripe_events.handlers() if subscriptions else None,
+        stripe_settings, client=cards,
+        extra_events={**refunds.stripe_handlers(),
+                      **(subscriptions.stripe_events.handlers() if subscriptions else {})},
         subscription_checkout=subscriptions.stripe_events.on_checkout if subscriptions else None,
         quotes=quotes, pricing=pricing, coupons=coupons, products=products,
         sessions=store.sessions, payments=store.payments, unit_of_work=store.unit_of_work,
-        coupons_in_store=coupons_in_store(config),
-        notifier=notify, clock=clock, outbox=outbox,
-        request_timeout=config.server.request_timeout.total_seconds(),
-        breaker=stripe_breaker, seen_events=seen_events)
+        coupons_in_store=coupons_in_store(config), notifier=notify, clock=clock,
+        outbox=outbox, request_timeout=timeout, breaker=stripe_breaker,
+        seen_events=seen_events)
     return Services(
         clock=clock, health=health, pricing=pricing,
         catalog=Catalog(products, coupons, snapshots, clock),
@@ -177,15 +187,13 @@ def build_services(config: Config, store: Store, clock: Clock, *, health: Health
                           payments=store.payments, coupons=coupons,
                           unit_of_work=store.unit_of_work, verifier=verifier,
                           notifier=notify, clock=clock, outbox=outbox,
-                          fee_payers=fee_payers, mint_programs=mint_programs,
-                          hooks=hooks),
+                          fee_payers=fee_payers, mint_programs=programs,
+                          hooks=hooks, refunds=refunds),
         checkout=checkout,
         payment_events=hub,
         nonces=nonces,
-        admin_auth=AdminAuth(
-            api_keys=config.admin.api_keys,
-            signers=[config.x402.payment_address, *config.admin.public_keys],
-            nonces=nonces),
-        server=server_info(config),
+        admin_auth=admin_auth,
         subscriptions=subscriptions,
+        refunds=refunds,
+        server=server_info(config),
     )

@@ -39,7 +39,7 @@ from solders.transaction import VersionedTransaction
 from cedros_pay.core.assets import get_asset
 from cedros_pay.core.clock import Clock
 from cedros_pay.core.errors import CedrosError, ErrorCode
-from cedros_pay.core.ids import new_event_id, new_memo_nonce
+from cedros_pay.core.ids import REFUND_PREFIX, new_event_id, new_memo_nonce
 from cedros_pay.core.models import (
     AssetTotal,
     CartQuote,
@@ -65,6 +65,7 @@ from cedros_pay.resolvers.events import (
 )
 from cedros_pay.resolvers.pricing import Priced, Pricing
 from cedros_pay.resolvers.quotes import Quote, Quotes
+from cedros_pay.resolvers.refunds import Executed
 from cedros_pay.storage.repos import CartQuoteRepo, CouponRepo, PaymentRepo, UnitOfWork
 from cedros_pay.x402 import cedros_v0, exact, http
 from cedros_pay.x402.schemas import (
@@ -115,6 +116,12 @@ class KnownMintPrograms:
 
     async def program_of(self, mint: str) -> str:
         return str(token_program_for(mint))
+
+
+class RefundExecutor(Protocol):
+    """Settles an approved refund's transaction (`resolvers.refunds.Refunds`)."""
+
+    async def execute(self, tenant: str, payload: PaymentPayload) -> Executed: ...
 
 
 class Offer(NamedTuple):
@@ -237,7 +244,9 @@ class Payments:
                  fee_payers: FeePayers | None = None,
                  mint_programs: MintProgramSource | None = None,
                  outbox: EventOutbox | None = None,
-                 hooks: PaymentHook | None = None) -> None:
+                 hooks: PaymentHook | None = None,
+                 refunds: RefundExecutor | None = None) -> None:
+        self._refunds = refunds
         self._unit_of_work = unit_of_work
         self._claim_lease = claim_lease
         self._outbox = outbox
@@ -452,14 +461,25 @@ class Payments:
             raise CedrosError(ErrorCode.INVALID_RESOURCE,
                               f"payment is for {target!r}, not {resource_id!r}")
         kind = payload.payload.resource_type
-        if kind is ResourceType.REFUND:
-            raise CedrosError(ErrorCode.INVALID_RESOURCE,
-                              "refund payments are not supported by this server yet")
+        if kind is ResourceType.REFUND or target.startswith(REFUND_PREFIX):
+            return Settled(await self._pay_refund(tenant, payload), cedros_v0.VERSION)
         if kind is ResourceType.CART or target.startswith(cedros_v0.CART_PREFIXES):
             grant = await self._pay_cart(tenant, payload, target.removeprefix("cart:"))
         else:
             grant = await self._pay_resource(tenant, payload, target, attempt)
         return Settled(grant, cedros_v0.VERSION)
+
+    async def _pay_refund(self, tenant: str, payload: PaymentPayload) -> AccessGrant:
+        if self._refunds is None:
+            raise CedrosError(ErrorCode.INVALID_RESOURCE, "refunds are not enabled here")
+        done = await self._refunds.execute(tenant, payload)
+        r = done.result
+        return AccessGrant(resource_id=done.refund.id, resource_type="refund", wallet=r.wallet,
+                           signature=r.signature, amount=Money(get_asset(done.refund.asset),
+                                                               r.amount_atomic),
+                           network=r.network, paid_at=done.paid_at, expires_at=done.paid_at,
+                           timings=(("check", r.check_ms), ("submit", r.submit_ms),
+                                    ("confirm", r.confirm_ms)))
 
     @staticmethod
     def _sold(due: Due) -> Priced:

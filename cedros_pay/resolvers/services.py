@@ -19,6 +19,7 @@ from cedros_pay.resolvers.nonces import Nonces
 from cedros_pay.resolvers.payments import Payments
 from cedros_pay.resolvers.pricing import Pricing
 from cedros_pay.resolvers.quotes import Quotes
+from cedros_pay.resolvers.refunds import Refunds
 from cedros_pay.resolvers.subscriptions import Subscriptions
 from cedros_pay.resolvers.webhook_admin import WebhookAdmin
 
@@ -53,3 +54,4 @@ class Services:
     server: ServerInfo = field(default_factory=ServerInfo)
     webhook_admin: WebhookAdmin | None = None  # set with the delivery worker
     subscriptions: Subscriptions | None = None  # subscriptions.enabled
+    refunds: Refunds | None = None

@@ -45,6 +45,7 @@ class RefundEvent:
     tenant_id: str = DEFAULT_TENANT
     reason: str = ""
     metadata: dict[str, str] = field(default_factory=dict)
+    method: str = ""  # "x402" | "stripe" (card refunds, issue 14)
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +95,8 @@ def refund_payload(e: RefundEvent) -> dict[str, Any]:
     }
     if e.reason:
         out["reason"] = e.reason
+    if e.method:
+        out["method"] = e.method
     out["metadata"] = dict(e.metadata)
     out["refundedAt"] = to_rfc3339(e.refunded_at)
     return out
@@ -168,6 +171,7 @@ class QueueingNotifier:
     async def subscription_changed(self, event: SubscriptionEvent) -> None:
         await self.enqueue(self._item(event.tenant_id, event.event_type, event.event_id,
                                       subscription_payload(event)))
+
 
 class WebhookOutbox:
     """The webhook queue as the payments' `EventOutbox`: the event's row is written by the

@@ -4,7 +4,16 @@ from __future__ import annotations
 
 from starlette.routing import BaseRoute, Route
 
-from cedros_pay.rest import admin, admin_webhooks, catalog, discovery, gasless, payments, paywall
+from cedros_pay.rest import (
+    admin,
+    admin_webhooks,
+    catalog,
+    discovery,
+    gasless,
+    payments,
+    paywall,
+    refunds,
+)
 from cedros_pay.rest.health import health
 from cedros_pay.rest.stripe import stripe_routes
 from cedros_pay.rest.subscriptions import subscription_routes
@@ -25,11 +34,16 @@ def build_routes(prefix: str) -> list[BaseRoute]:
         Route(f"{v1}/cart/quote", paywall.cart_quote, methods=["POST"]),
         Route(f"{v1}/nonce", admin.create_nonce, methods=["POST"]),
         Route(f"{v1}/verify", payments.verify, methods=["POST"]),
+        Route(f"{v1}/refunds/request", refunds.request_refund, methods=["POST"]),
+        Route(f"{v1}/refunds/pending", refunds.pending_refunds, methods=["POST"]),
+        Route(f"{v1}/refunds/approve", refunds.approve_refund, methods=["POST"]),
+        Route(f"{v1}/refunds/deny", refunds.deny_refund, methods=["POST"]),
         Route(f"{v1}/gasless-transaction", gasless.gasless_transaction, methods=["POST"]),
         Route(f"{v1}/x402-transaction/verify", payments.transaction, methods=["GET"]),
         *stripe_routes(prefix),
         *subscription_routes(prefix),
         *admin_webhook_routes(prefix),
+        Route(f"{prefix}/admin/refunds", refunds.open_card_refund, methods=["POST"]),
         # Last: one path segment after /paywall, so it never shadows /paywall/v1/...
         Route(f"{prefix}/paywall/{{resource_id}}", payments.resource, methods=["GET", "POST"]),
     ]

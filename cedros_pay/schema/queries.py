@@ -16,6 +16,7 @@ from cedros_pay.schema.inputs import check_product_id, check_product_ids, check_
 from cedros_pay.schema.pagination import Connection, paginate
 from cedros_pay.schema.payments import payment, payments
 from cedros_pay.schema.permissions import ADMIN
+from cedros_pay.schema.refunds import Refund, refunds
 from cedros_pay.schema.subscription_plans import subscription_status, subscriptions
 from cedros_pay.schema.types.cart import Cart
 from cedros_pay.schema.types.coupon import Coupon, CouponValidation
@@ -121,3 +122,6 @@ class Query:
     subscriptions: Connection[SubscriptionRecord] | None = strawberry.field(
         resolver=subscriptions, permission_classes=ADMIN,
         description="Admin: subscriptions, oldest first, by status, product or rail.")
+    refunds: Connection[Refund] | None = strawberry.field(
+        resolver=refunds, permission_classes=ADMIN,
+        description="Admin: open refunds (pending, approved), oldest first.")

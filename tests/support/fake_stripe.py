@@ -142,6 +142,8 @@ class FakeStripe:
     customers: dict[str, dict[str, Any]] = field(default_factory=dict)
     subscriptions: dict[str, dict[str, Any]] = field(default_factory=dict)
     subscription_data: dict[str, dict[str, Any]] = field(default_factory=dict)
+    refunds: dict[str, dict[str, Any]] = field(default_factory=dict)
+    refund_status: str = "succeeded"  # what a new refund's status is (test control)
     url: str = ""
     _faults: list[_Fault] = field(default_factory=list)
     _replays: dict[str, tuple[str, int, bytes]] = field(default_factory=dict)
@@ -317,6 +319,8 @@ class FakeStripe:
                 return self._create_coupon(p)
             case ("POST", ["v1", "customers"]):
                 return self._create_customer(p)
+            case ("POST", ["v1", "refunds"]):
+                return self._create_refund(p)
             case ("GET", ["v1", "customers", cid]):
                 return self._get(self.customers, cid, "customer")
             case ("GET", ["v1", "subscriptions", sub]):
@@ -365,6 +369,35 @@ class FakeStripe:
             if not isinstance(v, str) or len(v) > 500:
                 raise _invalid("Values can be at most 500 characters.", f"metadata[{k}]")
         return dict(metadata)
+
+    def _create_refund(self, p: dict[str, Any]) -> dict[str, Any]:
+        """POST /v1/refunds against a paid session's payment intent, never past its total."""
+        intent = p.get("payment_intent")
+        paid = [s for s in self.sessions.values() if s.get("payment_intent") == intent]
+        if not intent or not paid:
+            raise _invalid(f"No such payment_intent: '{intent}'", "payment_intent",
+                           "resource_missing")
+        total = int(paid[0].get("amount_total") or 0)
+        refunded = sum(r["amount"] for r in self.refunds.values()
+                       if r["payment_intent"] == intent and r["status"] != "failed")
+        amount = _int(p.get("amount", total - refunded), "amount", minimum=1)
+        if refunded + amount > total:
+            raise _invalid(f"Refund amount ({amount}) is greater than unrefunded amount on "
+                           "charge", "amount", "amount_too_large")
+        refund = {"id": _new_id("re_", 24), "object": "refund", "amount": amount,
+                  "currency": paid[0].get("currency", "usd"), "payment_intent": intent,
+                  "charge": _new_id("ch_", 24), "status": self.refund_status,
+                  "metadata": self._metadata(p), "created": int(time.time())}
+        self.refunds[refund["id"]] = refund
+        return refund
+
+    def charge_refunded(self, refund_id: str) -> dict[str, Any]:
+        """The charge as a `charge.refunded` event carries it, for one of our refunds."""
+        refund = self.refunds[refund_id]
+        refund["status"] = "succeeded"
+        return {"id": refund["charge"], "object": "charge", "refunded": True,
+                "payment_intent": refund["payment_intent"], "amount_refunded": refund["amount"],
+                "refunds": {"object": "list", "data": [refund], "has_more": False}}
 
     def _create_session(self, p: dict[str, Any]) -> dict[str, Any]:
         mode = p.get("mode")

@@ -76,6 +76,15 @@ class StripePrice:
 
 
 @dataclass(frozen=True, slots=True)
+class StripeRefund:
+    """A created refund: Stripe's id and status (`succeeded`, `pending`, `failed`...)."""
+
+    id: str
+    status: str
+    amount: int
+
+
+@dataclass(frozen=True, slots=True)
 class StripeEvent:
     """A verified webhook event: its id, type and `data.object` as plain data."""
 
@@ -235,6 +244,18 @@ class StripeClient:
         session = await self._call("open the billing portal",
                                    lambda: portal.create_async(params))  # type: ignore[arg-type]
         return str(session.url or "")
+    async def create_refund(self, *, payment_intent: str, amount: int, idempotency_key: str,
+                            metadata: Mapping[str, str]) -> StripeRefund:
+        """POST /v1/refunds for `amount` cents of a payment intent. The caller's
+        idempotency key (derived from its refund id) makes every retry, by the SDK or by
+        an admin approving again, the same Stripe refund: never counted twice."""
+        refunds = self._sdk.v1.refunds
+        params: dict[str, Any] = {"payment_intent": payment_intent, "amount": amount,
+                                  "metadata": dict(metadata)}
+        refund = await self._call("create the refund", lambda: refunds.create_async(
+            params, {"idempotency_key": idempotency_key}))  # type: ignore[arg-type]
+        return StripeRefund(id=refund.id, status=str(refund.status or ""),
+                            amount=int(refund.amount or 0))
 
     @staticmethod
     def construct_event(payload: bytes, signature: str | None, secret: str,

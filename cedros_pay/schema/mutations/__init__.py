@@ -22,6 +22,7 @@ from cedros_pay.schema.mutations.reactivate_subscription import reactivate_subsc
 from cedros_pay.schema.mutations.update_coupon import update_coupon
 from cedros_pay.schema.mutations.update_product import update_product
 from cedros_pay.schema.permissions import ADMIN
+from cedros_pay.schema.refunds import approve_refund, deny_refund, request_refund
 from cedros_pay.schema.webhooks import delete_webhook_delivery, retry_webhook_delivery
 
 
@@ -71,3 +72,12 @@ class Mutation:
     reactivate_subscription = strawberry.mutation(
         resolver=reactivate_subscription,
         description="Undo a cancellation at period end, before the period ends.")
+    request_refund = strawberry.mutation(
+        resolver=request_refund,
+        description="Ask for a refund, signed by the purchase's payer (spec 04 request).")
+    approve_refund = strawberry.mutation(
+        resolver=approve_refund, permission_classes=ADMIN,
+        description="Admin: the x402 quote the merchant pays (card purchases: Stripe).")
+    deny_refund = strawberry.mutation(
+        resolver=deny_refund, permission_classes=ADMIN,
+        description="Admin: refuse an open refund; it is removed.")
