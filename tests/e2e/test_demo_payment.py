@@ -257,3 +257,13 @@ def test_the_readme_runnable_blocks_work_as_written(demo: Demo) -> None:
         if "cedros-pay pay" in block:  # the quick start: healthy, then two settled payments
             assert run.stdout.startswith('{"status":"ok"'), run.stdout
             assert run.stdout.count('"granted": true') == 2, run.stdout
+
+
+def test_the_demo_sells_a_monthly_subscription_over_x402(demo: Demo) -> None:
+    quote = httpx.post(f"{demo.url}/paywall/v1/subscription/quote",
+                       json={"resource": "demo-monthly", "interval": "monthly"}, timeout=10)
+    assert quote.status_code == 402, quote.text
+    body = quote.json()
+    assert body["requirement"]["accepts"][0]["maxAmountRequired"] == "9990000"
+    assert body["subscription"]["interval"] == "monthly"
+    assert body["subscription"]["durationSeconds"] >= 28 * 86400
