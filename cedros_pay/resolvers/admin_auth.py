@@ -82,9 +82,10 @@ class AdminAuth:
             action, _, nonce = signed.message.partition(":")
             if action != "admin" or not nonce:
                 raise CedrosError(ErrorCode.UNAUTHORIZED, "X-Message must be admin:<nonce>")
-            if signed.signer not in self._signers or not verify_ed25519(
-                    signed.signer, signed.signature, signed.message):
+            if not verify_ed25519(signed.signer, signed.signature, signed.message):
                 raise CedrosError(ErrorCode.UNAUTHORIZED, "invalid admin signature")
+            if signed.signer not in self._signers:  # who they are is proven: 403, not 401
+                raise CedrosError(ErrorCode.FORBIDDEN, "this signer is not an admin")
             # The signature is checked first so a forged request cannot burn a nonce.
             await self._nonces.consume(tenant, nonce, "admin")
             return AdminIdentity("signature", signed.signer)

@@ -19,7 +19,6 @@ from cedros_pay.resolvers.admin_auth import (
     AdminAuth,
     AdminIdentity,
     SignedHeaders,
-    verify_ed25519,
 )
 from cedros_pay.storage.repos import WebhookQueue
 
@@ -77,15 +76,8 @@ class WebhookAdmin:
 
     async def authorize(self, tenant: str, authorization: str | None,
                         signed: SignedHeaders) -> AdminIdentity:
-        try:
-            return await self._auth.authenticate(tenant, authorization, signed)
-        except CedrosError as exc:
-            if (exc.code is ErrorCode.UNAUTHORIZED and not authorization and signed.signer
-                    and signed.signature and signed.message
-                    and not self._auth.is_admin_signer(signed.signer)
-                    and verify_ed25519(signed.signer, signed.signature, signed.message)):
-                raise CedrosError(ErrorCode.FORBIDDEN, "this signer is not an admin") from exc
-            raise
+        """401 without valid credentials, 403 for a proven signer who is not an admin."""
+        return await self._auth.authenticate(tenant, authorization, signed)
 
     async def list(self, tenant: str, status: WebhookStatus | None = None,
                    limit: int = DEFAULT_LIMIT) -> list[PendingWebhook]:

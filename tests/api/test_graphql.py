@@ -366,8 +366,13 @@ async def test_signed_admin_request_works_once(client: httpx.AsyncClient) -> Non
 
 async def test_signature_from_an_unknown_signer_is_refused(client: httpx.AsyncClient) -> None:
     nonce = await admin_nonce(client)
-    forged = await graphql(client, "{ coupons { totalCount } }", headers=sign(nonce, Keypair()))
-    assert codes(forged) == ["unauthorized"] and forged["data"]["coupons"] is None
+    stranger = await graphql(client, "{ coupons { totalCount } }", headers=sign(nonce, Keypair()))
+    # A signature that verifies proves who the caller is: not an admin, 403's code.
+    assert codes(stranger) == ["forbidden"] and stranger["data"]["coupons"] is None
+    # One that does not verify proves nothing: 401's code.
+    forged = {**sign(nonce), "X-Signer": str(Keypair().pubkey())}
+    refused = await graphql(client, "{ coupons { totalCount } }", headers=forged)
+    assert codes(refused) == ["unauthorized"] and refused["data"]["coupons"] is None
     # The forged request did not burn the nonce: its owner can still use it.
     genuine = await graphql(client, "{ coupons { totalCount } }", headers=sign(nonce))
     assert "errors" not in genuine
