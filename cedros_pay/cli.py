@@ -221,9 +221,27 @@ def serve_workers(config: Config, host: str, port: int, workers: int) -> int:
     sock = listening_socket(host, port)
     port = sock.getsockname()[1]
     children: dict[int, int] = {}
+    stopping = False
+
+    def stop(signum: int, _frame: Any) -> None:
+        nonlocal stopping
+        stopping = True
+        for pid in children:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signum)
+
+    # Before forking, so no signal finds the parent unprepared; each worker puts the
+    # defaults back until its event loop takes the signals over.
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
     for index in range(workers):
         pid = os.fork()
         if pid == 0:  # the worker: its own event loop, never returns
+            # Its own process group: a terminal's Ctrl-C reaches the parent alone, which
+            # passes it on once (a second signal would mean "stop waiting for requests").
+            os.setpgid(0, 0)
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            signal.signal(signal.SIGINT, signal.default_int_handler)
             code = 1
             try:
                 announce = banner(config, host, port) + f"\n  workers       {workers}"
@@ -241,17 +259,6 @@ def serve_workers(config: Config, host: str, port: int, workers: int) -> int:
                 os._exit(code)
         children[pid] = index
     sock.close()
-    stopping = False
-
-    def stop(signum: int, _frame: Any) -> None:
-        nonlocal stopping
-        stopping = True
-        for pid in children:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signum)
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
     code = 0
     while children:
         try:
