@@ -80,7 +80,8 @@ def banner(config: Config, host: str, port: int, *, rpc_url: str | None = None,
     return "\n".join(lines)
 
 
-async def _serve(config: Config, host: str, port: int, *, announce: str | None = None) -> None:
+async def _serve(config: Config, host: str, port: int, *, announce: str | None = None,
+                 sock: socket.socket | None = None) -> None:
     import uvicorn
 
     from cedros_pay.bootstrap import create_app
@@ -119,7 +120,7 @@ async def _serve(config: Config, host: str, port: int, *, announce: str | None =
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop, sig)
-    await server.serve()
+    await server.serve(sockets=[sock] if sock is not None else None)
     if not server.started:
         raise SystemExit(1)
 
@@ -156,6 +157,127 @@ async def _migrate(config: Config) -> str:
     return store.backend
 
 
+def multi_process_problems(config: Config, workers: int) -> list[str]:
+    """Why `config` cannot be served by `workers` processes: state that would be per process.
+
+    Replay protection and webhook claims are database rows (primary-key inserts, leases),
+    so they are shared already; rate limits and idempotency live in Redis or per process."""
+    if workers <= 1:
+        return []
+    problems = []
+    stores = {"storage.backend": config.storage.backend,
+              "callbacks.backend": config.callbacks.backend}
+    if config.subscriptions.enabled:
+        stores["subscriptions.backend"] = config.subscriptions.backend
+    memory = ", ".join(key for key, backend in stores.items() if backend == "memory")
+    if memory:
+        problems.append(f"--workers {workers} needs a database the processes share, "
+                        f"not memory ({memory})")
+    rl = config.rate_limit
+    limited = any(rule.enabled for rule in (rl.global_, rl.per_wallet, rl.per_ip))
+    shared = {"rate_limit": limited and rl.backend != "redis",
+              "idempotency": config.idempotency.enabled
+              and config.idempotency.backend != "redis"}
+    local = " and ".join(name for name, per_process in shared.items() if per_process)
+    if local:
+        problems.append(f"--workers {workers} needs Redis for {local} (set redis.url or "
+                        f"CEDROS_REDIS_URL): in process memory they would not be shared")
+    return problems
+
+
+def worker_config(config: Config, index: int) -> Config:
+    """The configuration of worker process `index` of `serve --workers N`.
+
+    Every process runs webhook delivery (rows claimed with leases), cleanup (deletes of
+    expired rows, idempotent) and wallet health (each process picks fee payers from its
+    own view). Archival (copy, then delete: two at once collide on the archive's keys)
+    and the low-balance monitor (each process would alert) run in worker 0 only."""
+    if index == 0:
+        return config
+    storage = config.storage.model_copy(
+        update={"archival": config.storage.archival.model_copy(update={"enabled": False})})
+    monitoring = config.monitoring.model_copy(update={"low_balance_alert_url": ""})
+    return config.model_copy(update={"storage": storage, "monitoring": monitoring})
+
+
+def listening_socket(host: str, port: int) -> socket.socket:
+    """The one socket every worker process accepts on (bound before they fork)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    return sock
+
+
+def serve_workers(config: Config, host: str, port: int, workers: int) -> int:
+    """`serve --workers N`: pre-fork N server processes on one listening socket.
+
+    The parent only supervises: SIGTERM/SIGINT go to every worker; when one worker ends
+    on its own the others are stopped too and the exit code says so (the process manager
+    restarts the whole service, never a half of it)."""
+    asyncio.run(_migrate(config))  # once, before the workers would race to do it
+    sock = listening_socket(host, port)
+    port = sock.getsockname()[1]
+    children: dict[int, int] = {}
+    stopping = False
+
+    def stop(signum: int, _frame: Any) -> None:
+        nonlocal stopping
+        stopping = True
+        for pid in children:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signum)
+
+    # Before forking, so no signal finds the parent unprepared; each worker puts the
+    # defaults back until its event loop takes the signals over.
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    for index in range(workers):
+        pid = os.fork()
+        if pid == 0:  # the worker: its own event loop, never returns
+            # Its own process group: a terminal's Ctrl-C reaches the parent alone, which
+            # passes it on once (a second signal would mean "stop waiting for requests").
+            os.setpgid(0, 0)
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+            code = 1
+            try:
+                announce = banner(config, host, port) + f"\n  workers       {workers}"
+                run_server(_serve(worker_config(config, index), host, port, sock=sock,
+                                  announce=announce if index == 0 else None))
+                code = 0
+            except KeyboardInterrupt:
+                code = 0
+            except SystemExit as exc:
+                code = exc.code if isinstance(exc.code, int) else 1
+            except BaseException as exc:
+                print(f"error: worker {index}: {exc}", file=sys.stderr)
+            finally:
+                sys.stderr.flush()
+                os._exit(code)
+        children[pid] = index
+    sock.close()
+    code = 0
+    while children:
+        try:
+            pid, status = os.wait()
+        except ChildProcessError:
+            break
+        if pid not in children:
+            continue
+        index = children.pop(pid)
+        exit_code = os.waitstatus_to_exitcode(status)
+        if exit_code != 0 or not stopping:
+            code = code or 1
+            if not stopping:
+                log.error("worker process ended; stopping the others",
+                          extra={"worker": index, "exit_code": exit_code})
+                stop(signal.SIGTERM, None)
+    return code
+
+
 def _keygen() -> dict[str, str]:
     import base58
     from solders.keypair import Keypair
@@ -184,6 +306,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--config", "-c", help="YAML configuration file")
     serve.add_argument("--host", help="override server.address's host")
     serve.add_argument("--port", type=int, help="override server.address's port")
+    serve.add_argument("--workers", type=int, default=1,
+                       help="server processes sharing the port (default %(default)s; more "
+                            "than 1 needs a database and Redis that they share)")
     serve.add_argument("--sandbox", action="store_true",
                        help="run a local Solana chain in-process and pay on it (demo)")
     serve.add_argument("--sandbox-dir", type=Path, default=Path("data/sandbox"),
@@ -221,6 +346,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command not in ("serve", "migrate"):
         build_parser().print_help()
         return 2
+    if args.command == "serve" and args.sandbox and args.workers != 1:
+        print("config error: --sandbox runs its chain inside the one server process; "
+              "drop --workers", file=sys.stderr)
+        return 1
     if args.command == "serve" and args.sandbox:
         try:
             run_server(_serve_on_sandbox(args))
@@ -231,6 +360,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 1
         return 0
     config = _load(args.config, validate=args.command == "serve")
+    if args.command == "serve":
+        problems = multi_process_problems(config, args.workers)
+        if args.workers < 1:
+            problems.append("--workers must be at least 1")
+        for problem in problems:
+            print(f"config error: {problem}", file=sys.stderr)
+        if problems:
+            return 1
     configure_logging(config.logging.level, config.logging.format)
     try:
         if args.command == "migrate":
@@ -239,6 +376,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
         host, port = split_address(config.server.address)
         host, port = args.host or host, args.port or port
+        if args.workers > 1:
+            return serve_workers(config, host, port, args.workers)
         run_server(_serve(config, host, port, announce=banner(config, host, port)))
     except KeyboardInterrupt:
         return 130

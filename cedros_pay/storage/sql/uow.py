@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
@@ -21,11 +23,19 @@ from cedros_pay.storage.sql.webhooks import SqlWebhookQueue
 def sql_unit_of_work(
     engine: AsyncEngine, tables: Tables
 ) -> Callable[[], AbstractAsyncContextManager[UnitOfWork]]:
-    """`Store.unit_of_work` for SQL: commit on a normal exit, roll back on any exception."""
+    """`Store.unit_of_work` for SQL: commit on a normal exit, roll back on any exception.
+
+    SQLite takes one writer at a time, and its busy handler queues the others by sleeping
+    (up to 100 ms a try) and retrying, so a newcomer often overtakes a long waiter: under 16
+    concurrent payments a 3 ms transaction waited up to 1.6 s for its BEGIN. The process's
+    units of work therefore queue here first, in arrival order and without holding a
+    pooled connection; other processes still meet at SQLite's lock (busy_timeout).
+    """
+    writers = asyncio.Lock() if engine.dialect.name == "sqlite" else None
 
     @asynccontextmanager
     async def unit_of_work() -> AsyncIterator[UnitOfWork]:
-        async with engine.connect() as conn:
+        async with writers or contextlib.nullcontext(), engine.connect() as conn:
             if conn.dialect.name == "sqlite":
                 # The sqlite3 driver would begin only at the first write and commit when
                 # the outermost SAVEPOINT is released; an explicit BEGIN makes the block
