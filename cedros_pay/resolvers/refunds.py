@@ -3,7 +3,11 @@ approves or denies, and the merchant wallet pays the approved quote through POST
 
 Status is derived from the stored record: `processed` once it has a signature, `approved`
 while the approval's quote is recorded in its metadata, else `pending`; a denied refund is
-deleted (the reference's rule), so `denied` is only ever an answer, never a row.
+deleted (the reference's rule), so `denied` is only ever an answer, never a row. Each
+write to an existing refund is conditional on the status it was read in (the repo's
+`transition` / `delete_if`), and a new one is stored only if its purchase has none
+(`create_once`): of an approval and a denial racing, one wins, and of racing first
+requests, one creates the refund the others answer.
 
 Money rules: the requested amount is read from its decimal text (never a binary float),
 in the purchase's token, and must be 1..paid atomic units. Execution is exact: the
@@ -310,9 +314,8 @@ class Refunds:
         return [r for r in rows if status is None or status_of(r) == status]
 
     async def _lost(self, tenant: str, refund_id: str) -> CedrosError:
-        """The answer for an admin step whose transition another step won: the refund is
-        gone (denied) → not found, processed → `refund_already_processed`, else it was
-        decided meanwhile (approved) → `refund_already_processed` as well."""
+        """The answer for a step whose conditional write another step won: a refund denied
+        meanwhile is not found; one approved or processed meanwhile was already decided."""
         refund = await self._refunds.get(tenant, refund_id)
         if refund is None:
             return _not_found(refund_id)
@@ -558,7 +561,7 @@ class Refunds:
             amount=refund.amount_atomic, idempotency_key=f"cedros-refund-{refund.id}",
             metadata={"refund_id": refund.id, "tenant_id": tenant})
         approved = replace(approved, metadata={**approved.metadata, _STRIPE_REFUND: created.id})
-        await self._refunds.transition(approved, "approved")  # kept however a deny raced
+        await self._refunds.transition(approved, "approved")  # a denial meanwhile stands
         if created.status == "succeeded":
             approved = await self._card_refunded(tenant, approved, created.id, admin) or approved
         return Approval(approved, None, None, stripe_refund_id=created.id)
