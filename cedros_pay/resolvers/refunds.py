@@ -3,7 +3,11 @@ approves or denies, and the merchant wallet pays the approved quote through POST
 
 Status is derived from the stored record: `processed` once it has a signature, `approved`
 while the approval's quote is recorded in its metadata, else `pending`; a denied refund is
-deleted (the reference's rule), so `denied` is only ever an answer, never a row.
+deleted (the reference's rule), so `denied` is only ever an answer, never a row. Each
+write to an existing refund is conditional on the status it was read in (the repo's
+`transition` / `delete_if`), and a new one is stored only if its purchase has none
+(`create_once`): of an approval and a denial racing, one wins, and of racing first
+requests, one creates the refund the others answer.
 
 Money rules: the requested amount is read from its decimal text (never a binary float),
 in the purchase's token, and must be 1..paid atomic units. Execution is exact: the
@@ -46,7 +50,14 @@ from cedros_pay.integrations.stripe.client import StripeEvent, StripeRefund
 from cedros_pay.resolvers.quotes import Quotes
 from cedros_pay.resolvers.signed_requests import SignedRequest, SignedRequests
 from cedros_pay.resolvers.webhooks import RefundEvent
-from cedros_pay.storage.repos import NonceRepo, PaymentRepo, RefundQuoteRepo, UnitOfWork
+from cedros_pay.storage.repos import (
+    REFUND_APPROVED_AT,
+    NonceRepo,
+    PaymentRepo,
+    RefundQuoteRepo,
+    UnitOfWork,
+    refund_status,
+)
 from cedros_pay.x402.schemas import ExactRequirement, PaymentPayload
 
 # A request waits this long for an admin before cleanup may drop it (the stored
@@ -56,7 +67,7 @@ MAX_PURCHASE_ID = 256
 MAX_REASON = 1024
 MAX_METADATA = 32
 _INTERNAL = "cedros."  # metadata keys the server keeps for itself
-_APPROVED_AT = "cedros.approved_at"
+_APPROVED_AT = REFUND_APPROVED_AT
 _APPROVED_BY = "cedros.approved_by"
 _QUOTE_EXPIRES = "cedros.quote_expires_at"
 _CLAIM = "cedros.claim"
@@ -129,9 +140,7 @@ class Executed:
 
 
 def status_of(refund: RefundQuote) -> str:
-    if refund.is_processed:
-        return "processed"
-    return "approved" if _APPROVED_AT in refund.metadata else "pending"
+    return refund_status(refund)
 
 
 def public_metadata(refund: RefundQuote) -> dict[str, str]:
@@ -252,8 +261,18 @@ class Refunds:
             recipient_wallet=recipient, amount_atomic=amount, asset=asset.code,
             token_mint=mint, token_decimals=decimals, reason=inp.reason, metadata=metadata,
             created_at=now, expires_at=now + REQUEST_HOLD)
-        await self._refunds.save(refund)
-        return refund, True
+        return await self._create(refund)
+
+    async def _create(self, refund: RefundQuote) -> tuple[RefundQuote, bool]:
+        """Store a new refund unless a racing request stored one for the purchase first:
+        that one answers (a processed one refuses), as a repeat request would."""
+        stored = await self._refunds.create_once(refund)
+        if stored.id == refund.id:
+            return refund, True
+        if stored.is_processed:
+            raise CedrosError(ErrorCode.REFUND_ALREADY_PROCESSED,
+                              details={"refundId": stored.id})
+        return stored, False
 
     async def _open_for(self, tenant: str, purchase: PaymentTransaction,
                         amount: int) -> RefundQuote | None:
@@ -294,6 +313,16 @@ class Refunds:
         rows = await self._refunds.list_pending(tenant)
         return [r for r in rows if status is None or status_of(r) == status]
 
+    async def _lost(self, tenant: str, refund_id: str) -> CedrosError:
+        """The answer for a step whose conditional write another step won: a refund denied
+        meanwhile is not found; one approved or processed meanwhile was already decided."""
+        refund = await self._refunds.get(tenant, refund_id)
+        if refund is None:
+            return _not_found(refund_id)
+        return CedrosError(ErrorCode.REFUND_ALREADY_PROCESSED,
+                           "another admin decision on this refund came first",
+                           {"refundId": refund_id, "status": status_of(refund)})
+
     async def _open(self, tenant: str, refund_id: str) -> RefundQuote:
         refund = await self._refunds.get(tenant, refund_id)
         if refund is None:
@@ -328,7 +357,8 @@ class Refunds:
         await self._nonces.create(AdminNonce(
             id=approved.metadata[_CLAIM], tenant_id=tenant, purpose=CLAIM_PURPOSE,
             created_at=now, expires_at=expires))
-        await self._refunds.save(approved)
+        if not await self._refunds.transition(approved, status_of(refund)):
+            raise await self._lost(tenant, refund_id)
         return Approval(approved, self.quote(approved, expires), expires)
 
     def quote(self, refund: RefundQuote, expires: datetime) -> dict[str, Any]:
@@ -363,8 +393,8 @@ class Refunds:
         _check_refund_id(refund_id)
         refund = await self._open(tenant, refund_id)
         self._in_flight(refund)
-        if not await self._refunds.delete(tenant, refund_id):
-            raise _not_found(refund_id)
+        if not await self._refunds.delete_if(tenant, refund_id, status_of(refund)):
+            raise await self._lost(tenant, refund_id)
         return refund
 
     # --- execution ---------------------------------------------------------------------
@@ -408,9 +438,11 @@ class Refunds:
                 raise CedrosError(ErrorCode.REFUND_ALREADY_PROCESSED,
                                   "another transaction is executing this refund",
                                   {"refundId": refund_id})
-            refund = replace(refund, metadata={**refund.metadata, _ATTEMPT: facts.signature,
-                                               _ATTEMPT_AT: to_rfc3339(self._clock.now())})
-            await self._refunds.save(refund)
+            attempt = replace(refund, metadata={**refund.metadata, _ATTEMPT: facts.signature,
+                                                _ATTEMPT_AT: to_rfc3339(self._clock.now())})
+            if not await self._refunds.transition(attempt, status_of(refund)):
+                raise await self._lost(tenant, refund_id)  # denied or re-quoted meanwhile
+            refund = attempt
         try:
             result = await self._verifier.verify(payload, requirement, tx)
         except CedrosError as err:
@@ -426,7 +458,9 @@ class Refunds:
         await self._nonces.create(AdminNonce(id=claim, tenant_id=tenant, purpose=CLAIM_PURPOSE,
                                              created_at=self._clock.now(), expires_at=expires))
         metadata = {k: v for k, v in refund.metadata.items() if k not in (_ATTEMPT, _ATTEMPT_AT)}
-        await self._refunds.save(replace(refund, metadata={**metadata, _CLAIM: claim}))
+        # Conditional: a refund denied meanwhile stays denied.
+        await self._refunds.transition(replace(refund, metadata={**metadata, _CLAIM: claim}),
+                                       status_of(refund))
 
     def _in_flight(self, refund: RefundQuote) -> None:
         """Refuse to re-quote or deny while a sent transaction may still land: a second
@@ -508,8 +542,7 @@ class Refunds:
             recipient_wallet=purchase.wallet, amount_atomic=cents, asset=asset.code,
             token_decimals=asset.decimals, reason=reason, created_at=now,
             expires_at=now + REQUEST_HOLD, metadata={_PAYMENT_INTENT: intent})
-        await self._refunds.save(refund)
-        return refund, True
+        return await self._create(refund)
 
     async def _approve_card(self, tenant: str, refund: RefundQuote, admin: str) -> Approval:
         """Ask Stripe for the refund under a key derived from the refund id: when Stripe
@@ -521,13 +554,14 @@ class Refunds:
         now = self._clock.now()
         approved = replace(refund, metadata={**refund.metadata, _APPROVED_AT: to_rfc3339(now),
                                              _APPROVED_BY: admin})
-        await self._refunds.save(approved)
+        if not await self._refunds.transition(approved, status_of(refund)):
+            raise await self._lost(tenant, refund.id)
         created = await self._cards.create_refund(
             payment_intent=refund.metadata.get(_PAYMENT_INTENT, ""),
             amount=refund.amount_atomic, idempotency_key=f"cedros-refund-{refund.id}",
             metadata={"refund_id": refund.id, "tenant_id": tenant})
         approved = replace(approved, metadata={**approved.metadata, _STRIPE_REFUND: created.id})
-        await self._refunds.save(approved)
+        await self._refunds.transition(approved, "approved")  # a denial meanwhile stands
         if created.status == "succeeded":
             approved = await self._card_refunded(tenant, approved, created.id, admin) or approved
         return Approval(approved, None, None, stripe_refund_id=created.id)

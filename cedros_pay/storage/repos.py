@@ -63,8 +63,32 @@ class CartQuoteRepo(Protocol):
         claimed by a payment whose lease outlasts `before`."""
 
 
+# The metadata key an approval stamps; a refund's stored status follows from it.
+REFUND_APPROVED_AT = "cedros.approved_at"
+
+
+def refund_status(quote: RefundQuote) -> str:
+    """`processed` once paid, `approved` once an approval is stamped, else `pending`; the
+    status `RefundQuoteRepo.transition` and `delete_if` compare against."""
+    if quote.is_processed:
+        return "processed"
+    return "approved" if REFUND_APPROVED_AT in quote.metadata else "pending"
+
+
 class RefundQuoteRepo(Protocol):
     async def save(self, quote: RefundQuote) -> None: ...
+    async def create_once(self, quote: RefundQuote) -> RefundQuote:
+        """Atomically store `quote` unless its tenant already holds a refund for its
+        original purchase; returns the stored refund (`quote` for the one caller that
+        created it, the existing refund for everyone else)."""
+
+    async def transition(self, quote: RefundQuote, from_status: str) -> bool:
+        """Atomically overwrite the stored refund with `quote` (status `refund_status(quote)`)
+        only while it exists unprocessed in `from_status`; True for the caller that won."""
+
+    async def delete_if(self, tenant: str, refund_id: str, from_status: str) -> bool:
+        """Atomically delete an unprocessed refund still in `from_status` (a denial)."""
+
     async def save_many(self, quotes: Sequence[RefundQuote]) -> None:
         """All or nothing."""
 

@@ -528,6 +528,41 @@ async def test_the_whole_refund_on_sql_storage(backend: str, tmp_path: Path,
         await store.close()
 
 
+@pytest.mark.parametrize("backend", ["memory", "postgres"])
+async def test_racing_requests_open_one_refund_and_one_decision_wins(
+        backend: str, tmp_path: Path, receiver: WebhookReceiver,
+        request: pytest.FixtureRequest) -> None:
+    store = memory_store() if backend == "memory" else await open_store(
+        "postgres", postgres_url=request.getfixturevalue("postgres_url"))
+    try:
+        async with world_on(tmp_path, receiver, store) as w:
+            purchase = await w.purchase()
+            firsts = await asyncio.gather(*(w.request(purchase) for _ in range(10)))
+            assert sorted(r.status_code for r in firsts) == [200] * 9 + [201]
+            assert len({r.json()["refundId"] for r in firsts}) == 1
+            assert len((await w.pending()).json()["refunds"]) == 1
+            for i in range(4):
+                # Approve racing deny. Deny after a finished approval is a later decision
+                # and wins too; what may never happen is an answered denial with the
+                # refund still there (an approval writing it back).
+                refund_id = (await w.request(await w.purchase())).json()["refundId"]
+                calls = [w.approve(refund_id), w.deny(refund_id)]
+                approve, deny = await asyncio.gather(*(calls if i % 2 else calls[::-1]))
+                if i % 2 == 0:
+                    approve, deny = deny, approve
+                stored = await store.refunds.get("default", refund_id)
+                if deny.status_code == 200:
+                    assert stored is None
+                    assert approve.status_code == 200 or code(approve) == "refund_not_found"
+                else:
+                    assert code(deny) == "refund_already_processed"
+                    assert approve.status_code == 200, approve.text
+                    assert stored is not None and stored.metadata.get("cedros.approved_at")
+                    assert (await w.pending()).json()["refunds"][-1]["status"] == "approved"
+    finally:
+        await store.close()
+
+
 async def test_the_readme_walkthrough_refunds_a_purchase(world: World) -> None:
     """`python -m cedros_pay.sandbox.refund` (the README's commands), against the app."""
     purchase = await world.purchase()

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from cedros_pay.core.models import RefundQuote
+from cedros_pay.storage.repos import refund_status
 
 
 class MemoryRefundQuotes:
@@ -22,6 +23,33 @@ class MemoryRefundQuotes:
             if old is not None and (old.tenant_id != q.tenant_id or old.processed_at):
                 continue
             self._rows[q.id] = copy.deepcopy(q)
+
+    async def create_once(self, quote: RefundQuote) -> RefundQuote:
+        found = await self.get_by_original_purchase(quote.tenant_id,
+                                                    quote.original_purchase_id)
+        if found is not None:  # no await between this check and the insert
+            return found
+        self._rows[quote.id] = copy.deepcopy(quote)
+        return copy.deepcopy(quote)
+
+    def _open_in(self, tenant: str, refund_id: str, status: str) -> RefundQuote | None:
+        q = self._rows.get(refund_id)
+        if q is None or q.tenant_id != tenant or refund_status(q) != status \
+                or q.processed_at is not None:
+            return None
+        return q
+
+    async def transition(self, quote: RefundQuote, from_status: str) -> bool:
+        if self._open_in(quote.tenant_id, quote.id, from_status) is None:
+            return False
+        self._rows[quote.id] = copy.deepcopy(quote)
+        return True
+
+    async def delete_if(self, tenant: str, refund_id: str, from_status: str) -> bool:
+        if self._open_in(tenant, refund_id, from_status) is None:
+            return False
+        del self._rows[refund_id]
+        return True
 
     def _visible(self, tenant: str) -> list[RefundQuote]:
         return [q for q in self._rows.values() if q.tenant_id == tenant]
