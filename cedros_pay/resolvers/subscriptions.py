@@ -9,7 +9,7 @@ Stripe: sessions and lifecycle calls go to Stripe first; its webhook events
 
 from __future__ import annotations
 
-import asyncio
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
@@ -17,9 +17,8 @@ from typing import Any, Protocol
 
 from cedros_pay.core.clock import Clock
 from cedros_pay.core.errors import CedrosError, ErrorCode
-from cedros_pay.core.ids import is_solana_address, new_subscription_id
+from cedros_pay.core.ids import is_solana_address
 from cedros_pay.core.models import (
-    DEFAULT_TENANT,
     STRIPE_SIGNATURE_PREFIX,
     Product,
     Subscription,
@@ -48,11 +47,18 @@ from cedros_pay.resolvers.subscription_events import (
     SubscriptionNotifier,
     rail_of,
 )
-from cedros_pay.storage.repos import PaymentRepo, ProductRepo, SubscriptionRepo
+from cedros_pay.storage.repos import (
+    AlreadyExists,
+    PaymentRepo,
+    ProductRepo,
+    SubscriptionRepo,
+)
 
 LIVE = (SubscriptionStatus.ACTIVE, SubscriptionStatus.TRIALING, SubscriptionStatus.PAST_DUE)
 PRORATIONS = ("create_prorations", "none", "always_invoice")
 ACCESS_PROOF_TTL = 300  # seconds a signed subscriber proof stays good
+ACTIVATE_ATTEMPTS = 8  # lost compare-and-sets before an activation gives up
+_PAYMENT_IDS = uuid.UUID("6f1c3e52-8a7d-4b0e-9c61-2d5f7a9e4b13")  # uuid5 namespace
 
 
 class SubscriptionGateway(Protocol):
@@ -136,6 +142,12 @@ def term_of(product: Product) -> Term:
     return Term(parse_period(cfg.billing_period), max(1, cfg.billing_interval))
 
 
+def payment_subscription_id(tenant: str, signature: str) -> str:
+    """The id of a subscription first bought by `signature`: a UUID fixed by the payment,
+    so the primary key lets only one racing activation create it."""
+    return str(uuid.uuid5(_PAYMENT_IDS, f"{tenant}:{signature}"))
+
+
 def _missing(name: str) -> CedrosError:
     return CedrosError(ErrorCode.MISSING_FIELD, f"{name} is required", {"field": name})
 
@@ -156,7 +168,6 @@ class Subscriptions:
         self._gateway = gateway
         self._success_url = success_url
         self._cancel_url = cancel_url
-        self._activating = asyncio.Lock()  # one signature check-and-extend at a time
         self._emitter = SubscriptionEmitter(notifier, clock)
         self.stripe_events = StripeSubscriptionEvents(
             repo=repo, products=products, emitter=self._emitter, clock=clock, reader=gateway)
@@ -286,7 +297,13 @@ class Subscriptions:
                        metadata: Mapping[str, str] | None = None) -> Activation:
         """POST /subscription/x402/activate: a recorded x402 payment by `wallet` for the
         product buys one period, once per signature. Without a qualifying payment the
-        subscription is left as it is and the answer carries the quote to pay."""
+        subscription is left as it is and the answer carries the quote to pay.
+
+        Once per signature holds across processes sharing the database because the write
+        itself is the claim: an extension is a compare-and-set on the row it read
+        (`replace_if_unchanged`), a first subscription is inserted under an id derived from
+        the tenant and signature (`payment_subscription_id`), so of racing activations one
+        writes and the others lose the write, re-read, and find the signature spent."""
         wallet = wallet.strip()
         if not wallet:
             raise _missing("wallet")
@@ -295,13 +312,20 @@ class Subscriptions:
                               {"field": "wallet"})
         product, term = await self._x402_product(tenant, product_id)
         signature = (payment_signature or "").strip()
-        async with self._activating:
+        for _ in range(ACTIVATE_ATTEMPTS):
             current = await self._latest_for_user(tenant, wallet, product.id)
-            if signature and await self._qualifies(tenant, signature, wallet, product.id):
-                sub = await self._extend(tenant, product, term, wallet, current, signature,
-                                         dict(metadata or {}))
+            if not signature or not await self._qualifies(tenant, signature, wallet,
+                                                          product.id):
+                break
+            sub = await self._extend(tenant, product, term, wallet, current, signature,
+                                     dict(metadata or {}))
+            if sub is not None:
                 return Activation(product, wallet, term, sub, None,
                                   sub.current_period_start, sub.current_period_end)
+        else:
+            raise CedrosError(ErrorCode.DATABASE_ERROR,
+                              "the subscription kept changing while activating; retry",
+                              {"subscriptionId": current.id if current else ""})
         now = self._clock.now()
         start = current.current_period_end if (
             current is not None and self.is_active(current, timedelta())) else now
@@ -322,7 +346,9 @@ class Subscriptions:
 
     async def _extend(self, tenant: str, product: Product, term: Term, wallet: str,
                       current: Subscription | None, signature: str,
-                      metadata: dict[str, str]) -> Subscription:
+                      metadata: dict[str, str]) -> Subscription | None:
+        """The period `signature` buys, written as one claim; None when a racing writer
+        changed the row first (the caller re-reads and checks the signature again)."""
         now = self._clock.now()
         if current is not None and current.status in (*LIVE, SubscriptionStatus.EXPIRED):
             active = current.status in LIVE and now < current.current_period_end
@@ -334,30 +360,36 @@ class Subscriptions:
                           cancel_at_period_end=False, cancelled_at=None,
                           metadata={**current.metadata, **metadata,
                                     USED_KEY: ",".join([*used, signature])})
-            await self._repo.update(sub)
+            if not await self._repo.replace_if_unchanged(sub, current):
+                return None
             await self._emitter.emit(ev.RENEWED, sub)
             return sub
         sub = Subscription(
-            id=new_subscription_id(), tenant_id=tenant, product_id=product.id,
-            status=SubscriptionStatus.ACTIVE, current_period_start=now,
+            id=payment_subscription_id(tenant, signature), tenant_id=tenant,
+            product_id=product.id, status=SubscriptionStatus.ACTIVE, current_period_start=now,
             current_period_end=term.end(now), created_at=now, updated_at=now, wallet=wallet,
             payment_method=X402, billing_period=term.period.value,
             billing_interval=term.interval, metadata={**metadata, USED_KEY: signature})
-        await self._repo.create(sub)
+        try:
+            await self._repo.create(sub)
+        except AlreadyExists:
+            return None
         await self._emitter.emit(ev.CREATED, sub)
         return sub
 
-    async def expire_overdue(self, tenant: str = DEFAULT_TENANT) -> int:
-        """The worker's sweep: x402 subscriptions past their period (and grace) expire."""
+    async def expire_overdue(self, tenant: str | None = None) -> int:
+        """The worker's sweep: x402 subscriptions past their period (and grace) expire,
+        in every tenant unless one is named."""
         now = self._clock.now()
         count = 0
         for sub in await self._repo.list_expiring(tenant, now):
             if rail_of(sub) != X402:
                 continue  # Stripe tells us by webhook
-            product = await self._products.get(tenant, sub.product_id)
+            product = await self._products.get(sub.tenant_id, sub.product_id)
             if now < sub.current_period_end + self.grace(product):
                 continue
-            if await self._repo.update_status(tenant, sub.id, SubscriptionStatus.EXPIRED, now):
+            if await self._repo.update_status(sub.tenant_id, sub.id,
+                                              SubscriptionStatus.EXPIRED, now):
                 sub.status = SubscriptionStatus.EXPIRED
                 await self._emitter.emit(ev.EXPIRED, sub)
                 count += 1

@@ -245,6 +245,11 @@ class SubscriptionRepo(Protocol):
     async def create(self, sub: Subscription) -> None: ...
     async def get(self, tenant: str, sub_id: str) -> Subscription | None: ...
     async def update(self, sub: Subscription) -> None: ...
+    async def replace_if_unchanged(self, sub: Subscription, seen: Subscription) -> bool:
+        """Write `sub` only while the stored row still has `seen`'s status, period end and
+        `updated_at` (one compare-and-set); False when another writer, in this process or
+        another, changed it first or the row is gone."""
+
     async def delete(self, tenant: str, sub_id: str, at: datetime) -> bool:
         """Soft delete: status `cancelled`."""
 
@@ -263,7 +268,10 @@ class SubscriptionRepo(Protocol):
     async def list_active(
         self, tenant: str, product_id: str | None = None
     ) -> list[Subscription]: ...
-    async def list_expiring(self, tenant: str, before: datetime) -> list[Subscription]: ...
+    async def list_expiring(
+        self, tenant: str | None, before: datetime
+    ) -> list[Subscription]:
+        """Live subscriptions whose period ended before `before`; every tenant's for None."""
     async def update_status(
         self, tenant: str, sub_id: str, status: SubscriptionStatus, at: datetime
     ) -> bool: ...

@@ -1,9 +1,11 @@
 """Child process for test_replay_processes: race for one thing, print how many attempts won.
 
-    race_worker.py BACKEND LOCATION KEY ATTEMPTS [record|claim|coupon]
+    race_worker.py BACKEND LOCATION KEY ATTEMPTS [record|claim|coupon|subscribe]
 
 `record` inserts the payment KEY, `claim` claims the cart KEY (each attempt with its own
-holder, as different transactions would), `coupon` reserves a use of the coupon KEY.
+holder, as different transactions would), `coupon` reserves a use of the coupon KEY,
+`subscribe` activates the plan with the recorded payment KEY (wins: activations that bought
+a period).
 """
 
 from __future__ import annotations
@@ -13,6 +15,9 @@ import os
 import sys
 from datetime import UTC, datetime, timedelta
 
+from subscription_world import WALLET, subscriptions
+
+from cedros_pay.core.clock import SystemClock
 from cedros_pay.core.models import PaymentTransaction
 from cedros_pay.storage.sql.engine import create_postgres_engine, create_sqlite_engine
 from cedros_pay.storage.sql.store import sql_store
@@ -36,6 +41,11 @@ async def main(backend: str, location: str, key: str, attempts: int, mode: str) 
               else create_sqlite_engine(location))
     store = sql_store(engine)
     try:
+        if mode == "subscribe":
+            subs = subscriptions(store, SystemClock())
+            bought = await asyncio.gather(*(subs.activate("default", "plan", WALLET, key)
+                                            for _ in range(attempts)))
+            return [b.quote is None for b in bought].count(True)
         results = await asyncio.gather(*(_attempt(store, mode, key, i)
                                          for i in range(attempts)))
     finally:

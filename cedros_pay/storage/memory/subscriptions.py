@@ -16,8 +16,10 @@ class MemorySubscriptions:
     def __init__(self) -> None:
         self._rows: dict[str, Subscription] = {}
 
-    def _find(self, tenant: str, keep: Callable[[Subscription], bool]) -> list[Subscription]:
-        found = [s for s in self._rows.values() if s.tenant_id == tenant and keep(s)]
+    def _find(self, tenant: str | None,
+              keep: Callable[[Subscription], bool]) -> list[Subscription]:
+        found = [s for s in self._rows.values()
+                 if (tenant is None or s.tenant_id == tenant) and keep(s)]
         found.sort(key=lambda s: s.id)
         found.sort(key=lambda s: s.created_at)
         return copy.deepcopy(found)
@@ -40,6 +42,15 @@ class MemorySubscriptions:
         new = copy.deepcopy(sub)
         new.created_at = old.created_at
         self._rows[sub.id] = new
+
+    async def replace_if_unchanged(self, sub: Subscription, seen: Subscription) -> bool:
+        old = self._rows.get(sub.id)
+        if old is None or old.tenant_id != sub.tenant_id or (
+                old.status, old.updated_at, old.current_period_end) != (
+                seen.status, seen.updated_at, seen.current_period_end):
+            return False
+        await self.update(sub)
+        return True
 
     async def delete(self, tenant: str, sub_id: str, at: datetime) -> bool:
         return await self.update_status(tenant, sub_id, SubscriptionStatus.CANCELLED, at)
@@ -71,7 +82,9 @@ class MemorySubscriptions:
         return self._find(tenant, lambda s: s.status in _LIVE
                           and (product_id is None or s.product_id == product_id))
 
-    async def list_expiring(self, tenant: str, before: datetime) -> list[Subscription]:
+    async def list_expiring(
+        self, tenant: str | None, before: datetime
+    ) -> list[Subscription]:
         return self._find(tenant, lambda s: s.status in _LIVE and s.current_period_end < before)
 
     async def update_status(

@@ -76,6 +76,17 @@ class SqlSubscriptions(SqlRepo):
         if not await self._set(sub.tenant_id, sub.id, **row):
             raise NotFound(f"subscription {sub.id!r} not found")
 
+    async def replace_if_unchanged(self, sub: Subscription, seen: Subscription) -> bool:
+        t = self._t.subscriptions
+        row = _row(sub)
+        del row["id"], row["tenant_id"], row["created_at"]
+        stmt = update(t).where(
+            t.c.tenant_id == sub.tenant_id, t.c.id == sub.id,
+            t.c.status == seen.status.value, t.c.updated_at == seen.updated_at,
+            t.c.current_period_end == seen.current_period_end).values(**row)
+        async with self._engine.begin() as conn:
+            return (await conn.execute(stmt)).rowcount == 1
+
     async def delete(self, tenant: str, sub_id: str, at: datetime) -> bool:
         return await self._set(tenant, sub_id, status=SubscriptionStatus.CANCELLED.value,
                                cancelled_at=at, updated_at=at)
@@ -116,10 +127,14 @@ class SqlSubscriptions(SqlRepo):
             where.append(t.c.product_id == product_id)
         return await self._all(*where)
 
-    async def list_expiring(self, tenant: str, before: datetime) -> list[Subscription]:
+    async def list_expiring(
+        self, tenant: str | None, before: datetime
+    ) -> list[Subscription]:
         t = self._t.subscriptions
-        return await self._all(t.c.tenant_id == tenant, t.c.status.in_(_LIVE),
-                               t.c.current_period_end < before)
+        where = [t.c.status.in_(_LIVE), t.c.current_period_end < before]
+        if tenant is not None:
+            where.append(t.c.tenant_id == tenant)
+        return await self._all(*where)
 
     async def update_status(
         self, tenant: str, sub_id: str, status: SubscriptionStatus, at: datetime
