@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import signal
-import subprocess
-import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,7 +14,7 @@ import asyncpg
 import httpx
 import pytest
 import redis.asyncio as aioredis
-from support.process import clean_env, free_port, log_tail, terminate, wait_until
+from support.process import ServeProcess, log_tail, terminate, wait_until
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis]
 
@@ -46,33 +44,15 @@ logging: {{level: warn}}
 """
 
 
-class Instance:
-    def __init__(self, config: Path, workdir: Path, name: str) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log = workdir / f"{name}.log"
-        with self.log.open("wb") as out:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "cedros_pay.cli", "serve", "--config", str(config),
-                 "--host", "127.0.0.1", "--port", str(self.port)],
-                cwd=workdir, env=clean_env(), stdout=out, stderr=subprocess.STDOUT)
-
-    def ready(self) -> bool:
-        try:
-            return httpx.get(f"{self.url}/cedros-health", headers=PARTNER,
-                             timeout=1).status_code in (200, 503)
-        except httpx.TransportError:
-            return False
-
-
 @pytest.fixture
 def instances(tmp_path: Path, postgres_url: str, redis_url: str
-              ) -> Iterator[tuple[Instance, Instance]]:
+              ) -> Iterator[tuple[ServeProcess, ServeProcess]]:
     config = tmp_path / "config.yaml"
     config.write_text(CONFIG.format(postgres_url=postgres_url, redis_url=redis_url,
                                     prefix=f"mi{uuid.uuid4().hex[:8]}:", limit=GLOBAL_LIMIT,
                                     key=SETUP_KEY))
-    pair = (Instance(config, tmp_path, "a"), Instance(config, tmp_path, "b"))
+    pair = (ServeProcess(config, tmp_path, "a", health_headers=PARTNER),
+            ServeProcess(config, tmp_path, "b", health_headers=PARTNER))
     try:
         for inst in pair:
             wait_until(inst.ready, process=inst.process, timeout=60, what="cedros-pay serve",
@@ -96,7 +76,7 @@ async def count_carts(postgres_dsn: str) -> int:
 
 
 async def test_two_processes_share_limits_replays_and_exactly_once_execution(
-        instances: tuple[Instance, Instance], postgres_dsn: str, redis_url: str) -> None:
+        instances: tuple[ServeProcess, ServeProcess], postgres_dsn: str, redis_url: str) -> None:
     a, b = instances
     async with httpx.AsyncClient(timeout=30) as client:
         # One idempotency cache: created at A, replayed by B.

@@ -6,16 +6,13 @@ from __future__ import annotations
 
 import asyncio
 import signal
-import subprocess
-import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
-import httpx
 import orjson
 import pytest
-from support.process import clean_env, free_port, log_tail, terminate, wait_until
+from support.process import ServeProcess, log_tail
 from support.webhook_receiver import WebhookReceiver
 
 from cedros_pay.core.models import PendingWebhook, WebhookStatus
@@ -40,33 +37,6 @@ callbacks:
   retry: {{max_attempts: 5, initial_interval: {initial}, max_interval: 5s}}
 logging: {{level: info}}
 """
-
-
-class Server:
-    def __init__(self, config: Path, workdir: Path, name: str) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log = workdir / f"{name}.log"
-        with self.log.open("wb") as out:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "cedros_pay.cli", "serve", "--config", str(config),
-                 "--host", "127.0.0.1", "--port", str(self.port)],
-                cwd=workdir, env=clean_env(), stdout=out, stderr=subprocess.STDOUT)
-
-    def started(self) -> Server:
-        wait_until(self.ready, process=self.process, timeout=60, what="cedros-pay serve",
-                   log=self.log)
-        return self
-
-    def ready(self) -> bool:
-        try:
-            return httpx.get(f"{self.url}/cedros-health", timeout=1).status_code in (200, 503)
-        except httpx.TransportError:
-            return False
-
-    def stop(self, sig: signal.Signals) -> int:
-        terminate(self.process, first=sig)
-        return self.process.returncode
 
 
 @pytest.fixture
@@ -118,7 +88,7 @@ async def test_kill_9_mid_delivery_then_restart_delivers(tmp_path: Path,
     config, db = _sqlite_config(tmp_path, receiver.url)
     await _enqueue("sqlite", db, [_item(1, receiver.url)])
     receiver.hang_for(5.0)  # the merchant is stuck: the delivery is in flight
-    first = Server(config, tmp_path, "first").started()
+    first = ServeProcess(config, tmp_path, "first").started()
     try:
         receiver.wait_for_arrivals(1, timeout=20)
         first.process.send_signal(signal.SIGKILL)
@@ -128,7 +98,7 @@ async def test_kill_9_mid_delivery_then_restart_delivers(tmp_path: Path,
     stuck = await _get("sqlite", db, "webhook_proc_0001")
     assert (stuck.status, stuck.attempts) == (WebhookStatus.PROCESSING, 1)
     receiver.hang_for(0.0)
-    second = Server(config, tmp_path, "second").started()
+    second = ServeProcess(config, tmp_path, "second").started()
     try:
         # Claimed again once the dead worker's lease (2 x timeout + 1 s) ran out.
         got = receiver.wait_for(1, timeout=20)
@@ -151,7 +121,7 @@ async def test_sigterm_leaves_the_event_queued_and_a_restart_delivers(
     config, db = _sqlite_config(tmp_path, receiver.url, initial="1s")
     receiver.down()
     await _enqueue("sqlite", db, [_item(2, receiver.url)])
-    first = Server(config, tmp_path, "first").started()
+    first = ServeProcess(config, tmp_path, "first").started()
     try:
         for _ in range(200):
             if (await _get("sqlite", db, "webhook_proc_0002")).attempts >= 1:
@@ -163,7 +133,7 @@ async def test_sigterm_leaves_the_event_queued_and_a_restart_delivers(
     assert queued.status is WebhookStatus.PENDING and queued.attempts >= 1
     assert "ConnectError" in queued.last_error
     receiver.up()
-    second = Server(config, tmp_path, "second").started()
+    second = ServeProcess(config, tmp_path, "second").started()
     try:
         [got] = receiver.wait_for(1, timeout=20)
         assert got.json()["eventId"] == f"evt_{2:024x}"
@@ -179,7 +149,7 @@ async def test_two_servers_on_postgres_deliver_each_event_once(
     config.write_text(CONFIG.format(storage=storage, url=receiver.url, initial="100ms"))
     receiver.hang_for(0.02)
     await _enqueue("postgres", postgres_url, [])  # migrate before the servers race to
-    servers = [Server(config, tmp_path, "a"), Server(config, tmp_path, "b")]
+    servers = [ServeProcess(config, tmp_path, "a"), ServeProcess(config, tmp_path, "b")]
     try:
         for server in servers:
             server.started()

@@ -158,3 +158,38 @@ class Watchdog:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+class ServeProcess:
+    """A real `cedros-pay serve --config FILE` on a free loopback port, logging to a file
+    in `workdir` (the tests that run several servers on one database use it)."""
+
+    def __init__(self, config: Path, workdir: Path, name: str,
+                 health_headers: dict[str, str] | None = None) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log = workdir / f"{name}.log"
+        self._health_headers = health_headers or {}
+        with self.log.open("wb") as out:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "cedros_pay.cli", "serve", "--config", str(config),
+                 "--host", "127.0.0.1", "--port", str(self.port)],
+                cwd=workdir, env=clean_env(), stdout=out, stderr=subprocess.STDOUT)
+
+    def ready(self) -> bool:
+        import httpx
+
+        try:
+            return httpx.get(f"{self.url}/cedros-health", headers=self._health_headers,
+                             timeout=1).status_code in (200, 503)
+        except httpx.TransportError:
+            return False
+
+    def started(self) -> ServeProcess:
+        wait_until(self.ready, process=self.process, timeout=60, what="cedros-pay serve",
+                   log=self.log)
+        return self
+
+    def stop(self, sig: signal.Signals) -> int:
+        terminate(self.process, first=sig)
+        return self.process.returncode
