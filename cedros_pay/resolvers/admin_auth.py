@@ -14,6 +14,7 @@ from solders.pubkey import Pubkey
 from solders.signature import Signature
 
 from cedros_pay.core.errors import CedrosError, ErrorCode
+from cedros_pay.core.ids import b58decode
 from cedros_pay.resolvers.nonces import Nonces
 
 log = logging.getLogger("cedros_pay.admin")
@@ -32,14 +33,37 @@ class SignedHeaders:
     message: str | None = None
 
 
-def verify_ed25519(signer: str, signature_b64: str, message: str) -> bool:
-    """True if `signature_b64` is `signer`'s Ed25519 signature over the exact message bytes."""
+SIGNATURE_BYTES = 64
+MAX_SIGNATURE_TEXT = 128  # base64 of 64 bytes is 88 chars, base58 at most 88
+
+
+def decode_signature(text: str) -> bytes | None:
+    """64 signature bytes from standard base64 (the headers' form) or base58 (spec 04's
+    body form); None if neither."""
+    text = text.strip()
+    if not text or len(text) > MAX_SIGNATURE_TEXT:
+        return None
     try:
-        key = Pubkey.from_string(signer)
-        sig = Signature.from_bytes(base64.b64decode(signature_b64, validate=True))
+        raw = base64.b64decode(text, validate=True)
+        if len(raw) == SIGNATURE_BYTES:
+            return raw
     except (ValueError, binascii.Error):
+        pass
+    raw58 = b58decode(text)
+    return raw58 if raw58 is not None and len(raw58) == SIGNATURE_BYTES else None
+
+
+def verify_ed25519(signer: str, signature: str, message: str) -> bool:
+    """True if `signature` is `signer`'s Ed25519 signature over the exact message bytes
+    (every signed request of the gateway is checked here: admin, refunds, subscriptions)."""
+    raw = decode_signature(signature)
+    if raw is None:
         return False
-    return sig.verify(key, message.encode())
+    try:
+        key = Pubkey.from_string(signer.strip())
+    except ValueError:
+        return False
+    return Signature.from_bytes(raw).verify(key, message.encode())
 
 
 class AdminAuth:

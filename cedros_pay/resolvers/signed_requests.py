@@ -13,20 +13,11 @@ signature (a forged request can never burn a nonce), then who signed, then the n
 
 from __future__ import annotations
 
-import base64
-import binascii
 from dataclasses import dataclass
 
-from solders.pubkey import Pubkey
-from solders.signature import Signature
-
 from cedros_pay.core.errors import CedrosError, ErrorCode
-from cedros_pay.core.ids import b58decode
-from cedros_pay.resolvers.admin_auth import AdminAuth
+from cedros_pay.resolvers.admin_auth import AdminAuth, verify_ed25519
 from cedros_pay.resolvers.nonces import Nonces
-
-SIGNATURE_BYTES = 64
-MAX_SIGNATURE_TEXT = 128  # base64 of 64 bytes is 88 chars, base58 at most 88
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,33 +29,6 @@ class SignedRequest:
     message: str | None = None  # X-Message
     nonce: str | None = None  # spec 04 body form
     body_signature: str | None = None
-
-
-def decode_signature(text: str) -> bytes | None:
-    """64 signature bytes from standard base64 or base58 text; None if neither."""
-    text = text.strip()
-    if not text or len(text) > MAX_SIGNATURE_TEXT:
-        return None
-    try:
-        raw = base64.b64decode(text, validate=True)
-        if len(raw) == SIGNATURE_BYTES:
-            return raw
-    except (ValueError, binascii.Error):
-        pass
-    raw58 = b58decode(text)
-    return raw58 if raw58 is not None and len(raw58) == SIGNATURE_BYTES else None
-
-
-def verifies(signer: str, signature: str, message: str) -> bool:
-    """True if `signature` (base64 or base58) is `signer`'s over the exact message bytes."""
-    raw = decode_signature(signature)
-    if raw is None:
-        return False
-    try:
-        key = Pubkey.from_string(signer.strip())
-    except ValueError:
-        return False
-    return Signature.from_bytes(raw).verify(key, message.encode())
 
 
 def _bad_signature(message: str = "the request signature does not verify") -> CedrosError:
@@ -88,7 +52,7 @@ class SignedRequests:
                               "X-Signer, X-Signature and X-Message are required")
         if req.message != f"{action}:{value}":
             raise _bad_signature(f"X-Message must be {action}:{value} for this request")
-        if not verifies(req.signer, req.signature, req.message):
+        if not verify_ed25519(req.signer, req.signature, req.message):
             raise _bad_signature()
         return req.signer.strip()
 
@@ -109,14 +73,14 @@ class SignedRequests:
                                      f"{'nonce' if value is None else 'id'}>")
             if value is not None and got_value != value:
                 raise _bad_signature(f"X-Message names {got_value!r}, not {value!r}")
-            if not verifies(signer, req.signature, req.message):
+            if not verify_ed25519(signer, req.signature, req.message):
                 raise _bad_signature()
             nonce = got_value if value is None else (req.nonce or None)
             if value is None and req.nonce and req.nonce != got_value:
                 raise _bad_signature("the body's nonce is not the one X-Message signs")
         elif req.nonce and req.body_signature:
             signer = (req.signer or self._default_signer).strip()
-            if not signer or not verifies(signer, req.body_signature, req.nonce):
+            if not signer or not verify_ed25519(signer, req.body_signature, req.nonce):
                 raise _bad_signature()
             nonce = req.nonce
         else:

@@ -13,15 +13,11 @@ from solders.keypair import Keypair
 from cedros_pay.core.assets import USDC
 from cedros_pay.core.clock import ManualClock
 from cedros_pay.core.errors import CedrosError, ErrorCode
-from cedros_pay.resolvers.admin_auth import AdminAuth
+from cedros_pay.resolvers.admin_auth import AdminAuth, decode_signature
+from cedros_pay.resolvers.admin_auth import verify_ed25519 as verifies
 from cedros_pay.resolvers.nonces import Nonces
 from cedros_pay.resolvers.refunds import atomic_amount
-from cedros_pay.resolvers.signed_requests import (
-    SignedRequest,
-    SignedRequests,
-    decode_signature,
-    verifies,
-)
+from cedros_pay.resolvers.signed_requests import SignedRequest, SignedRequests
 from cedros_pay.storage.memory.nonces import MemoryNonces
 
 MERCHANT = Keypair()
