@@ -42,6 +42,7 @@ from cedros_pay.rest.middleware.state import (
 )
 from cedros_pay.rest.middleware.state.buckets import RateLimiter
 from cedros_pay.rest.middleware.state.responses import IdempotencyStore
+from cedros_pay.rest.routes import build_routes
 from cedros_pay.storage.store import Store
 
 log = logging.getLogger("cedros_pay.infra")
@@ -144,7 +145,7 @@ def chain_options(config: Config) -> ChainOptions:
         discovery_timeout=s.discovery_timeout.total_seconds(),
         request_timeout=s.request_timeout.total_seconds(),
         idempotency=IdempotencyOptions(
-            routes=idempotent_routes(s.route_prefix), ttl=idem.ttl.total_seconds(),
+            routes=idempotent_routes(build_routes(s.route_prefix)), ttl=idem.ttl.total_seconds(),
             wait=idem.wait.total_seconds(),
             lease=s.request_timeout.total_seconds() + LEASE_MARGIN_SECONDS,
         ) if idem.enabled else None,

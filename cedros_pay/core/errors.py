@@ -66,6 +66,9 @@ class ErrorCode(StrEnum):
     COUPON_USAGE_LIMIT_REACHED = "coupon_usage_limit_reached"
     COUPON_NOT_APPLICABLE = "coupon_not_applicable"
     COUPON_WRONG_PAYMENT_METHOD = "coupon_wrong_payment_method"
+    # Idempotency-Key conflicts (ours, Stripe's model; spec 10 names none)
+    IDEMPOTENCY_KEY_IN_USE = "idempotency_key_in_use"  # 409: the first is still running
+    IDEMPOTENCY_KEY_REUSED = "idempotency_key_reused"  # 422: same key, another request
     # External services (502)
     STRIPE_ERROR = "stripe_error"
     RPC_ERROR = "rpc_error"
@@ -74,6 +77,8 @@ class ErrorCode(StrEnum):
     INTERNAL_ERROR = "internal_error"
     DATABASE_ERROR = "database_error"
     CONFIG_ERROR = "config_error"
+    # A backing service the request needs is down (ours: Redis for Idempotency-Key); 503
+    SERVICE_UNAVAILABLE = "service_unavailable"
     # Internal message codes (spec 15 "Internal Error Codes")
     SERVER_INSUFFICIENT_FUNDS = "server_insufficient_funds"
     SEND_FAILED = "send_failed"
@@ -197,6 +202,14 @@ ERROR_TABLE: Mapping[ErrorCode, ErrorSpec] = MappingProxyType(
         _E.COUPON_WRONG_PAYMENT_METHOD: _spec(
             409, "This coupon is not valid for this payment method."
         ),
+        _E.IDEMPOTENCY_KEY_IN_USE: _spec(
+            409, "A request with this Idempotency-Key is still being processed. Please "
+            "retry shortly.", retryable=True
+        ),
+        _E.IDEMPOTENCY_KEY_REUSED: _spec(
+            422, "This Idempotency-Key was already used for a different request. Use a new "
+            "key for a new request."
+        ),
         _E.STRIPE_ERROR: _spec(
             502, "The card payment service failed. Please try again.", retryable=True
         ),
@@ -207,6 +220,10 @@ ERROR_TABLE: Mapping[ErrorCode, ErrorSpec] = MappingProxyType(
         _E.INTERNAL_ERROR: _spec(500, "Internal server error."),
         _E.DATABASE_ERROR: _spec(500, "Internal server error."),
         _E.CONFIG_ERROR: _spec(500, "Server configuration error."),
+        _E.SERVICE_UNAVAILABLE: _spec(
+            503, "The service is temporarily unavailable. Please try again shortly.",
+            retryable=True
+        ),
         _E.SERVER_INSUFFICIENT_FUNDS: _spec(
             500,
             "Service temporarily unavailable due to insufficient server funds. Please try "

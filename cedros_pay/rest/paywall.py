@@ -41,7 +41,7 @@ async def quote(request: Request) -> Response:
 
 
 @endpoint("Quote a multi-item cart for one x402 payment", tag="paywall",
-          request=CartQuoteRequest,
+          request=CartQuoteRequest, headers=("Idempotency-Key",),
           responses={200: CartQuoteResponse, 400: ErrorEnvelope, 404: ErrorEnvelope})
 async def cart_quote(request: Request) -> Response:
     body = await parse_body(request, CartQuoteRequest)

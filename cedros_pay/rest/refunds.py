@@ -28,6 +28,8 @@ from cedros_pay.rest.parsing import read_body
 from cedros_pay.rest.responses import spec_json
 
 SIGNED_HEADERS = ("X-Signer", "X-Signature", "X-Message")
+# Refund transitions take an Idempotency-Key (the idempotency middleware reads this).
+SIGNED_IDEMPOTENT = (*SIGNED_HEADERS, "Idempotency-Key")
 _NO_STORE = {"Cache-Control": "no-store"}
 _REFUSALS: dict[int, Any] = {400: ErrorEnvelope, 401: ErrorEnvelope, 402: ErrorEnvelope,
                              403: ErrorEnvelope, 404: ErrorEnvelope}
@@ -109,7 +111,7 @@ def listed(refund: RefundQuote) -> dict[str, Any]:
 
 
 @endpoint("Ask for a refund of a purchase, signed by the wallet that paid it", tag="refunds",
-          headers=SIGNED_HEADERS, responses={201: None, 200: None, **_REFUSALS})
+          headers=SIGNED_IDEMPOTENT, responses={201: None, 200: None, **_REFUSALS})
 async def request_refund(request: Request) -> Response:
     body = await json_body(request)
     inp = RefundInput(
@@ -137,7 +139,7 @@ async def pending_refunds(request: Request) -> Response:
 
 
 @endpoint("Approve a refund: the x402 quote the merchant wallet pays (admin)", tag="refunds",
-          headers=SIGNED_HEADERS, responses={200: None, **_REFUSALS})
+          headers=SIGNED_IDEMPOTENT, responses={200: None, **_REFUSALS})
 async def approve_refund(request: Request) -> Response:
     body = await json_body(request)
     approval = await _refunds(request).approve(tenant(request), signed(request, body),
@@ -150,7 +152,7 @@ async def approve_refund(request: Request) -> Response:
                       "expiresAt": to_rfc3339(approval.expires_at)}, headers=_NO_STORE)
 
 
-@endpoint("Deny a refund (admin)", tag="refunds", headers=SIGNED_HEADERS,
+@endpoint("Deny a refund (admin)", tag="refunds", headers=SIGNED_IDEMPOTENT,
           responses={200: None, **_REFUSALS})
 async def deny_refund(request: Request) -> Response:
     body = await json_body(request)
@@ -160,7 +162,7 @@ async def deny_refund(request: Request) -> Response:
 
 
 @endpoint("Open a refund of a card purchase (admin: Bearer key or admin:<nonce>)",
-          tag="refunds", headers=("Authorization", *SIGNED_HEADERS),
+          tag="refunds", headers=("Authorization", *SIGNED_IDEMPOTENT),
           responses={201: None, 200: None, **_REFUSALS})
 async def open_card_refund(request: Request) -> Response:
     refunds, who = _refunds(request), tenant(request)

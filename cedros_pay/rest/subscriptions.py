@@ -154,7 +154,7 @@ async def quote(request: Request) -> Response:
 
 
 @endpoint("Activate or extend an x402 subscription with a recorded payment",
-          tag="subscriptions", request=ActivateRequest,
+          tag="subscriptions", request=ActivateRequest, headers=("Idempotency-Key",),
           responses={400: ErrorEnvelope, 404: ErrorEnvelope})
 async def activate(request: Request) -> Response:
     body = await parse_body(request, ActivateRequest)
@@ -164,7 +164,7 @@ async def activate(request: Request) -> Response:
 
 
 @endpoint("Stripe Checkout Session in subscription mode", tag="subscriptions",
-          request=StripeSubscriptionRequest,
+          request=StripeSubscriptionRequest, headers=("Idempotency-Key",),
           responses={400: ErrorEnvelope, 404: ErrorEnvelope, 502: ErrorEnvelope})
 async def stripe_session(request: Request) -> Response:
     b = await parse_body(request, StripeSubscriptionRequest)
@@ -176,7 +176,8 @@ async def stripe_session(request: Request) -> Response:
 
 
 @endpoint("Cancel a subscription now or at its period end", tag="subscriptions",
-          request=CancelRequest, responses={400: ErrorEnvelope, 404: ErrorEnvelope})
+          request=CancelRequest, headers=("Idempotency-Key",),
+          responses={400: ErrorEnvelope, 404: ErrorEnvelope})
 async def cancel(request: Request) -> Response:
     body = await parse_body(request, CancelRequest)
     sub = await _subs(request).cancel(tenant(request), body.subscription_id, body.at_period_end)
@@ -184,7 +185,8 @@ async def cancel(request: Request) -> Response:
 
 
 @endpoint("Undo a cancellation at period end", tag="subscriptions",
-          request=ReactivateRequest, responses={400: ErrorEnvelope, 404: ErrorEnvelope})
+          request=ReactivateRequest, headers=("Idempotency-Key",),
+          responses={400: ErrorEnvelope, 404: ErrorEnvelope})
 async def reactivate(request: Request) -> Response:
     body = await parse_body(request, ReactivateRequest)
     sub = await _subs(request).reactivate(tenant(request), body.subscription_id)
@@ -192,6 +194,7 @@ async def reactivate(request: Request) -> Response:
 
 
 @endpoint("Change a Stripe subscription's plan", tag="subscriptions", request=ChangeRequest,
+          headers=("Idempotency-Key",),
           responses={400: ErrorEnvelope, 404: ErrorEnvelope, 502: ErrorEnvelope})
 async def change(request: Request) -> Response:
     body = await parse_body(request, ChangeRequest)

@@ -13,7 +13,7 @@ from cedros_pay.rest.middleware.state import MemoryIdempotencyStore, RedisIdempo
 from cedros_pay.rest.middleware.state.responses import CachedResponse, IdempotencyStore
 
 RESPONSE = CachedResponse(201, (("content-type", "application/json"), ("location", "/x")),
-                          b'{"ok":true}', cached_at=1.5)
+                          b'{"ok":true}', cached_at=1.5, fingerprint="ab" * 32)
 
 
 @pytest.fixture(params=["memory", pytest.param("redis", marks=pytest.mark.redis)])
@@ -33,6 +33,32 @@ async def store(request: pytest.FixtureRequest) -> AsyncIterator[IdempotencyStor
 
 def test_cached_response_round_trips_through_bytes() -> None:
     assert CachedResponse.loads(RESPONSE.dumps()) == RESPONSE
+    # An entry written before fingerprints existed has none (and so matches no request).
+    old = b'{"status":200,"headers":[],"body":"","cached_at":0}'
+    assert CachedResponse.loads(old).fingerprint == ""
+
+
+async def test_the_response_keeps_its_fingerprint(store: IdempotencyStore) -> None:
+    token = await store.claim("f", lease=30, fingerprint="ab" * 32)
+    assert token is not None
+    await store.complete("f", token, RESPONSE, ttl=60)
+    got = await store.get("f")
+    assert got is not None and got.fingerprint == "ab" * 32
+
+
+async def test_the_claimant_is_the_live_claims_fingerprint(store: IdempotencyStore) -> None:
+    assert await store.claimant("c") is None
+    token = await store.claim("c", lease=30, fingerprint="cd" * 32)
+    assert token is not None
+    assert await store.claimant("c") == "cd" * 32
+    assert await store.claim("c", lease=30, fingerprint="ef" * 32) is None
+    assert await store.claimant("c") == "cd" * 32  # a refused claim changes nothing
+    await store.release("c", token)
+    assert await store.claimant("c") is None
+    bare = await store.claim("c", lease=0.05)  # a claim without fingerprint (Stripe events)
+    assert bare is not None and await store.claimant("c") == ""
+    await asyncio.sleep(0.1)
+    assert await store.claimant("c") is None  # lapsed with its lease
 
 
 async def test_first_claim_wins_and_completion_caches(store: IdempotencyStore) -> None:

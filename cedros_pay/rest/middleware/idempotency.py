@@ -1,35 +1,50 @@
-"""Idempotent replay (spec 10) for the spec's idempotent POST endpoints.
+"""Idempotent replay (spec 10), as Stripe does it, for the routes that declare it.
 
-With an `Idempotency-Key` header, the first request runs and its 2xx response is cached
-for 24 h under `{METHOD}:{PATH}:{key}` (within the request's tenant, so one tenant never
-sees another's response); a repeat gets the cached response with
-`X-Idempotency-Replay: true`. Only 2xx responses are kept, so a failed request can be
-retried with the same key.
+A route takes part when its handler's `@endpoint` doc lists the `Idempotency-Key` header
+(`idempotent_routes` reads the route table), so the protected list is the OpenAPI's list
+and names only routes that exist.
+
+With an `Idempotency-Key`, the first request runs and its 2xx response is cached for 24 h
+under the key within the request's tenant (one tenant never sees, or blocks, another's
+keys), together with the request's fingerprint: a SHA-256 over its method, path, query,
+tenant and body (JSON canonicalised: key order and whitespace do not count). A repeat
+with the same fingerprint gets the cached response with `X-Idempotency-Replay: true`; the
+same key on a different request (another body, path or method) gets 422
+`idempotency_key_reused`, never the first request's answer. Only 2xx responses are kept,
+so a failed request can be retried with the same key.
 
 A repeat that arrives while the first is still running waits for it (polling the store)
-and replays its response; if the first has not finished within `wait`, the repeat gets a
-409 instead. Either way the handler runs once. Every instance sharing the store (Redis)
-shares this guarantee. If the store cannot be reached, a keyed request is refused (503)
-rather than run without the guarantee it asked for.
+and replays its response; if the first has not finished within `wait`, the repeat gets
+409 `idempotency_key_in_use` (Stripe's answer, after a grace period). A different request
+with a key in use gets 422 at once. Either way the handler runs once, at every instance
+sharing the store (Redis). If the store cannot be reached, a keyed request is refused
+with 503 `service_unavailable` rather than run without the guarantee it asked for; the
+outage is logged once, and its end too.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import re
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import NamedTuple
 
+import orjson
+from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from cedros_pay.core.errors import CedrosError, ErrorCode
+from cedros_pay.rest.endpoint import doc_of
 from cedros_pay.rest.middleware._asgi import header, route_path, send_error, state
 from cedros_pay.rest.middleware.state.responses import CachedResponse, IdempotencyStore
 
 log = logging.getLogger("cedros_pay.idempotency")
 
+HEADER = "Idempotency-Key"
 KEY = re.compile(r"[\x21-\x7e]{1,255}")
 REPLAY_HEADER = (b"x-idempotency-replay", b"true")
 # Per-request headers the outer layers set again on a replay.
@@ -37,13 +52,36 @@ _NOT_CACHED = frozenset({b"x-request-id", b"date", b"server", b"x-ratelimit-limi
                          b"x-ratelimit-remaining"})
 
 
-def idempotent_routes(prefix: str) -> frozenset[tuple[str, str]]:
-    """The POST endpoints specs 02-04 mark idempotent, under the route prefix."""
-    v1 = f"{prefix}/paywall/v1"
-    paths = ("/cart/quote", "/cart/checkout", "/stripe-session",
-             "/subscription/stripe-session", "/subscription/quote",
-             "/subscription/x402/activate", "/subscription/change", "/refunds/request")
-    return frozenset(("POST", v1 + p) for p in paths)
+def idempotent_routes(routes: Iterable[BaseRoute]) -> frozenset[tuple[str, str]]:
+    """(method, path) of every route whose handler declares the `Idempotency-Key` header.
+
+    The middleware matches exact paths, so such a route must not have path parameters.
+    """
+    found: set[tuple[str, str]] = set()
+    for route in routes:
+        if not isinstance(route, Route):
+            continue
+        doc = doc_of(route.endpoint)
+        if doc is None or HEADER not in doc.headers:
+            continue
+        if route.param_convertors:
+            raise ValueError(f"{route.path}: an idempotent route needs a fixed path")
+        found.update((m, route.path) for m in route.methods or () if m != "HEAD")
+    return frozenset(found)
+
+
+def fingerprint(method: str, path: str, query: bytes, tenant: str, body: bytes) -> str:
+    """SHA-256 (hex) of the request's canonical form: each part length-prefixed, so no
+    two different requests share a form; a JSON body re-serialised with sorted keys."""
+    try:
+        canonical = b"j" + orjson.dumps(orjson.loads(body), option=orjson.OPT_SORT_KEYS)
+    except orjson.JSONDecodeError:  # not JSON (or an integer orjson cannot hold): as sent
+        canonical = b"r" + body
+    digest = hashlib.sha256(b"cedros-idempotency-v1")
+    for part in (method.encode(), path.encode(), query, tenant.encode(), canonical):
+        digest.update(b"%d:" % len(part))
+        digest.update(part)
+    return digest.hexdigest()
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +92,33 @@ class IdempotencyOptions:
     lease: float = 90.0  # claim lifetime: longer than the request timeout
     poll: float = 0.05
     max_body: int = 1 << 20  # larger responses are not cached (and so not replayed)
+    max_request: int = 1 << 20  # larger keyed requests are refused (413): not fingerprinted
+
+
+class _Lookup(NamedTuple):
+    """What the store says about a key: a cached response, our claim, or neither."""
+
+    cached: CachedResponse | None = None
+    token: str | None = None
+    reused: bool = False  # the key's live claim is another request's
+
+
+class _Outage:
+    """Logs a store outage once when it starts and once when it ends, not per request."""
+
+    def __init__(self) -> None:
+        self.down = False
+
+    def failed(self, exc: BaseException) -> None:
+        if not self.down:
+            self.down = True
+            log.warning("idempotency store unreachable: keyed requests get 503 until it "
+                        "is back", extra={"error": repr(exc)})
+
+    def ok(self) -> None:
+        if self.down:
+            self.down = False
+            log.warning("idempotency store reachable again")
 
 
 class IdempotencyMiddleware:
@@ -62,6 +127,7 @@ class IdempotencyMiddleware:
         self.app = app
         self.store = store
         self.options = options
+        self._outage = _Outage()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         key = self._key_header(scope)
@@ -71,28 +137,41 @@ class IdempotencyMiddleware:
         if not KEY.fullmatch(key):
             await send_error(scope, receive, send, CedrosError(
                 ErrorCode.INVALID_FIELD, "Idempotency-Key must be 1-255 visible ASCII characters",
-                {"field": "Idempotency-Key"}))
+                {"field": HEADER}))
             return
-        tenant = state(scope).get("tenant") or "default"
-        cache_key = f"{tenant}:{scope['method']}:{scope['path']}:{key}"
+        body = await self._read_body(receive)
+        if body is None:  # the client went away
+            return
+        if len(body) > self.options.max_request:
+            await send_error(scope, receive, send, CedrosError(
+                ErrorCode.INVALID_FIELD, f"request body exceeds {self.options.max_request} bytes",
+                {"field": "body"}), status=413)
+            return
+        tenant = str(state(scope).get("tenant") or "default")
+        digest = fingerprint(scope["method"], route_path(scope), scope.get("query_string", b""),
+                             tenant, body)
+        cache_key = f"req:{tenant}:{key}"  # tenant ids have no ':' (tenant.TENANT_ID)
         try:
-            cached, token = await self._cached_or_claim(cache_key)
-        except Exception:
-            log.exception("idempotency store unavailable")
+            found = await self._cached_or_claim(cache_key, digest)
+        except Exception as exc:
+            self._outage.failed(exc)
             await send_error(scope, receive, send, CedrosError(
-                ErrorCode.INTERNAL_ERROR, "Idempotency-Key could not be checked; please retry."),
-                status=503)
+                ErrorCode.SERVICE_UNAVAILABLE,
+                "Idempotency-Key could not be checked; nothing was done. Please retry."))
             return
-        if cached is not None:
-            await replay(send, cached)
-            return
-        if token is None:
+        self._outage.ok()
+        if found.reused or (found.cached is not None and found.cached.fingerprint != digest):
             await send_error(scope, receive, send, CedrosError(
-                ErrorCode.INVALID_FIELD,
-                "A request with this Idempotency-Key is still being processed; retry later.",
-                {"field": "Idempotency-Key", "reason": "in_progress"}), status=409)
+                ErrorCode.IDEMPOTENCY_KEY_REUSED, None, {"field": HEADER}))
             return
-        await self._run(scope, receive, send, cache_key, token)
+        if found.cached is not None:
+            await replay(send, found.cached)
+            return
+        if found.token is None:
+            await send_error(scope, receive, send, CedrosError(
+                ErrorCode.IDEMPOTENCY_KEY_IN_USE, None, {"field": HEADER}))
+            return
+        await self._run(scope, _replaying(body, receive), send, cache_key, found.token, digest)
 
     def _key_header(self, scope: Scope) -> str | None:
         if scope["type"] != "http":
@@ -102,28 +181,47 @@ class IdempotencyMiddleware:
         value = header(scope, b"idempotency-key")
         return value.strip() if value is not None else None
 
-    async def _cached_or_claim(self, key: str) -> tuple[CachedResponse | None, str | None]:
-        """The cached response, or a claim on the key; (None, None) after `wait`."""
+    async def _read_body(self, receive: Receive) -> bytes | None:
+        """The whole request body (the fingerprint needs it), or None on a disconnect;
+        reading stops a byte past `max_request`."""
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return None
+            chunk: bytes = message.get("body", b"")
+            chunks.append(chunk)
+            size += len(chunk)
+            if size > self.options.max_request or not message.get("more_body", False):
+                return b"".join(chunks)
+
+    async def _cached_or_claim(self, key: str, digest: str) -> _Lookup:
+        """The cached response, or a claim on the key; `reused` when another request holds
+        it; neither after `wait`."""
         opts = self.options
         deadline = time.monotonic() + opts.wait
         while True:
             cached = await self.store.get(key)
             if cached is not None:
-                return cached, None
-            token = await self.store.claim(key, opts.lease)
+                return _Lookup(cached=cached)
+            token = await self.store.claim(key, opts.lease, digest)
             if token is not None:
                 # The first request may have completed between our get and claim.
                 cached = await self.store.get(key)
                 if cached is not None:
                     await self.store.release(key, token)
-                    return cached, None
-                return None, token
+                    return _Lookup(cached=cached)
+                return _Lookup(token=token)
+            holder = await self.store.claimant(key)
+            if holder is not None and holder != digest:
+                return _Lookup(reused=True)
             if time.monotonic() >= deadline:
-                return None, None
+                return _Lookup()
             await asyncio.sleep(opts.poll)
 
     async def _run(self, scope: Scope, receive: Receive, send: Send, key: str,
-                   token: str) -> None:
+                   token: str, digest: str) -> None:
         status = 0
         headers: list[tuple[bytes, bytes]] = []
         body: list[bytes] = []
@@ -146,7 +244,7 @@ class IdempotencyMiddleware:
             await self.app(scope, receive, send_captured)
             if 200 <= status < 300 and size <= self.options.max_body:
                 response = CachedResponse(status, _cacheable(headers), b"".join(body),
-                                          cached_at=time.time())
+                                          cached_at=time.time(), fingerprint=digest)
                 try:
                     await self.store.complete(key, token, response, self.options.ttl)
                     completed = True
@@ -158,6 +256,21 @@ class IdempotencyMiddleware:
         finally:
             if not completed:
                 await _release_quietly(self.store, key, token)
+
+
+def _replaying(body: bytes, receive: Receive) -> Receive:
+    """A `receive` that hands the app the body already read, then the client's messages
+    (a disconnect)."""
+    pending = True
+
+    async def again() -> Message:
+        nonlocal pending
+        if pending:
+            pending = False
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return again
 
 
 def _cacheable(headers: Iterable[tuple[bytes, bytes]]) -> tuple[tuple[str, str], ...]:

@@ -19,7 +19,7 @@ class MemoryIdempotencyStore:
         self._max = max_entries
         self._clock = clock
         self._responses: OrderedDict[str, tuple[float, CachedResponse]] = OrderedDict()
-        self._claims: dict[str, tuple[str, float]] = {}
+        self._claims: dict[str, tuple[str, float, str]] = {}  # token, until, fingerprint
 
     def __len__(self) -> int:
         return len(self._responses)
@@ -35,14 +35,18 @@ class MemoryIdempotencyStore:
         self._responses.move_to_end(key)
         return response
 
-    async def claim(self, key: str, lease: float) -> str | None:
+    async def claim(self, key: str, lease: float, fingerprint: str = "") -> str | None:
         now = self._clock()
         held = self._claims.get(key)
         if held is not None and held[1] > now:
             return None
         token = secrets.token_hex(8)
-        self._claims[key] = (token, now + lease)
+        self._claims[key] = (token, now + lease, fingerprint)
         return token
+
+    async def claimant(self, key: str) -> str | None:
+        held = self._claims.get(key)
+        return held[2] if held is not None and held[1] > self._clock() else None
 
     async def complete(self, key: str, token: str, response: CachedResponse,
                        ttl: float) -> None:
@@ -69,6 +73,6 @@ class MemoryIdempotencyStore:
         gone = [k for k, (expires, _) in self._responses.items() if expires <= now]
         for k in gone:
             del self._responses[k]
-        for k in [k for k, (_, until) in self._claims.items() if until <= now]:
+        for k in [k for k, (_, until, _) in self._claims.items() if until <= now]:
             del self._claims[k]
         return len(gone)

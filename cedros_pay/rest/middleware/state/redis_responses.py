@@ -1,6 +1,7 @@
 """Cached idempotent responses in Redis, shared by every instance.
 
-A claim is `SET NX PX` on `<key>:claim` holding a random token; only its holder can
+A claim is `SET NX PX` on `<key>:claim` holding a random token and the request's
+fingerprint (`<token>.<fingerprint>`, the value being the token); only its holder can
 complete or release it (a script compares the token), so a request whose lease lapsed
 cannot clear a newer holder's claim. Completing stores the response before dropping the
 claim, in one script, so a waiter never sees neither.
@@ -48,10 +49,17 @@ class RedisIdempotencyStore:
             return None
         return CachedResponse.loads(raw if isinstance(raw, bytes) else raw.encode())
 
-    async def claim(self, key: str, lease: float) -> str | None:
-        token = secrets.token_hex(8)
+    async def claim(self, key: str, lease: float, fingerprint: str = "") -> str | None:
+        token = f"{secrets.token_hex(8)}.{fingerprint}"
         ok = await self._client.set(self._keys(key)[1], token, nx=True, px=_ms(lease))
         return token if ok else None
+
+    async def claimant(self, key: str) -> str | None:
+        raw = await self._client.get(self._keys(key)[1])
+        if raw is None:
+            return None
+        value = raw.decode() if isinstance(raw, bytes) else str(raw)
+        return value.partition(".")[2]
 
     async def complete(self, key: str, token: str, response: CachedResponse,
                        ttl: float) -> None:
