@@ -18,8 +18,9 @@ and replays its response; if the first has not finished within `wait`, the repea
 409 `idempotency_key_in_use` (Stripe's answer, after a grace period). A different request
 with a key in use gets 422 at once. Either way the handler runs once, at every instance
 sharing the store (Redis). If the store cannot be reached, a keyed request is refused
-with 503 `service_unavailable` rather than run without the guarantee it asked for; the
-outage is logged once, and its end too.
+with 503 `service_unavailable` (Retry-After: 1) rather than run without the guarantee it
+asked for; the outage is logged once, and its end too (state/outage.py), and the first
+request after Redis is back runs normally again.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from cedros_pay.core.errors import CedrosError, ErrorCode
 from cedros_pay.rest.endpoint import doc_of
 from cedros_pay.rest.middleware._asgi import header, route_path, send_error, state
+from cedros_pay.rest.middleware.state.outage import Outage
 from cedros_pay.rest.middleware.state.responses import CachedResponse, IdempotencyStore
 
 log = logging.getLogger("cedros_pay.idempotency")
@@ -103,31 +105,14 @@ class _Lookup(NamedTuple):
     reused: bool = False  # the key's live claim is another request's
 
 
-class _Outage:
-    """Logs a store outage once when it starts and once when it ends, not per request."""
-
-    def __init__(self) -> None:
-        self.down = False
-
-    def failed(self, exc: BaseException) -> None:
-        if not self.down:
-            self.down = True
-            log.warning("idempotency store unreachable: keyed requests get 503 until it "
-                        "is back", extra={"error": repr(exc)})
-
-    def ok(self) -> None:
-        if self.down:
-            self.down = False
-            log.warning("idempotency store reachable again")
-
-
 class IdempotencyMiddleware:
     def __init__(self, app: ASGIApp, *, store: IdempotencyStore,
-                 options: IdempotencyOptions) -> None:
+                 options: IdempotencyOptions, outage: Outage | None = None) -> None:
         self.app = app
         self.store = store
         self.options = options
-        self._outage = _Outage()
+        self.outage = outage or Outage(log, "idempotency store",
+                                        meanwhile="keyed requests get 503")
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         key = self._key_header(scope)
@@ -151,15 +136,21 @@ class IdempotencyMiddleware:
         digest = fingerprint(scope["method"], route_path(scope), scope.get("query_string", b""),
                              tenant, body)
         cache_key = f"req:{tenant}:{key}"  # tenant ids have no ':' (tenant.TENANT_ID)
-        try:
-            found = await self._cached_or_claim(cache_key, digest)
-        except Exception as exc:
-            self._outage.failed(exc)
+        outage = self.outage
+        found: _Lookup | None = None
+        if not outage.skip():
+            try:
+                found = await self._cached_or_claim(cache_key, digest)
+            except Exception as exc:
+                outage.failed(exc)
+            else:
+                outage.ok()
+        if found is None:
             await send_error(scope, receive, send, CedrosError(
                 ErrorCode.SERVICE_UNAVAILABLE,
-                "Idempotency-Key could not be checked; nothing was done. Please retry."))
+                "Idempotency-Key could not be checked; nothing was done. Please retry."),
+                headers=[("Retry-After", "1")])
             return
-        self._outage.ok()
         if found.reused or (found.cached is not None and found.cached.fingerprint != digest):
             await send_error(scope, receive, send, CedrosError(
                 ErrorCode.IDEMPOTENCY_KEY_REUSED, None, {"field": HEADER}))

@@ -8,8 +8,11 @@ API key tiers exempt: enterprise skips the wallet and IP buckets, partner skips 
 
 A refusal is a 429 envelope with Retry-After and X-RateLimit-Limit/-Remaining/-Reset;
 an allowed request gets X-RateLimit-Limit/-Remaining of its tightest bucket. When the
-bucket store fails (Redis down), requests are let through and the failure is logged:
-an outage of the limiter must not become an outage of payments.
+bucket store fails (Redis down), requests are let through (fail open, no X-RateLimit-*
+headers): an outage of the limiter must not become an outage of payments. The outage is
+logged as one warning when it starts and one when Redis answers again, and while it
+lasts one request a second tries Redis (the others skip the round trip), so limiting
+resumes by itself within a second of Redis coming back.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from cedros_pay.observability.hooks import RateLimitedEvent, RateLimitHook
 from cedros_pay.rest.middleware._asgi import request_wallet, state
 from cedros_pay.rest.middleware.gate import Outcome, Refusal
 from cedros_pay.rest.middleware.state.buckets import Bucket, RateLimiter, Verdict
+from cedros_pay.rest.middleware.state.outage import Outage
 
 log = logging.getLogger("cedros_pay.ratelimit")
 
@@ -65,8 +69,10 @@ class RateLimit:
     websocket = False
 
     def __init__(self, *, limiter: RateLimiter, rules: RateLimitRules,
-                 hooks: RateLimitHook | None = None) -> None:
+                 hooks: RateLimitHook | None = None, outage: Outage | None = None) -> None:
         self.limiter = limiter
+        self.outage = outage or Outage(log, "rate limiter",
+                                        meanwhile="requests are let through unlimited")
         self.rules = rules
         self.hooks = hooks
         self._global = _bucket("global", "", rules.global_)
@@ -98,21 +104,27 @@ class RateLimit:
         buckets = self.buckets(scope, tier)
         if not buckets:
             return None
+        outage = self.outage
+        if outage.down and outage.skip():
+            return None  # fail open without a round trip until the next probe
         try:
             verdict = self.limiter.acquire_now(buckets)
-        except Exception:
-            log.exception("rate limiter unavailable; request let through")
+        except Exception as exc:
+            outage.failed(exc)
             return None
         if verdict is None:  # the buckets live elsewhere (Redis): a round trip
             return self._acquire(buckets, tier)
         return self._judge(verdict, tier)
 
     async def _acquire(self, buckets: tuple[Bucket, ...], tier: str) -> Outcome:
+        outage = self.outage
         try:
             verdict = await self.limiter.acquire(buckets)
-        except Exception:
-            log.exception("rate limiter unavailable; request let through")
+        except Exception as exc:
+            outage.failed(exc)
             return None
+        if outage.down:
+            outage.ok()
         return self._judge(verdict, tier)
 
     def _judge(self, verdict: Verdict, tier: str) -> Outcome:
