@@ -166,6 +166,7 @@ class StoredResponse:
     created_at: datetime
     expires_at: datetime
     headers: dict[str, str] = field(default_factory=dict)
+    fingerprint: str = ""  # SHA-256 of the request it answered (rest/middleware/idempotency)
 
 
 class StripeSessionStatus(StrEnum):

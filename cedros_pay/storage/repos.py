@@ -191,8 +191,12 @@ class WebhookQueue(Protocol):
 
 
 class IdempotencyRepo(Protocol):
-    async def save(self, tenant: str, key: str, response: StoredResponse) -> None: ...
-    async def get(self, tenant: str, key: str, now: datetime) -> StoredResponse | None: ...
+    async def save(self, tenant: str, key: str, response: StoredResponse) -> None:
+        """Store (or replace) the response, with the fingerprint of its request."""
+
+    async def get(self, tenant: str, key: str, now: datetime) -> StoredResponse | None:
+        """The unexpired response and its fingerprint; the caller compares fingerprints."""
+
     async def delete(self, tenant: str, key: str) -> None: ...
     async def delete_expired(self, now: datetime) -> int: ...
 

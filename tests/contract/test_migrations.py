@@ -9,7 +9,7 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from contract.conftest import T0
-from sqlalchemy import insert, inspect
+from sqlalchemy import insert, inspect, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from cedros_pay.core.models import PaymentTransaction
@@ -33,7 +33,7 @@ async def test_migrated_schema_matches_the_table_definitions(
     engine = _engine(backend, request, tmp_path)
     await upgrade(engine)
     await upgrade(engine)  # idempotent
-    assert await current_revision(engine) == "0003"
+    assert await current_revision(engine) == "0004"
     async with engine.connect() as conn:
         diff = await conn.run_sync(
             lambda c: compare_metadata(
@@ -77,7 +77,7 @@ async def test_migrations_do_not_read_the_live_table_definitions(
     monkeypatch.setattr(schema, "define_tables", changed)
     engine = _engine(backend, request, tmp_path)
     await upgrade(engine)
-    assert await current_revision(engine) == "0003"
+    assert await current_revision(engine) == "0004"
     await engine.dispose()
 
 
@@ -99,7 +99,7 @@ async def test_0001_is_the_frozen_schema_and_later_revisions_upgrade_its_data(
             id="cart_old", tenant_id="default", items=[], total_amount=5, total_asset="USDC",
             created_at=T0, expires_at=T0))
     await upgrade(engine, names)
-    assert await current_revision(engine) == "0003"
+    assert await current_revision(engine) == "0004"
     store = sql_store(engine, names)
     old = await store.carts.get("default", "cart_old")
     assert old is not None and old.total_atomic == 5 and not old.is_paid
@@ -120,3 +120,22 @@ def test_unsafe_table_names_are_refused(name: str) -> None:
 @pytest.mark.parametrize("name", ["payments", "cedros.payments", "_x1"])
 def test_safe_table_names_are_accepted(name: str) -> None:
     assert check_table_name(name) == name
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+async def test_0004_gives_idempotency_rows_written_before_it_an_empty_fingerprint(
+    backend: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    engine = _engine(backend, request, tmp_path)
+    await upgrade(engine, revision="0003")
+    async with engine.begin() as conn:  # a response cached before 0004, in 0003's columns
+        await conn.execute(text(
+            "INSERT INTO idempotency_keys (key, tenant_id, status_code, headers, body, "
+            "created_at, expires_at) VALUES ('k', 'default', 200, NULL, :body, :t0, :t1)"),
+            {"body": b"{}", "t0": T0, "t1": T0 + timedelta(hours=24)})
+    await upgrade(engine)
+    assert await current_revision(engine) == "0004"
+    store = sql_store(engine)
+    old = await store.idempotency.get("default", "k", T0)
+    assert old is not None and old.fingerprint == "" and old.body == b"{}"
+    await store.close()

@@ -17,9 +17,14 @@ def session(sid: str = "cs_test_1", tenant: str = "default") -> StripeSession:
                          created_at=T0)
 
 
-def response(body: bytes = b'{"ok":true}', ttl_h: int = 24) -> StoredResponse:
+FINGERPRINT = "5e" * 32
+
+
+def response(body: bytes = b'{"ok":true}', ttl_h: int = 24,
+             fingerprint: str = FINGERPRINT) -> StoredResponse:
     return StoredResponse(status=201, headers={"Content-Type": "application/json"}, body=body,
-                          created_at=T0, expires_at=T0 + timedelta(hours=ttl_h))
+                          created_at=T0, expires_at=T0 + timedelta(hours=ttl_h),
+                          fingerprint=fingerprint)
 
 
 async def test_stripe_session_completes_once(store: Store) -> None:
@@ -56,3 +61,23 @@ async def test_idempotency_save_overwrites_and_delete_removes(store: Store) -> N
     assert got is not None and got.body == b"\x00two"
     await store.idempotency.delete("default", "k")
     assert await store.idempotency.get("default", "k", T0) is None
+
+
+async def test_idempotency_response_keeps_the_fingerprint_of_its_request(store: Store) -> None:
+    await store.idempotency.save("default", "k", response())
+    got = await store.idempotency.get("default", "k", T0)
+    assert got is not None and got.fingerprint == FINGERPRINT
+    # A replacement carries its own request's fingerprint, never the old one.
+    await store.idempotency.save("default", "k", response(fingerprint="a1" * 32))
+    again = await store.idempotency.get("default", "k", T0)
+    assert again is not None and again.fingerprint == "a1" * 32
+    # Another tenant's key of the same name is a different row.
+    await store.idempotency.save("other", "k", response(fingerprint="b2" * 32))
+    mine = await store.idempotency.get("default", "k", T0)
+    assert mine is not None and mine.fingerprint == "a1" * 32
+
+
+async def test_a_response_stored_without_a_fingerprint_has_none(store: Store) -> None:
+    await store.idempotency.save("default", "old", response(fingerprint=""))
+    got = await store.idempotency.get("default", "old", T0)
+    assert got is not None and got.fingerprint == ""

@@ -117,7 +117,7 @@ async def test_two_processes_share_limits_replays_and_exactly_once_execution(
     try:
         keys = {k async for k in r.scan_iter(match=prefix + "*")}
         assert f"{prefix}rl:global".encode() in keys
-        assert f"{prefix}idem:default:POST:/paywall/v1/cart/quote:order-1".encode() in keys
+        assert f"{prefix}idem:req:default:order-1".encode() in keys
         await r.delete(*keys)
     finally:
         await r.aclose()

@@ -1,4 +1,5 @@
-"""Idempotency responses in memory."""
+"""Idempotency responses in memory, each with its request's fingerprint (copied in and
+out, as a database would)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Idempotency responses in SQL, shared by every server process (spec 10)."""
+"""Idempotency responses in SQL, shared by every server process (spec 10), each with the
+fingerprint of the request it answered."""
 
 from __future__ import annotations
 
@@ -18,12 +19,13 @@ class SqlIdempotency(SqlRepo):
             "tenant_id": tenant, "key": key, "status_code": response.status,
             "headers": response.headers, "body": response.body,
             "created_at": response.created_at, "expires_at": response.expires_at,
+            "fingerprint": response.fingerprint,
         }
         stmt = self._insert(t)
         stmt = stmt.on_conflict_do_update(
             index_elements=[t.c.tenant_id, t.c.key],
             set_={c: stmt.excluded[c] for c in ("status_code", "headers", "body",
-                                                  "created_at", "expires_at")},
+                                                  "created_at", "expires_at", "fingerprint")},
         )
         async with self._engine.begin() as conn:
             await conn.execute(stmt, row)
@@ -37,7 +39,7 @@ class SqlIdempotency(SqlRepo):
             return None
         return StoredResponse(status=r.status_code, headers=meta_out(r.headers),
                               body=bytes(r.body), created_at=r.created_at,
-                              expires_at=r.expires_at)
+                              expires_at=r.expires_at, fingerprint=r.fingerprint)
 
     async def delete(self, tenant: str, key: str) -> None:
         t = self._t.idempotency_keys

@@ -314,6 +314,7 @@ def define_tables(names: TableNames | None = None) -> Tables:
         Column("body", LargeBinary, nullable=False),
         Column("created_at", ts, nullable=False),
         Column("expires_at", ts, nullable=False),
+        Column("fingerprint", Text, nullable=False, server_default=""),  # 0004
         PrimaryKeyConstraint("tenant_id", "key"),
         index=[("expires_at",)],
     )
