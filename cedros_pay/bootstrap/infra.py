@@ -14,6 +14,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from redis.asyncio import Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialBackoff
 from starlette.types import ASGIApp
 
 from cedros_pay.config import Config
@@ -95,8 +97,12 @@ def build_infra(config: Config, *, hooks: HookRegistry | None = None) -> Infra:
     rl, idem = config.rate_limit, config.idempotency
     redis: Redis | None = None
     if "redis" in (rl.backend, idem.backend):
+        # Two quick retries mend a pooled connection that a Redis restart broke; more
+        # (redis-py's default is 10, backing off to 1 s) would only hold a request that
+        # the middleware will answer anyway (fail open, or 503) during an outage.
         redis = Redis.from_url(config.redis.url, socket_timeout=5.0,
-                               socket_connect_timeout=2.0, health_check_interval=30)
+                               socket_connect_timeout=2.0, health_check_interval=30,
+                               retry=Retry(ExponentialBackoff(cap=0.1, base=0.01), 2))
     prefix = config.redis.key_prefix
     sweeps: list[Sweep] = []
     limiter: RateLimiter
