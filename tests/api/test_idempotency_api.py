@@ -6,8 +6,9 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from api.test_middleware import CART, assert_chain_headers, client_for, make_app, \
-    recording_store
+from api.test_middleware import CART, assert_chain_headers, client_for, make_app, recording_store
+
+from cedros_pay.core.models import CartQuote
 
 OTHER_CART = {"items": [{"resource": "p-article", "quantity": 3}]}
 
@@ -34,13 +35,21 @@ async def test_a_key_reused_for_another_cart_is_422_and_creates_nothing(tmp_path
 async def test_repeats_in_flight_get_the_first_answer_and_another_body_422(
         tmp_path: Path) -> None:
     store, saved = recording_store(delay=0.3)
+    saving = asyncio.Event()
+    slow_save = store.carts.save
+
+    async def save(quote: CartQuote) -> None:
+        saving.set()
+        await slow_save(quote)
+
+    store.carts.save = save  # type: ignore[method-assign]
     app = make_app(tmp_path, store=store)
     async with client_for(app) as client:
         key = {"Idempotency-Key": "order-8"}
         first = asyncio.create_task(
             client.post("/paywall/v1/cart/quote", json=CART, headers=key))
-        while await app.infra.idempotency.claimant("req:default:order-8") is None:
-            await asyncio.sleep(0.01)  # until the first holds the key
+        await saving.wait()  # the first runs, so it holds the key
+        assert await app.infra.idempotency.claimant("req:default:order-8") is not None
         other, same = await asyncio.gather(
             client.post("/paywall/v1/cart/quote", json=OTHER_CART, headers=key),
             client.post("/paywall/v1/cart/quote", json=CART, headers=key))
