@@ -74,6 +74,9 @@ class ErrorCode(StrEnum):
     INTERNAL_ERROR = "internal_error"
     DATABASE_ERROR = "database_error"
     CONFIG_ERROR = "config_error"
+    # Spec 15 has no 503 code; a database outage is neither the client's fault nor a bug,
+    # and the client may retry once the server has its database back.
+    DATABASE_UNAVAILABLE = "database_unavailable"
     # Internal message codes (spec 15 "Internal Error Codes")
     SERVER_INSUFFICIENT_FUNDS = "server_insufficient_funds"
     SEND_FAILED = "send_failed"
@@ -207,6 +210,10 @@ ERROR_TABLE: Mapping[ErrorCode, ErrorSpec] = MappingProxyType(
         _E.INTERNAL_ERROR: _spec(500, "Internal server error."),
         _E.DATABASE_ERROR: _spec(500, "Internal server error."),
         _E.CONFIG_ERROR: _spec(500, "Server configuration error."),
+        _E.DATABASE_UNAVAILABLE: _spec(
+            503, "The service is temporarily unavailable. Please try again shortly.",
+            retryable=True,
+        ),
         _E.SERVER_INSUFFICIENT_FUNDS: _spec(
             500,
             "Service temporarily unavailable due to insufficient server funds. Please try "

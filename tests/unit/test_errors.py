@@ -84,9 +84,10 @@ INTERNAL_MESSAGE_CODES = [
     ("send_failed", 402),
     ("send_failed_after_account_creation", 402),
 ]
-# Ours beside spec 15: auth, rate limits, and `not_found` for admin lookups by id (issue 12).
+# Ours beside spec 15: auth, rate limits, `not_found` for admin lookups by id (issue 12),
+# and a database outage (issue 18).
 EXTENSIONS = [("unauthorized", 401), ("forbidden", 403), ("rate_limit_exceeded", 429),
-              ("not_found", 404)]
+              ("not_found", 404), ("database_unavailable", 503)]
 
 SPEC15_STATUS = (
     [(c, 402) for c in PAYMENT_VERIFICATION_402]
@@ -130,8 +131,9 @@ RETRYABLE = {"rpc_error", "network_error", "stripe_error", "transaction_not_conf
 
 @pytest.mark.parametrize("code", list(ErrorCode))
 def test_only_spec15_transient_codes_are_retryable(code: ErrorCode) -> None:
-    # rate_limit_exceeded is our extension: waiting out Retry-After makes it transient.
-    assert code.retryable is (code.value in RETRYABLE | {"rate_limit_exceeded"})
+    # Our extensions: waiting out Retry-After, or the database's return, makes them transient.
+    assert code.retryable is (code.value in RETRYABLE
+                              | {"rate_limit_exceeded", "database_unavailable"})
 
 
 @pytest.mark.parametrize(
