@@ -10,15 +10,13 @@ check each.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
-import time
 from collections.abc import Iterable
 
 import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-# How often a held request looks whether it was released.
-_HOLD_POLL = 0.01
 # The close code a dropped WebSocket gets: 1011, "the server hit an unexpected condition".
 _DROP_CODE = 1011
 
@@ -39,7 +37,7 @@ class Faults:
         self._lock = threading.Lock()
         self._remaining = 0
         self._status = 429
-        self._hold_until_release = threading.Event()
+        self._waiters: set[tuple[asyncio.AbstractEventLoop, asyncio.Event]] = set()
         self._hold_seconds = 0.0
         self._hold_methods: frozenset[str] | None = None
         self._holding = False
@@ -75,14 +73,16 @@ class Faults:
         with self._lock:
             self._hold_seconds = seconds
             self._hold_methods = frozenset(methods) if methods is not None else None
-            self._hold_until_release = threading.Event()
             self._holding = True
 
     def release(self) -> None:
         """Stop holding; requests held now are served at once."""
         with self._lock:
             self._holding = False
-            self._hold_until_release.set()
+            waiters = list(self._waiters)
+        for loop, released in waiters:
+            with contextlib.suppress(RuntimeError):  # that loop is closed: nobody waits
+                loop.call_soon_threadsafe(released.set)
 
     @property
     def held(self) -> int:
@@ -96,7 +96,7 @@ class Faults:
         with self._lock:
             return self._held_total
 
-    def _hold_for(self, methods: list[str]) -> tuple[float, threading.Event] | None:
+    def _hold_for(self, methods: list[str]) -> float | None:
         with self._lock:
             if not self._holding:
                 return None
@@ -105,15 +105,22 @@ class Faults:
                 return None
             self._held_now += 1
             self._held_total += 1
-            return self._hold_seconds, self._hold_until_release
+            return self._hold_seconds
 
-    async def _wait(self, seconds: float, released: threading.Event) -> None:
-        deadline = time.monotonic() + seconds
+    async def _wait(self, seconds: float) -> None:
+        loop = asyncio.get_running_loop()
+        released = asyncio.Event()
+        waiter = (loop, released)
+        with self._lock:
+            self._waiters.add(waiter)
+            holding = self._holding  # released between _hold_for and now
         try:
-            while not released.is_set() and time.monotonic() < deadline:
-                await asyncio.sleep(_HOLD_POLL)
+            if holding:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(released.wait(), seconds)
         finally:
             with self._lock:
+                self._waiters.discard(waiter)
                 self._held_now -= 1
 
     # --- WebSockets --------------------------------------------------------------------
@@ -151,7 +158,7 @@ class Faults:
                 body = await _read_body(receive)
                 hold = self._hold_for(_methods(body))
                 if hold is not None:
-                    await self._wait(*hold)
+                    await self._wait(hold)
                 await app(scope, _replay(body, receive), send)
             else:
                 await app(scope, receive, send)
