@@ -118,10 +118,10 @@ def assert_clean_log(server: ServeProcess) -> None:
     assert "Traceback" not in text, log_tail(server.log, 60)
 
 
-async def eventually(check: Callable[[], Any], *, timeout: float, what: str,
+async def eventually(check: Callable[[], Any], *, within: float, what: str,
                      interval: float = 0.05) -> None:
     """Await until `check()` (sync or async) is truthy."""
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + within
     while True:
         result = check()
         if asyncio.iscoroutine(result):

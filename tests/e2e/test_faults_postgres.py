@@ -97,7 +97,7 @@ async def _outage(tmp_path: Path, database: PrivatePostgres, chain: Chain) -> No
                 stranded_sig, stranded = chain.payment()
                 in_flight = asyncio.create_task(pay(stranded_sig, stranded))
                 await eventually(lambda: chain.faults.held and chain.landed(stranded_sig),
-                                 timeout=30, what="the stranded payment to land")
+                                 within=30, what="the stranded payment to land")
                 await asyncio.to_thread(database.stop)
                 chain.faults.drop_websockets(False)
                 chain.faults.release()
@@ -123,7 +123,7 @@ async def _outage(tmp_path: Path, database: PrivatePostgres, chain: Chain) -> No
                 async def healthy() -> bool:
                     return (await client.get("/cedros-health")).status_code == 200
 
-                await eventually(healthy, timeout=30, what="the server to see its database")
+                await eventually(healthy, within=30, what="the server to see its database")
                 await asyncio.sleep(0.5)
             after_sig, after_header = chain.payment()
             after = await pay(after_sig, after_header)
