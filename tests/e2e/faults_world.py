@@ -6,7 +6,9 @@ and the database's view of what was recorded."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
+import sqlite3
 import subprocess
 import time
 from collections.abc import Callable, Iterator
@@ -226,3 +228,13 @@ class PrivatePostgres:
 
     def close(self) -> None:
         self.server.stop()
+
+
+def recorded_sqlite(path: Path) -> Recorded:
+    with contextlib.closing(sqlite3.connect(path)) as conn:
+        rows = conn.execute("SELECT signature, count(*) FROM payment_transactions "
+                            "GROUP BY signature").fetchall()
+        events = conn.execute(
+            "SELECT json_extract(payload, '$.proofSignature'), count(*) FROM webhook_queue "
+            "WHERE event_type = 'payment.succeeded' GROUP BY 1").fetchall()
+    return Recorded(dict(rows), dict(events))
