@@ -116,6 +116,10 @@ async def _outage(tmp_path: Path, database: PrivatePostgres, chain: Chain) -> No
                 quote = await client.post("/paywall/v1/cart/quote", json=CART)
                 assert quote.status_code == 503
                 assert envelope(quote)["code"] == "database_unavailable"
+                graphql = await client.post("/graphql", json={
+                    "query": '{ cart(id: "cart_%s") { id } }' % ("0" * 32)})
+                [gql_error] = graphql.json()["errors"]
+                assert gql_error["extensions"]["code"] == "database_unavailable", graphql.text
                 await asyncio.sleep(0.5)
 
                 await asyncio.to_thread(database.start)
@@ -124,6 +128,11 @@ async def _outage(tmp_path: Path, database: PrivatePostgres, chain: Chain) -> No
                     return (await client.get("/cedros-health")).status_code == 200
 
                 await eventually(healthy, within=30, what="the server to see its database")
+                # The stranded payment's unit of work died with the connection: no row,
+                # no event, although its money moved.
+                before_retry = await recorded(database.dsn)
+                assert stranded_sig not in before_retry.payments
+                assert stranded_sig not in before_retry.events
                 await asyncio.sleep(0.5)
             after_sig, after_header = chain.payment()
             after = await pay(after_sig, after_header)
