@@ -90,22 +90,25 @@ async def test_a_hung_rpc_answer_fails_cleanly_and_the_landed_payment_is_not_los
     db = tmp_path / "cedros.db"
     with sandbox_chain() as chain:
         config = write_config(tmp_path / "cedros.yaml", chain, sqlite_storage(db),
-                              request_timeout="3s")
+                              request_timeout="5s")
         server = await started(ServeProcess(config, tmp_path, "serve"))
         faults = chain.faults
         try:
             async with httpx.AsyncClient(base_url=server.url, timeout=60) as client:
                 # The node takes the transaction but answers too late for the route.
                 signature, header = chain.payment()
-                faults.hold(6, methods={"sendTransaction"})
-                answer = await client.post(VERIFY, headers={"X-PAYMENT": header})
+                faults.hold(120, methods={"sendTransaction"})
+                request = asyncio.create_task(
+                    client.post(VERIFY, headers={"X-PAYMENT": header}))
+                await eventually(lambda: faults.held, within=30, what="the send to be held")
+                answer = await request  # the route's deadline (5 s) passes first
                 assert answer.status_code == 503, answer.text
                 envelope(answer)
                 assert not chain.landed(signature)
                 assert recorded_sqlite(db).payments == {}  # nothing without confirmation
+                faults.release()  # the node processes the transaction after all
                 await eventually(lambda: chain.landed(signature), within=20,
                                  what="the late transaction to land")
-                faults.release()
                 retry = await client.post(VERIFY, headers={"X-PAYMENT": header})
                 assert retry.status_code == 200, retry.text
                 replay = await client.post(VERIFY, headers={"X-PAYMENT": header})
