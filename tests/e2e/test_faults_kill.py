@@ -48,25 +48,27 @@ async def _pay_after_restart(tmp_path: Path, config: Path, header: str) -> None:
             assert replay.status_code == 402
             assert envelope(replay)["code"] == "payment_already_used"
     finally:
-        assert server.stop(signal.SIGTERM) == 0
+        returncode = server.stop(signal.SIGTERM)
+    assert returncode == 0
     assert_clean_log(server)
 
 
 async def test_sigkill_while_confirming_then_the_same_payment_grants_once(
-        tmp_path: Path, postgres_url: str) -> None:
+        tmp_path: Path, postgres_url: str, request: pytest.FixtureRequest) -> None:
     with sandbox_chain() as chain:
         config = write_config(tmp_path / "cedros.yaml", chain, postgres_storage(postgres_url))
         server = await started(ServeProcess(config, tmp_path, "killed"))
+        request.addfinalizer(lambda: server.stop(signal.SIGKILL))
         signature, header = chain.payment()
         chain.faults.drop_websockets()
         chain.faults.hold(120, methods={"getSignatureStatuses"})
         async with httpx.AsyncClient(base_url=server.url, timeout=60) as client:
-            request = asyncio.create_task(client.post(VERIFY, headers={"X-PAYMENT": header}))
+            paying = asyncio.create_task(client.post(VERIFY, headers={"X-PAYMENT": header}))
             await eventually(lambda: chain.faults.held and chain.landed(signature),
                              within=30, what="the payment to land and await its status")
             server.process.send_signal(signal.SIGKILL)
             with pytest.raises(httpx.TransportError):
-                await request
+                await paying
         assert server.process.wait(10) == -signal.SIGKILL
         chain.faults.drop_websockets(False)
         chain.faults.release()
@@ -77,11 +79,12 @@ async def test_sigkill_while_confirming_then_the_same_payment_grants_once(
 
 
 async def test_sigkill_while_recording_then_the_same_payment_grants_once(
-        tmp_path: Path, postgres_url: str) -> None:
+        tmp_path: Path, postgres_url: str, request: pytest.FixtureRequest) -> None:
     dsn = plain_dsn(postgres_url)
     with sandbox_chain() as chain:
         config = write_config(tmp_path / "cedros.yaml", chain, postgres_storage(postgres_url))
         server = await started(ServeProcess(config, tmp_path, "killed"))
+        request.addfinalizer(lambda: server.stop(signal.SIGKILL))
         signature, header = chain.payment()
         blocker = await asyncpg.connect(dsn)
         try:
@@ -90,7 +93,7 @@ async def test_sigkill_while_recording_then_the_same_payment_grants_once(
             # Reads go on (the replay check); the INSERT of the record has to wait.
             await blocker.execute("LOCK TABLE payment_transactions IN EXCLUSIVE MODE")
             async with httpx.AsyncClient(base_url=server.url, timeout=60) as client:
-                request = asyncio.create_task(
+                paying = asyncio.create_task(
                     client.post(VERIFY, headers={"X-PAYMENT": header}))
 
                 async def insert_waits() -> bool:
@@ -105,7 +108,7 @@ async def test_sigkill_while_recording_then_the_same_payment_grants_once(
                 assert chain.landed(signature)
                 server.process.send_signal(signal.SIGKILL)
                 with pytest.raises(httpx.TransportError):
-                    await request
+                    await paying
             assert server.process.wait(10) == -signal.SIGKILL
             await lock.rollback()
         finally:

@@ -78,7 +78,8 @@ async def test_429s_are_retried_then_trip_the_breaker_which_recovers(tmp_path: P
                 later_sig, later = chain.payment()
                 assert (await pay(later)).status_code == 200
         finally:
-            assert server.stop(signal.SIGTERM) == 0
+            returncode = server.stop(signal.SIGTERM)
+        assert returncode == 0
         assert_clean_log(server)
         landed = {s for s in (first_sig, refused_sig, later_sig) if chain.landed(s)}
     assert landed == {first_sig, refused_sig, later_sig}
@@ -124,6 +125,7 @@ async def test_a_hung_rpc_answer_fails_cleanly_and_the_landed_payment_is_not_los
                 assert faults.dropped >= 1
                 faults.drop_websockets(False)
         finally:
-            assert server.stop(signal.SIGTERM) == 0
+            returncode = server.stop(signal.SIGTERM)
+        assert returncode == 0
         assert_clean_log(server)
     recorded_sqlite(db).exactly_once({signature, dropped_sig})
