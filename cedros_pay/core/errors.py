@@ -79,6 +79,9 @@ class ErrorCode(StrEnum):
     CONFIG_ERROR = "config_error"
     # A backing service the request needs is down (ours: Redis for Idempotency-Key); 503
     SERVICE_UNAVAILABLE = "service_unavailable"
+    # Spec 15 has no 503 code; a database outage is neither the client's fault nor a bug,
+    # and the client may retry once the server has its database back.
+    DATABASE_UNAVAILABLE = "database_unavailable"
     # Internal message codes (spec 15 "Internal Error Codes")
     SERVER_INSUFFICIENT_FUNDS = "server_insufficient_funds"
     SEND_FAILED = "send_failed"
@@ -223,6 +226,10 @@ ERROR_TABLE: Mapping[ErrorCode, ErrorSpec] = MappingProxyType(
         _E.SERVICE_UNAVAILABLE: _spec(
             503, "The service is temporarily unavailable. Please try again shortly.",
             retryable=True
+        ),
+        _E.DATABASE_UNAVAILABLE: _spec(
+            503, "The service is temporarily unavailable. Please try again shortly.",
+            retryable=True,
         ),
         _E.SERVER_INSUFFICIENT_FUNDS: _spec(
             500,

@@ -101,7 +101,8 @@ class SandboxServer:
         """Start serving on the running loop; returns the HTTP URL once the port is bound."""
         if self._server is not None:
             raise RuntimeError("sandbox server already started")
-        config = uvicorn.Config(create_rpc_app(self.chain, self.faults), host=self.host,
+        app = self.faults.wrap(create_rpc_app(self.chain, self.faults))  # slow / dropped
+        config = uvicorn.Config(app, host=self.host,
                                 port=self.port, log_level=self._log_level, log_config=None,
                                 access_log=False, lifespan="off", timeout_graceful_shutdown=1)
         server = self._server = _Server(config)

@@ -16,6 +16,8 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+from cedros_pay.core.errors import CedrosError
+
 log = logging.getLogger("cedros_pay.workers")
 
 Body = Callable[[asyncio.Event], Awaitable[None]]
@@ -74,8 +76,13 @@ class SupervisedWorker:
                 self.restarts += 1
                 self.last_error = f"{type(exc).__name__}: {exc}"
                 delay = self.backoff.delay(self._failures)
-                log.error("worker crashed; restarting", exc_info=exc, extra={
-                    "worker": self.name, "restart_in_s": delay, "restarts": self.restarts})
+                extra = {"worker": self.name, "restart_in_s": delay, "restarts": self.restarts}
+                if isinstance(exc, CedrosError) and exc.retryable:
+                    # An outage (the database gone, say), not a bug: no traceback.
+                    log.warning("worker stopped by an outage; restarting",
+                                extra={**extra, "code": exc.code.value})
+                else:
+                    log.error("worker crashed; restarting", exc_info=exc, extra=extra)
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._stopping.wait(), timeout=delay)
 

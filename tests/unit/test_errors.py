@@ -85,10 +85,12 @@ INTERNAL_MESSAGE_CODES = [
     ("send_failed_after_account_creation", 402),
 ]
 # Ours beside spec 15: auth, rate limits, and `not_found` for admin lookups by id (issue 12).
-# Idempotency-Key conflicts and an unreachable Redis (issue 18): Stripe's model.
+# Idempotency-Key conflicts and an unreachable Redis (issue 18): Stripe's model; a database
+# outage (issue 18).
 EXTENSIONS = [("unauthorized", 401), ("forbidden", 403), ("rate_limit_exceeded", 429),
               ("not_found", 404), ("idempotency_key_in_use", 409),
-              ("idempotency_key_reused", 422), ("service_unavailable", 503)]
+              ("idempotency_key_reused", 422), ("service_unavailable", 503),
+              ("database_unavailable", 503)]
 
 SPEC15_STATUS = (
     [(c, 402) for c in PAYMENT_VERIFICATION_402]
@@ -133,8 +135,9 @@ RETRYABLE = {"rpc_error", "network_error", "stripe_error", "transaction_not_conf
 @pytest.mark.parametrize("code", list(ErrorCode))
 def test_only_spec15_transient_codes_are_retryable(code: ErrorCode) -> None:
     # Our extensions that waiting cures: a rate limit (Retry-After), a key whose first
-    # request is still running, a backing service that is down.
-    transient = {"rate_limit_exceeded", "idempotency_key_in_use", "service_unavailable"}
+    # request is still running, a backing service or the database that is down.
+    transient = {"rate_limit_exceeded", "idempotency_key_in_use", "service_unavailable",
+                 "database_unavailable"}
     assert code.retryable is (code.value in RETRYABLE | transient)
 
 

@@ -8,6 +8,9 @@ re-raises them; by then the response is complete and already logged with its tra
 so here it is only noted. An exception after the response began but before it ended
 cannot be turned into an envelope any more; it is logged and the connection is left to
 the server to close.
+
+A `CedrosError` raised by a middleware layer (outside Starlette's handlers: a layer whose
+store lost its database, say) keeps its own code and status; only anything else is a 500.
 """
 
 from __future__ import annotations
@@ -36,13 +39,18 @@ async def recover(scope: Scope, receive: Receive, send: Send, ex: Exchange,
             log.warning("request raised after its response was sent",
                         extra={"error_type": type(exc).__name__})
             return
-        log.error("request failed with an unhandled exception", exc_info=exc,
-                  extra={"method": scope.get("method"), "path": scope.get("path")})
+        if isinstance(exc, CedrosError):
+            log.error("request failed", extra={"code": exc.code.value, "error": exc.message,
+                                               "method": scope.get("method"),
+                                               "path": scope.get("path")})
+        else:
+            log.error("request failed with an unhandled exception", exc_info=exc,
+                      extra={"method": scope.get("method"), "path": scope.get("path")})
         if started:
             return
         headers = [(k.decode(), v.decode()) for k, v in security_headers(scope)]
-        await send_error(scope, receive, send, CedrosError(ErrorCode.INTERNAL_ERROR),
-                         headers=[*headers, ("X-Request-ID", rid)])
+        err = exc if isinstance(exc, CedrosError) else CedrosError(ErrorCode.INTERNAL_ERROR)
+        await send_error(scope, receive, send, err, headers=[*headers, ("X-Request-ID", rid)])
     finally:
         request_id_var.reset(token)
 

@@ -1,7 +1,16 @@
-"""Async engines for SQLite (aiosqlite) and PostgreSQL (asyncpg)."""
+"""Async engines for SQLite (aiosqlite) and PostgreSQL (asyncpg).
+
+A PostgreSQL outage surfaces as `database_unavailable` (503, retryable) rather than as a
+driver exception that would become a 500: a refused or failed connect, and a connection
+that dies under a statement. The pool recovers by itself: `pool_pre_ping` replaces a dead
+pooled connection at checkout (the ping's own failure is left to SQLAlchemy, which then
+connects afresh), and a connection lost mid-statement is invalidated by SQLAlchemy before
+the error propagates, so the next checkout connects anew once the server is back.
+"""
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -9,7 +18,10 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from sqlalchemy import event
+from sqlalchemy.engine import Dialect, ExceptionContext
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from cedros_pay.core.errors import CedrosError, ErrorCode
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,13 +71,41 @@ def create_sqlite_engine(path: str) -> AsyncEngine:
     return engine
 
 
+log = logging.getLogger("cedros_pay.storage")
+
+
+def database_unavailable(cause: BaseException) -> CedrosError:
+    """The client's error; the driver's own message goes to the log only."""
+    log.warning("database unavailable", extra={"error": repr(cause)[:300]})
+    return CedrosError(ErrorCode.DATABASE_UNAVAILABLE)
+
+
+def _connect(dialect: Dialect, _record: Any, cargs: Any, cparams: Any) -> Any:
+    # Any failure to open a connection (refused, reset, "the database system is starting
+    # up", a timeout) means no database for now; asyncpg raises these unwrapped, so
+    # SQLAlchemy's error events never see them.
+    try:
+        return dialect.connect(*cargs, **cparams)
+    except Exception as exc:
+        raise database_unavailable(exc) from exc
+
+
+def _on_error(context: ExceptionContext) -> None:
+    # The pre-ping's failure is how the pool learns to reconnect: leave it alone.
+    if context.is_disconnect and not context.is_pre_ping:
+        raise database_unavailable(context.original_exception)
+
+
 def create_postgres_engine(url: str, pool: PoolSettings | None = None) -> AsyncEngine:
     p = pool or PoolSettings()
     idle = max(1, min(p.max_idle_conns, p.max_open_conns))
-    return create_async_engine(
+    engine = create_async_engine(
         postgres_async_url(url),
         pool_size=idle,
         max_overflow=max(0, p.max_open_conns - idle),
         pool_recycle=int(p.conn_max_lifetime.total_seconds()) or -1,
         pool_pre_ping=True,
     )
+    event.listen(engine.sync_engine, "do_connect", _connect)
+    event.listen(engine.sync_engine, "handle_error", _on_error)
+    return engine
