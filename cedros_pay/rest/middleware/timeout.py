@@ -3,7 +3,8 @@
 The deadline covers the handler's work up to the start of its response. When it passes,
 the handler is *cancelled*, not abandoned: it cannot write anything after the client was
 told the request failed, and a database transaction it had open rolls back. The client
-gets a 503 envelope. Once a response has started it is let finish, since a half-sent
+gets a 503 `service_unavailable` envelope (retryable: a payment retried after a timeout
+is either recorded then or refused as a replay). Once a response has started it is let finish, since a half-sent
 body cannot be replaced by an error any more.
 
 A timer per request (`asyncio.timeout`) was a measurable share of a cheap request. All
@@ -155,7 +156,7 @@ class TimeoutMiddleware:
         if timed_out:
             log.warning("request timed out and was cancelled",
                         extra={"path": scope["path"], "timeout_s": seconds})
-            err = CedrosError(ErrorCode.INTERNAL_ERROR,
+            err = CedrosError(ErrorCode.SERVICE_UNAVAILABLE,
                               "The request took too long and was stopped. Please try again.",
                               {"timeoutSeconds": seconds})
             await send_error(scope, receive, send, err, status=TIMEOUT_STATUS)
