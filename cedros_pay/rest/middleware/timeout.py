@@ -3,9 +3,9 @@
 The deadline covers the handler's work up to the start of its response. When it passes,
 the handler is *cancelled*, not abandoned: it cannot write anything after the client was
 told the request failed, and a database transaction it had open rolls back. The client
-gets a 503 `service_unavailable` envelope (retryable: a payment retried after a timeout
-is either recorded then or refused as a replay). Once a response has started it is let finish, since a half-sent
-body cannot be replaced by an error any more.
+gets a 503 `service_unavailable` envelope, retryable: a payment retried after a timeout
+is either recorded then or refused as a replay. Once a response has started it is let
+finish, since a half-sent body cannot be replaced by an error any more.
 
 A timer per request (`asyncio.timeout`) was a measurable share of a cheap request. All
 requests under one duration get their deadlines in arrival order, so a queue per duration
