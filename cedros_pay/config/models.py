@@ -1186,7 +1186,7 @@ def _mask(text: str) -> str:
     return "***" if text else ""
 
 
-def _mask_url(text: str) -> str:
+def mask_url(text: str) -> str:
     """Keep where it points (scheme, user, host, port); hide password, path and query."""
     if not text:
         return ""
@@ -1205,7 +1205,7 @@ def _mask_url(text: str) -> str:
 
 def _redact_secret(how: str, value: Any) -> Any:
     if how == "url":
-        return _mask_url(value)
+        return mask_url(value)
     if how == "values":
         return {name: _mask(v) for name, v in value.items()}
     if how == "keys":
