@@ -129,21 +129,37 @@ FORGERIES = {
     "header a JSON list": forged(["alg", "HS256"], CLAIMS),
     "payload a JSON list": forged({"alg": "HS256"}, ["tenant_id", "acme"]),
     "payload not JSON": f"{part({'alg': 'HS256'})}.{b64(b'{{{')}.{b64(b'x' * 32)}",
-    "deeply nested header": f"{b64(b'[' * 1500 + b']' * 1500)}.{part(CLAIMS)}.x",
+    "deeply nested header": f"{b64(b'[' * 1200 + b']' * 1200)}.{part(CLAIMS)}.x",
     "unknown critical extension": forged({"alg": "HS256", "crit": ["exp-magic"],
                                           "exp-magic": 1}, CLAIMS),
     "oversized": forged({"alg": "HS256"}, {**CLAIMS, "pad": "x" * MAX_TOKEN_CHARS}),
 }
 
 
-@pytest.mark.parametrize("token", FORGERIES.values(), ids=FORGERIES.keys())
-async def test_forged_tokens_are_refused(token: str) -> None:
+# Why each is refused: the first PyJWT check it fails (or ours, for the length).
+REASONS = {
+    **dict.fromkeys(["alg none, unsigned", "alg None spelled otherwise",
+                     "alg none with a signature", "no alg",
+                     "HS/RS confusion: RS256 header, HMAC over the secret", "ES256 header",
+                     "another HMAC than the pinned one"], "algorithm is not accepted"),
+    **dict.fromkeys(["wrong key", "payload swapped under a valid signature", "empty signature",
+                     "payload not JSON"], "signature does not verify"),
+    "expired": "has expired", "not yet valid": "not valid yet",
+    "issued in the future": "not valid yet",
+    "audience when none is configured": "another audience",
+    "unknown critical extension": "is not valid", "oversized": "too long",
+}
+
+
+@pytest.mark.parametrize("name", FORGERIES)
+async def test_forged_tokens_are_refused(name: str) -> None:
     app = Gate(echo, [Tenant(jwt_secret=SECRET, subdomain_base="pay.example.com")])
-    resp = await call(app, headers=bearer(token), base="http://acme.pay.example.com")
+    resp = await call(app, headers=bearer(FORGERIES[name]), base="http://acme.pay.example.com")
     assert resp.status_code == 401, resp.text
     error = resp.json()["error"]
     assert error["code"] == "unauthorized" and error["details"] == {"field": "Authorization"}
-    assert error["message"].startswith("tenant token refused: ")
+    assert error["message"].startswith("tenant token refused: the token")
+    assert REASONS.get(name, "is malformed") in error["message"], error["message"]
 
 
 @pytest.mark.parametrize(("claims", "reason"), [
