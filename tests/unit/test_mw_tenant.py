@@ -66,7 +66,7 @@ def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
-NOW = int(time.time())
+NOW = int(time.time())  # import time: only for tokens that stay invalid for a day
 CLAIMS = {"tenant_id": "acme"}
 UNSIGNED = f"{part({'alg': 'none', 'typ': 'JWT'})}.{part(CLAIMS)}."
 
@@ -89,9 +89,10 @@ async def test_valid_tokens_select_the_tenant() -> None:
     bound = Gate(echo, [Tenant(jwt_secret=SECRET, jwt_audience="cedros-pay",
                                jwt_issuer="https://id.example.com")])
     wide = Gate(echo, [Tenant(jwt_secret=SECRET * 2, jwt_algorithm="HS512")])
+    now = int(time.time())  # not NOW: a long test session must not expire these
     cases = [
         (plain, good(CLAIMS)),
-        (plain, good({**CLAIMS, "exp": NOW + 300, "nbf": NOW - 5, "iat": NOW})),
+        (plain, good({**CLAIMS, "exp": now + 300, "nbf": now - 5, "iat": now})),
         (bound, good({**CLAIMS, "aud": "cedros-pay", "iss": "https://id.example.com"})),
         (bound, good({**CLAIMS, "aud": ["other", "cedros-pay"],
                       "iss": "https://id.example.com"})),
@@ -114,8 +115,8 @@ FORGERIES = {
     "ES256 header": forged({"alg": "ES256"}, CLAIMS),
     "another HMAC than the pinned one": good(CLAIMS, SECRET * 2, "HS512"),
     "expired": good({**CLAIMS, "exp": NOW - 10}),
-    "not yet valid": good({**CLAIMS, "nbf": NOW + 3600}),
-    "issued in the future": good({**CLAIMS, "iat": NOW + 3600}),
+    "not yet valid": good({**CLAIMS, "nbf": NOW + 86400}),
+    "issued in the future": good({**CLAIMS, "iat": NOW + 86400}),
     "exp not a number": forged({"alg": "HS256"}, {**CLAIMS, "exp": "tomorrow"}),
     "audience when none is configured": good({**CLAIMS, "aud": "someone-else"}),
     "payload swapped under a valid signature":
