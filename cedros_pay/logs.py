@@ -77,3 +77,6 @@ def configure_logging(level: str = "info", fmt: str = "json") -> None:
     for name in ("aiosqlite", "asyncio", "alembic", "sqlalchemy", "httpx", "httpcore",
                  "websockets", "httpx2"):
         logging.getLogger(name).setLevel(max(root.level, logging.WARNING))
+    # The Stripe SDK's debug lines carry whole request bodies and API objects (customer
+    # emails, metadata, client secrets): never below info, even at debug.
+    logging.getLogger("stripe").setLevel(max(root.level, logging.INFO))

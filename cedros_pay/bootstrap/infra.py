@@ -141,7 +141,8 @@ def chain_options(config: Config) -> ChainOptions:
                         for n, d in v.deprecated.items()},
         tenancy=TenancyOptions(default=t.default_tenant, header_enabled=t.header_enabled,
                                jwt_secret=t.jwt_secret, jwt_claim=t.jwt_claim,
-                               subdomain_base=t.subdomain_base),
+                               jwt_algorithm=t.jwt_algorithm, jwt_audience=t.jwt_audience,
+                               jwt_issuer=t.jwt_issuer, subdomain_base=t.subdomain_base),
         api_keys_enabled=config.api_key.enabled, api_keys=dict(config.api_key.keys),
         rate_limits=RateLimitRules(
             global_=_rule(rl.global_.enabled, rl.global_.limit, rl.global_.window.total_seconds()),

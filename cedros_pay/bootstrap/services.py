@@ -163,7 +163,7 @@ def build_services(config: Config, store: Store, clock: Clock, *, health: Health
     subscriptions = build_subscriptions(
         config, store, clock, quotes=quotes, products=products,
         notifiers=[n for n in (subscription_notifier, notifier) if n is not None],
-        gateway=cards, repo=subscription_repo)
+        gateway=cards, repo=subscription_repo, admin_auth=admin_auth)
     hub = PaymentEventHub()
     notify = PublishingNotifier(notifier, hub)
     checkout = build_checkout(

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from cedros_pay.config import Config
 from cedros_pay.core.clock import Clock
 from cedros_pay.lifecycle import Lifecycle
+from cedros_pay.resolvers.admin_auth import AdminAuth
 from cedros_pay.resolvers.events import Notifier
 from cedros_pay.resolvers.quotes import Quotes
 from cedros_pay.resolvers.subscription_events import SubscriptionFanOut
@@ -47,7 +48,8 @@ async def open_subscription_repo(config: Config, store: Store, lifecycle: Lifecy
 def build_subscriptions(config: Config, store: Store, clock: Clock, *, quotes: Quotes,
                         products: ProductRepo, notifiers: Sequence[Notifier],
                         gateway: SubscriptionGateway | None,
-                        repo: SubscriptionRepo | None = None) -> Subscriptions | None:
+                        repo: SubscriptionRepo | None = None,
+                        admin_auth: AdminAuth | None = None) -> Subscriptions | None:
     """None unless `subscriptions.enabled` (the routes then answer 404)."""
     subs = config.subscriptions
     if not subs.enabled:
@@ -57,4 +59,5 @@ def build_subscriptions(config: Config, store: Store, clock: Clock, *, quotes: Q
         repo=repo or subscription_repo(config, store), products=products, quotes=quotes,
         payments=store.payments, notifier=events, clock=clock,
         grace_period_hours=subs.grace_period_hours, gateway=gateway,
-        success_url=config.stripe.success_url, cancel_url=config.stripe.cancel_url)
+        success_url=config.stripe.success_url, cancel_url=config.stripe.cancel_url,
+        admin_auth=admin_auth)

@@ -109,6 +109,8 @@ _SIMPLE: dict[str, tuple[tuple[str, ...], Callable[[str], Any]]] = {
     "CEDROS_IDEMPOTENCY_BACKEND": (("idempotency", "backend"), _str),
     "CEDROS_TRUSTED_PROXIES": (("server", "trusted_proxies"), _str),
     "CEDROS_TENANCY_JWT_SECRET": (("tenancy", "jwt_secret"), _str),
+    "CEDROS_TENANCY_JWT_AUDIENCE": (("tenancy", "jwt_audience"), _str),
+    "CEDROS_TENANCY_JWT_ISSUER": (("tenancy", "jwt_issuer"), _str),
 }
 
 # Variables whose value must not appear in a problem line.

@@ -955,11 +955,17 @@ class TenancyConfig(_Model):
     """Tenant of requests that name none (single-tenant mode)."""
     header_enabled: bool = True
     """Read the tenant from the X-Tenant-ID header."""
-    # HS256 secret for `Authorization: Bearer <jwt>`; the claim is read only when set.
+    # HMAC secret for `Authorization: Bearer <jwt>`; the claim is read only when set.
     jwt_secret: str = secret()
-    """HS256 secret: the tenant comes from a Bearer JWT's claim when set."""
+    """HMAC secret (`jwt_algorithm`): the tenant comes from a Bearer JWT's claim when set."""
     jwt_claim: str = "tenant_id"
     """JWT claim holding the tenant id."""
+    jwt_algorithm: Literal["HS256", "HS384", "HS512"] = "HS256"
+    """The one algorithm a tenant JWT may use; the token's own `alg` never chooses it."""
+    jwt_audience: str = ""
+    """When set, a tenant JWT must carry this `aud`; when unset, one carrying any is refused."""
+    jwt_issuer: str = ""
+    """When set, a tenant JWT must carry this `iss`."""
     # "pay.example.com": a request to acme.pay.example.com is tenant "acme".
     subdomain_base: Annotated[str, _LOWER] = ""
     """With `pay.example.com`, `acme.pay.example.com` is tenant `acme`."""
@@ -968,6 +974,15 @@ class TenancyConfig(_Model):
     @classmethod
     def _base(cls, value: str) -> str:
         return value.strip(".")
+
+    @model_validator(mode="after")
+    def _secret_length(self) -> TenancyConfig:
+        # RFC 7518 §3.2: an HMAC key at least as long as the hash output.
+        need = int(self.jwt_algorithm[2:]) // 8
+        if self.jwt_secret and len(self.jwt_secret.encode()) < need:
+            raise ValueError(f"jwt_secret must be at least {need} bytes "
+                             f"for {self.jwt_algorithm}")
+        return self
 
 
 class RedisConfig(_Model):
@@ -1171,7 +1186,7 @@ def _mask(text: str) -> str:
     return "***" if text else ""
 
 
-def _mask_url(text: str) -> str:
+def mask_url(text: str) -> str:
     """Keep where it points (scheme, user, host, port); hide password, path and query."""
     if not text:
         return ""
@@ -1190,7 +1205,7 @@ def _mask_url(text: str) -> str:
 
 def _redact_secret(how: str, value: Any) -> Any:
     if how == "url":
-        return _mask_url(value)
+        return mask_url(value)
     if how == "values":
         return {name: _mask(v) for name, v in value.items()}
     if how == "keys":

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from urllib.parse import urlsplit
 
-from cedros_pay.config.models import Config, ResourceConfig
+from cedros_pay.config.models import Config, ResourceConfig, mask_url
 from cedros_pay.config.tokens import (
     DEV_NETWORKS,
     STABLECOINS,
@@ -38,6 +38,14 @@ def find_problems(cfg: Config) -> list[str]:
     return problems
 
 
+def _shown_url(value: str) -> str:
+    """A rejected URL as an error may show it: where it points, never its password, path
+    or query (an RPC or webhook URL often carries an API key there)."""
+    if urlsplit(value).netloc:
+        return mask_url(value)
+    return "***" if "@" in value or "?" in value else value
+
+
 def _is_http_url(value: str) -> bool:
     parts = urlsplit(value)
     return parts.scheme in ("http", "https") and bool(parts.netloc)
@@ -56,7 +64,7 @@ def _stripe(cfg: Config) -> list[str]:
     for key, url in (("success_url", s.success_url), ("cancel_url", s.cancel_url),
                      ("api_base", s.api_base)):
         if url and not _is_http_url(url):
-            out.append(f"stripe.{key}: must be an http(s) URL, got {url!r}")
+            out.append(f"stripe.{key}: must be an http(s) URL, got {_shown_url(url)!r}")
     return out
 
 
@@ -95,9 +103,9 @@ def _x402_network(cfg: Config) -> list[str]:
     if not x.rpc_url:
         out.append("x402.rpc_url is required")
     elif not _is_http_url(x.rpc_url):
-        out.append(f"x402.rpc_url: must be an http(s) URL, got {x.rpc_url!r}")
+        out.append(f"x402.rpc_url: must be an http(s) URL, got {_shown_url(x.rpc_url)!r}")
     if x.ws_url and urlsplit(x.ws_url).scheme not in ("ws", "wss"):
-        out.append(f"x402.ws_url: must be a ws:// or wss:// URL, got {x.ws_url!r}")
+        out.append(f"x402.ws_url: must be a ws:// or wss:// URL, got {_shown_url(x.ws_url)!r}")
     unknown = [t for t in x.allowed_tokens if t not in _SYMBOLS]
     if unknown:
         out.append(
@@ -231,7 +239,7 @@ def _callbacks_and_monitoring(cfg: Config) -> list[str]:
     out = []
     if c.payment_success_url and not _is_http_url(c.payment_success_url):
         out.append(f"callbacks.payment_success_url: must be an http(s) URL, "
-                   f"got {c.payment_success_url!r}")
+                   f"got {_shown_url(c.payment_success_url)!r}")
     if c.retry.initial_interval > c.retry.max_interval:
         out.append("callbacks.retry.initial_interval: must not exceed retry.max_interval")
     if c.dlq_enabled and not c.dlq_path.strip():

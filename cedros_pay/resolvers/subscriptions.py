@@ -30,7 +30,7 @@ from cedros_pay.integrations.stripe.client import (
     SubscriptionSessionRequest,
 )
 from cedros_pay.resolvers import subscription_events as ev
-from cedros_pay.resolvers.admin_auth import verify_ed25519
+from cedros_pay.resolvers.admin_auth import AdminAuth, verify_ed25519
 from cedros_pay.resolvers.quotes import Quote, Quotes
 from cedros_pay.resolvers.stripe_subscriptions import (
     StripeSubscriptionEvents,
@@ -47,6 +47,14 @@ from cedros_pay.resolvers.subscription_events import (
     SubscriptionNotifier,
     rail_of,
 )
+from cedros_pay.resolvers.subscription_proofs import (
+    ACCESS_PROOF_TTL,
+    CANCEL_AT_PERIOD_END,
+    CANCEL_NOW,
+    REACTIVATE,
+    LifecycleGuard,
+    LifecycleProof,
+)
 from cedros_pay.storage.repos import (
     AlreadyExists,
     PaymentRepo,
@@ -56,7 +64,6 @@ from cedros_pay.storage.repos import (
 
 LIVE = (SubscriptionStatus.ACTIVE, SubscriptionStatus.TRIALING, SubscriptionStatus.PAST_DUE)
 PRORATIONS = ("create_prorations", "none", "always_invoice")
-ACCESS_PROOF_TTL = 300  # seconds a signed subscriber proof stays good
 ACTIVATE_ATTEMPTS = 8  # lost compare-and-sets before an activation gives up
 _PAYMENT_IDS = uuid.UUID("6f1c3e52-8a7d-4b0e-9c61-2d5f7a9e4b13")  # uuid5 namespace
 
@@ -158,7 +165,8 @@ class Subscriptions:
     def __init__(self, *, repo: SubscriptionRepo, products: ProductRepo, quotes: Quotes,
                  payments: PaymentRepo, notifier: SubscriptionNotifier, clock: Clock,
                  grace_period_hours: int = 0, gateway: SubscriptionGateway | None = None,
-                 success_url: str = "", cancel_url: str = "") -> None:
+                 success_url: str = "", cancel_url: str = "",
+                 admin_auth: AdminAuth | None = None) -> None:
         self._repo = repo
         self._products = products
         self._quotes = quotes
@@ -169,6 +177,7 @@ class Subscriptions:
         self._success_url = success_url
         self._cancel_url = cancel_url
         self._emitter = SubscriptionEmitter(notifier, clock)
+        self._guard = LifecycleGuard(admin_auth, clock)
         self.stripe_events = StripeSubscriptionEvents(
             repo=repo, products=products, emitter=self._emitter, clock=clock, reader=gateway)
 
@@ -413,11 +422,14 @@ class Subscriptions:
             raise CedrosError(ErrorCode.STRIPE_ERROR, "Stripe is not configured on this server")
         return self._gateway
 
-    async def cancel(self, tenant: str, subscription_id: str, at_period_end: bool
-                     ) -> Subscription:
+    async def cancel(self, tenant: str, subscription_id: str, at_period_end: bool, *,
+                     proof: LifecycleProof) -> Subscription:
         """At period end: still active until then; immediately: inactive at once. Stripe
-        is told first for a Stripe-billed one; x402 ones cancel locally (spec 03)."""
+        is told first for a Stripe-billed one; x402 ones cancel locally (spec 03), on the
+        subscriber's signature or an admin's (`subscription_proofs`)."""
         sub = await self._find(tenant, subscription_id)
+        await self._guard.authorize(
+            tenant, sub, CANCEL_AT_PERIOD_END if at_period_end else CANCEL_NOW, proof)
         now = self._clock.now()
         if sub.stripe_subscription_id:
             gw = self._stripe()
@@ -437,9 +449,12 @@ class Subscriptions:
             await self._emitter.emit(ev.CANCELLED, sub)
         return sub
 
-    async def reactivate(self, tenant: str, subscription_id: str) -> Subscription:
-        """Undo a cancel at period end before the period ends (spec 18)."""
+    async def reactivate(self, tenant: str, subscription_id: str, *,
+                         proof: LifecycleProof) -> Subscription:
+        """Undo a cancel at period end before the period ends (spec 18); proven as a
+        cancel is."""
         sub = await self._find(tenant, subscription_id)
+        await self._guard.authorize(tenant, sub, REACTIVATE, proof)
         now = self._clock.now()
         if sub.status not in LIVE or now > sub.current_period_end:
             raise CedrosError(ErrorCode.INVALID_FIELD,

@@ -13,6 +13,7 @@ from cedros_pay.core.clock import to_rfc3339
 from cedros_pay.core.errors import CedrosError, ErrorCode
 from cedros_pay.core.models import Subscription
 from cedros_pay.resolvers.subscription_events import public_id
+from cedros_pay.resolvers.subscription_proofs import LifecycleProof
 from cedros_pay.resolvers.subscriptions import (
     Activation,
     StatusView,
@@ -28,6 +29,11 @@ from cedros_pay.rest.parsing import parse_body
 from cedros_pay.rest.responses import spec_json
 
 NO_STORE = {"Cache-Control": "no-store"}
+# An x402 subscription's cancel/reactivate carries its wallet's signature or an admin's.
+PROOF_HEADERS = ("X-Signer", "X-Signature", "X-Message", "Authorization")
+_LIFECYCLE_HEADERS = ("Idempotency-Key", *PROOF_HEADERS)
+_LIFECYCLE_REFUSALS: dict[int, Any] = {400: ErrorEnvelope, 401: ErrorEnvelope,
+                                       403: ErrorEnvelope, 404: ErrorEnvelope}
 _ID = Field("", max_length=255)
 
 
@@ -175,21 +181,25 @@ async def stripe_session(request: Request) -> Response:
     return spec_json({"sessionId": created.id, "url": created.url}, headers=NO_STORE)
 
 
-@endpoint("Cancel a subscription now or at its period end", tag="subscriptions",
-          request=CancelRequest, headers=("Idempotency-Key",),
-          responses={400: ErrorEnvelope, 404: ErrorEnvelope})
+@endpoint("Cancel a subscription now or at its period end (x402: signed by its wallet, "
+          "X-Message cancel-subscription[-now]:<subscriptionId>:<unix seconds>, or admin)",
+          tag="subscriptions", request=CancelRequest, headers=_LIFECYCLE_HEADERS,
+          responses=_LIFECYCLE_REFUSALS)
 async def cancel(request: Request) -> Response:
     body = await parse_body(request, CancelRequest)
-    sub = await _subs(request).cancel(tenant(request), body.subscription_id, body.at_period_end)
+    sub = await _subs(request).cancel(tenant(request), body.subscription_id, body.at_period_end,
+                                      proof=LifecycleProof.of(request.headers))
     return spec_json({**_lifecycle(sub), "atPeriodEnd": body.at_period_end})
 
 
-@endpoint("Undo a cancellation at period end", tag="subscriptions",
-          request=ReactivateRequest, headers=("Idempotency-Key",),
-          responses={400: ErrorEnvelope, 404: ErrorEnvelope})
+@endpoint("Undo a cancellation at period end (x402: signed by its wallet, X-Message "
+          "reactivate-subscription:<subscriptionId>:<unix seconds>, or admin)",
+          tag="subscriptions", request=ReactivateRequest, headers=_LIFECYCLE_HEADERS,
+          responses=_LIFECYCLE_REFUSALS)
 async def reactivate(request: Request) -> Response:
     body = await parse_body(request, ReactivateRequest)
-    sub = await _subs(request).reactivate(tenant(request), body.subscription_id)
+    sub = await _subs(request).reactivate(tenant(request), body.subscription_id,
+                                          proof=LifecycleProof.of(request.headers))
     return spec_json(_lifecycle(sub))
 
 

@@ -192,12 +192,16 @@ async def test_the_whole_x402_lifecycle(world: World) -> None:
     stale = signed(payer, f"subscription:monthly:{stamp - 3600}")
     assert (await world.client.get("/paywall/monthly", headers=stale)).status_code == 402
 
-    cancel = await world.client.post("/paywall/v1/subscription/cancel",
-                                     json={"subscriptionId": sub_id, "atPeriodEnd": True})
+    # Cancel and reactivate: the subscriber's signature names the action and the id.
+    stamp = int(world.clock.now().timestamp())
+    cancel = await world.client.post(
+        "/paywall/v1/subscription/cancel", json={"subscriptionId": sub_id, "atPeriodEnd": True},
+        headers=signed(payer, f"cancel-subscription:{sub_id}:{stamp}"))
     assert cancel.status_code == 200 and cancel.json()["atPeriodEnd"] is True
     assert (await world.status()).json()["cancelAtPeriodEnd"] is True
-    react = await world.client.post("/paywall/v1/subscription/reactivate",
-                                    json={"subscriptionId": sub_id})
+    react = await world.client.post(
+        "/paywall/v1/subscription/reactivate", json={"subscriptionId": sub_id},
+        headers=signed(payer, f"reactivate-subscription:{sub_id}:{stamp}"))
     assert react.json()["cancelAtPeriodEnd"] is False
 
     # Past the end plus the 24 h grace the worker's sweep expires it.
@@ -217,8 +221,10 @@ async def test_the_whole_x402_lifecycle(world: World) -> None:
     assert back["status"] == "active"
     assert parse_rfc3339(back["currentPeriodStart"]) == world.clock.now()
 
-    cancelled = await world.client.post("/paywall/v1/subscription/cancel",
-                                        json={"subscriptionId": sub_id, "atPeriodEnd": False})
+    stamp = int(world.clock.now().timestamp())
+    cancelled = await world.client.post(
+        "/paywall/v1/subscription/cancel", json={"subscriptionId": sub_id, "atPeriodEnd": False},
+        headers=signed(payer, f"cancel-subscription-now:{sub_id}:{stamp}"))
     assert cancelled.status_code == 200
     assert (await world.status()).json()["active"] is False
     assert world.notes.subs[-1].event_type == "subscription.cancelled"

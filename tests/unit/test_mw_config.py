@@ -113,8 +113,8 @@ def test_version_rules() -> None:
 
 def test_env_trusted_proxies_and_jwt_secret() -> None:
     cfg = load({"CEDROS_TRUSTED_PROXIES": "10.0.0.1, 192.168.0.0/16",
-                "CEDROS_TENANCY_JWT_SECRET": "s3cret"})
+                "CEDROS_TENANCY_JWT_SECRET": "s3cret-that-is-at-least-32-bytes-long"})
     assert [str(p) for p in cfg.server.trusted_proxies] == ["10.0.0.1/32", "192.168.0.0/16"]
-    assert cfg.tenancy.jwt_secret == "s3cret"
+    assert cfg.tenancy.jwt_secret == "s3cret-that-is-at-least-32-bytes-long"
     assert cfg.redacted()["tenancy"]["jwt_secret"] == "***"
     assert "s3cret" not in repr(cfg)

@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import base64
-import hashlib
-import hmac
 import json
 import logging
 import re
@@ -29,7 +26,6 @@ from cedros_pay.rest.middleware import (
     RecoveryMiddleware,
     RequestIdMiddleware,
     SecurityHeaders,
-    Tenant,
     TimeoutMiddleware,
     discovery_paths,
 )
@@ -249,50 +245,6 @@ async def test_api_key_sets_the_tier_and_unknown_keys_are_free() -> None:
     assert (await call(app)).json()["api_tier"] == "free"
     off = Gate(echo, [APIKey(enabled=False, keys=keys)])
     assert (await call(off, headers={"X-API-Key": "k-partner"})).json()["api_tier"] == "free"
-
-
-# --- tenant ------------------------------------------------------------------------------------
-
-
-def jwt(claims: dict[str, Any], secret: str, alg: str = "HS256") -> str:
-    def part(obj: object) -> str:
-        return base64.urlsafe_b64encode(json.dumps(obj).encode()).rstrip(b"=").decode()
-    head, body = part({"alg": alg, "typ": "JWT"}), part(claims)
-    sig = hmac.new(secret.encode(), f"{head}.{body}".encode(), hashlib.sha256).digest()
-    return f"{head}.{body}.{base64.urlsafe_b64encode(sig).rstrip(b'=').decode()}"
-
-
-async def test_tenant_priority_header_jwt_subdomain_default() -> None:
-    app = Gate(echo, [Tenant(default="main", jwt_secret="s3cret",
-                             subdomain_base="pay.example.com")])
-    token = jwt({"tenant_id": "from-jwt"}, "s3cret")
-    host = "http://acme.pay.example.com"
-    both = await call(app, headers={"X-Tenant-ID": "from-header",
-                                    "Authorization": f"Bearer {token}"}, base=host)
-    assert both.json()["tenant"] == "from-header"
-    assert (await call(app, headers={"Authorization": f"Bearer {token}"}, base=host)
-            ).json()["tenant"] == "from-jwt"
-    assert (await call(app, base=host)).json()["tenant"] == "acme"
-    assert (await call(app, base="http://www.pay.example.com")).json()["tenant"] == "main"
-    assert (await call(app)).json()["tenant"] == "main"
-
-
-@pytest.mark.parametrize("token", [
-    jwt({"tenant_id": "t"}, "wrong-secret"),
-    jwt({"tenant_id": "t", "exp": 1}, "s3cret"),
-    jwt({"tenant_id": "t"}, "s3cret", alg="none"),
-    jwt({"tenant_id": "bad tenant!"}, "s3cret"),
-    "admin-api-key",
-])
-async def test_unverified_or_expired_jwt_is_ignored(token: str) -> None:
-    app = Gate(echo, [Tenant(jwt_secret="s3cret")])
-    resp = await call(app, headers={"Authorization": f"Bearer {token}"})
-    assert resp.json()["tenant"] == "default"
-
-
-async def test_malformed_tenant_header_is_refused() -> None:
-    resp = await call(Gate(echo, [Tenant()]), headers={"X-Tenant-ID": "../etc"})
-    assert resp.status_code == 400 and resp.json()["error"]["code"] == "invalid_field"
 
 
 # --- timeout -------------------------------------------------------------------------------

@@ -4,6 +4,7 @@ and the events it queues for the merchant (the real webhook queue notifier)."""
 
 from __future__ import annotations
 
+import base64
 import json
 from datetime import UTC, datetime, timedelta
 
@@ -19,15 +20,18 @@ from cedros_pay.core.models import (
     SubscriptionStatus,
 )
 from cedros_pay.core.money import RoundingMode
+from cedros_pay.resolvers.admin_auth import SignedHeaders
 from cedros_pay.resolvers.catalog_snapshot import CatalogSnapshots
 from cedros_pay.resolvers.pricing import Pricing
 from cedros_pay.resolvers.quotes import PaymentTerms, Quotes
+from cedros_pay.resolvers.subscription_proofs import LifecycleProof
 from cedros_pay.resolvers.subscriptions import Subscriptions
 from cedros_pay.resolvers.webhooks import QueueingNotifier, WebhookTargets
 from cedros_pay.storage.store import Store, memory_store
 
 JAN31 = datetime(2024, 1, 31, 9, 15, tzinfo=UTC)
-WALLET = str(Keypair().pubkey())
+PAYER = Keypair()
+WALLET = str(PAYER.pubkey())
 PLAN = Product(id="plan", description="Monthly", crypto_amount=5_000_000, crypto_token="USDC",
                subscription=SubscriptionConfig(billing_period="month", allow_x402=True,
                                                grace_period_hours=6))
@@ -132,15 +136,25 @@ async def test_grace_expiry_and_restart_from_now(world: World) -> None:
     assert types == ["subscription.created", "subscription.expired", "subscription.renewed"]
 
 
+def by_payer(world: World, action: str, sub_id: str) -> LifecycleProof:
+    """The subscriber's own signed request for `action` (subscription_proofs)."""
+    message = f"{action}:{sub_id}:{int(world.clock.now().timestamp())}"
+    signature = base64.b64encode(bytes(PAYER.sign_message(message.encode()))).decode()
+    return LifecycleProof(signed=SignedHeaders(WALLET, signature, message))
+
+
 async def test_cancel_immediately_then_a_new_payment_starts_a_new_subscription(
         world: World) -> None:
     first = await world.subs.activate("default", "plan", WALLET, await world.payment())
     assert first.subscription is not None
-    cancelled = await world.subs.cancel("default", first.subscription.id, False)
+    sub_id = first.subscription.id
+    cancelled = await world.subs.cancel(
+        "default", sub_id, False, proof=by_payer(world, "cancel-subscription-now", sub_id))
     assert cancelled.status is SubscriptionStatus.CANCELLED
     assert (await world.subs.status("default", WALLET, "plan")).active is False
     with pytest.raises(CedrosError) as err:
-        await world.subs.reactivate("default", first.subscription.id)
+        await world.subs.reactivate(
+            "default", sub_id, proof=by_payer(world, "reactivate-subscription", sub_id))
     assert err.value.code is ErrorCode.INVALID_FIELD
     fresh = await world.subs.activate("default", "plan", WALLET, await world.payment())
     assert fresh.subscription is not None and fresh.subscription.id != first.subscription.id

@@ -54,6 +54,9 @@ class TenancyOptions:
     header_enabled: bool = True
     jwt_secret: str = ""
     jwt_claim: str = "tenant_id"
+    jwt_algorithm: str = "HS256"
+    jwt_audience: str = ""
+    jwt_issuer: str = ""
     subdomain_base: str = ""
 
 
@@ -110,7 +113,9 @@ def build_chain(app: ASGIApp, options: ChainOptions, deps: ChainDeps) -> ASGIApp
         APIVersion(current=options.api_current, supported=options.api_supported,
                    deprecated=options.api_deprecated),
         Tenant(default=t.default, header_enabled=t.header_enabled, jwt_secret=t.jwt_secret,
-               jwt_claim=t.jwt_claim, subdomain_base=t.subdomain_base),
+               jwt_claim=t.jwt_claim, jwt_algorithm=t.jwt_algorithm,
+               jwt_audience=t.jwt_audience, jwt_issuer=t.jwt_issuer,
+               subdomain_base=t.subdomain_base),
     ]
     if options.api_keys_enabled and options.api_keys:
         checks.append(APIKey(enabled=True, keys=options.api_keys))

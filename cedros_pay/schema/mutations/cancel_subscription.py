@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import strawberry
 
+from cedros_pay.resolvers.subscription_proofs import LifecycleProof
 from cedros_pay.schema.context import Context
 from cedros_pay.schema.inputs import check_text
 from cedros_pay.schema.subscription_plans import subscriptions_of
@@ -13,5 +14,6 @@ from cedros_pay.schema.types.subscription import SubscriptionLifecycle
 async def cancel_subscription(info: strawberry.Info[Context], subscription_id: str,
                               at_period_end: bool = True) -> SubscriptionLifecycle:
     sub = await subscriptions_of(info).cancel(
-        info.context.tenant, check_text("subscriptionId", subscription_id), at_period_end)
+        info.context.tenant, check_text("subscriptionId", subscription_id), at_period_end,
+        proof=LifecycleProof.of(info.context.credentials()))
     return SubscriptionLifecycle.from_domain(sub)
