@@ -299,46 +299,46 @@ def _peer(devnet: DevnetSandbox, sandbox: SandboxServer, work: Path,
     return server
 
 
-async def _measure(devnet: DevnetSandbox, sandbox: SandboxServer, start: Callable[..., Server],
-                   runs: list[tuple[Run, Callable[[Server], Awaitable[Pay]]]],
-                   work: Path, pin: list[str]) -> None:
-    server = start(devnet, sandbox, work, pin)
-    try:
-        await asyncio.to_thread(server.wait_ready)
-        for run, payer in runs:
-            await _drive(run, server, await payer(server))
-    finally:
-        server.stop()
-
-
-async def _run(n: int, concurrency: int, pin: list[str], sides: set[str]) -> list[Run]:
+async def _run(n: int, concurrency: int, pin: list[str], sides: list[str],
+               rounds: int) -> list[Run]:
+    """Both servers up at once (an idle one costs nothing), the sides interleaved round by
+    round, so a machine whose load drifts treats them alike; each side's fastest round
+    is the one reported."""
     devnet = build_devnet_sandbox(payer_usdc=10**13)
     sandbox = SandboxServer(devnet.chain, port=0)
     work = Path(tempfile.mkdtemp(prefix="cedros-bench-verify-"))
-    done: list[Run] = []
+    names = {"v0": ("cedros v0 (POST /paywall/v1/verify)", ("check", "submit")),
+             "exact": ("cedros exact v2 (GET /paywall, gasless)", ("check",)),
+             "peer": ("x402 SDK facilitator exact (verify + settle)", ("verify", "settle"))}
+    best: dict[str, Run] = {}
     async with sandbox:
-        ours: list[tuple[Run, Callable[[Server], Awaitable[Pay]]]] = []
-        if "v0" in sides:
-            v0 = Run("cedros v0 (POST /paywall/v1/verify)", n, concurrency, ("check", "submit"))
-            ours.append((v0, lambda s: _ready(v0_payer(devnet))))
-        if "exact" in sides:
-            exact = Run("cedros exact v2 (GET /paywall, gasless)", n, concurrency, ())
-            ours.append((exact, lambda s: exact_payer(devnet, s.port)))
-        if ours:
-            await _measure(devnet, sandbox, _cedros, ours, work, pin)
-            done += [run for run, _ in ours]
-        if "peer" in sides:
-            peer = Run("x402 SDK facilitator exact (verify + settle)", n, concurrency,
-                       ("verify", "settle"))
-            await _measure(devnet, sandbox, _peer, [(peer, lambda s: _ready(peer_payer(devnet)))],
-                           work, pin)
-            done.append(peer)
-    print(f"(logs in {work})")
-    return done
-
-
-async def _ready(pay: Pay) -> Pay:
-    return pay
+        servers: dict[str, Server] = {}
+        try:
+            if {"v0", "exact"} & set(sides):
+                servers["cedros"] = _cedros(devnet, sandbox, work, pin)
+            if "peer" in sides:
+                servers["peer"] = _peer(devnet, sandbox, work, pin)
+            for server in servers.values():
+                await asyncio.to_thread(server.wait_ready)
+            payers: dict[str, Pay] = {}
+            if "v0" in sides:
+                payers["v0"] = v0_payer(devnet)
+            if "exact" in sides:
+                payers["exact"] = await exact_payer(devnet, servers["cedros"].port)
+            if "peer" in sides:
+                payers["peer"] = peer_payer(devnet)
+            for _ in range(rounds):
+                for side in sides:
+                    name, own = names[side]
+                    server = servers["peer" if side == "peer" else "cedros"]
+                    run = await _drive(Run(name, n, concurrency, own), server, payers[side])
+                    if side not in best or run.rate > best[side].rate:
+                        best[side] = run
+        finally:
+            for server in servers.values():
+                server.stop()
+    print(f"(logs in {work}; the fastest of {rounds} interleaved rounds per side)")
+    return [best[side] for side in sides]
 
 
 def verdicts(runs: list[Run]) -> list[tuple[bool, str]]:
@@ -373,19 +373,22 @@ def verdicts(runs: list[Run]) -> list[tuple[bool, str]]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.verify", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("-n", type=int, default=400, help="payments per side (default %(default)s)")
+    parser.add_argument("-n", type=int, default=300,
+                        help="payments per side and round (default %(default)s)")
     parser.add_argument("-c", "--concurrency", type=int, default=16,
                         help="in flight (default %(default)s)")
     parser.add_argument("--sides", default="v0,exact,peer",
                         help="comma-separated: v0, exact, peer (default %(default)s)")
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="interleaved rounds per side (default %(default)s)")
     parser.add_argument("--no-pin", action="store_true", help="do not pin the servers to CPU 0")
     args = parser.parse_args(argv)
-    sides = set(args.sides.split(","))
+    sides = [side for side in ("v0", "exact", "peer") if side in args.sides.split(",")]
     pin = [] if args.no_pin or (os.cpu_count() or 1) < 2 else ["taskset", "-c", "0"]
     if pin:
         os.sched_setaffinity(0, {1})
     try:
-        runs = asyncio.run(_run(args.n, args.concurrency, pin, sides))
+        runs = asyncio.run(_run(args.n, args.concurrency, pin, sides, args.rounds))
     except BenchError as exc:
         print(f"bench.verify: {exc}")
         return 2
