@@ -31,6 +31,7 @@ from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any, Literal
 
+import orjson
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import WebSocketException
 
@@ -178,7 +179,7 @@ class SignatureWatcher:
 
     def _dispatch(self, message: str | bytes) -> None:
         try:
-            doc = json.loads(message)
+            doc = orjson.loads(message)
         except ValueError:
             return
         if not isinstance(doc, dict):
