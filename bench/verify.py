@@ -264,9 +264,10 @@ def peer_payer(devnet: DevnetSandbox) -> Pay:
 
 
 def _cedros(devnet: DevnetSandbox, sandbox: SandboxServer, work: Path,
-            pin: list[str]) -> Server:
+            pin: list[str], storage: str) -> Server:
     raw = yaml.safe_load((BENCH_DIR / "catalog.yaml").read_text())
     raw["storage"]["file_path"] = str(work / "verify.db")
+    raw["storage"]["backend"] = storage
     config = work / "config.yaml"
     config.write_text(yaml.safe_dump(raw, sort_keys=False))
     env = server_env() | {
@@ -300,7 +301,7 @@ def _peer(devnet: DevnetSandbox, sandbox: SandboxServer, work: Path,
 
 
 async def _run(n: int, concurrency: int, pin: list[str], sides: list[str],
-               rounds: int) -> list[Run]:
+               rounds: int, storage: str) -> list[Run]:
     """Both servers up at once (an idle one costs nothing), the sides interleaved round by
     round, so a machine whose load drifts treats them alike; each side's fastest round
     is the one reported."""
@@ -308,14 +309,14 @@ async def _run(n: int, concurrency: int, pin: list[str], sides: list[str],
     sandbox = SandboxServer(devnet.chain, port=0)
     work = Path(tempfile.mkdtemp(prefix="cedros-bench-verify-"))
     names = {"v0": ("cedros v0 (POST /paywall/v1/verify)", ("check", "submit")),
-             "exact": ("cedros exact v2 (GET /paywall, gasless)", ("check",)),
+             "exact": ("cedros exact v2 (GET /paywall, gasless)", ("check", "submit")),
              "peer": ("x402 SDK facilitator exact (verify + settle)", ("verify", "settle"))}
     best: dict[str, Run] = {}
     async with sandbox:
         servers: dict[str, Server] = {}
         try:
             if {"v0", "exact"} & set(sides):
-                servers["cedros"] = _cedros(devnet, sandbox, work, pin)
+                servers["cedros"] = _cedros(devnet, sandbox, work, pin, storage)
             if "peer" in sides:
                 servers["peer"] = _peer(devnet, sandbox, work, pin)
             for server in servers.values():
@@ -381,6 +382,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="comma-separated: v0, exact, peer (default %(default)s)")
     parser.add_argument("--rounds", type=int, default=3,
                         help="interleaved rounds per side (default %(default)s)")
+    parser.add_argument("--storage", choices=("sqlite", "memory"), default="sqlite",
+                        help="our server's storage backend (default %(default)s)")
     parser.add_argument("--no-pin", action="store_true", help="do not pin the servers to CPU 0")
     args = parser.parse_args(argv)
     sides = [side for side in ("v0", "exact", "peer") if side in args.sides.split(",")]
@@ -388,7 +391,8 @@ def main(argv: list[str] | None = None) -> int:
     if pin:
         os.sched_setaffinity(0, {1})
     try:
-        runs = asyncio.run(_run(args.n, args.concurrency, pin, sides, args.rounds))
+        runs = asyncio.run(_run(args.n, args.concurrency, pin, sides, args.rounds,
+                                args.storage))
     except BenchError as exc:
         print(f"bench.verify: {exc}")
         return 2
