@@ -247,6 +247,8 @@ class SignatureWatcher:
     def _refused(self, sub: Subscription) -> None:
         """No ack in time, or a refusal: this WebSocket is no use; rest before retrying."""
         self._pending.pop(sub.request_id, None)
+        if not self._pending:
+            self._early.clear()
         self._rest()
 
     def _release_all(self) -> None:
