@@ -31,6 +31,7 @@ from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any, Literal
 
+import orjson
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import WebSocketException
 
@@ -39,6 +40,9 @@ from cedros_pay.integrations.solana.rpc import RpcCallError, SolanaRpc, commitme
 from cedros_pay.x402.reasons import Reason
 
 log = logging.getLogger("cedros_pay.solana.confirm")
+
+# Early notifications held at most (each names a subscription of ours; see SignatureWatcher).
+MAX_EARLY_NOTIFICATIONS = 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +71,12 @@ class SignatureWatcher:
     (`Subscription.ready`), so the transaction can be sent in the meantime: the request is
     on the wire first, and no slot is short enough for the transaction to be confirmed
     before the node has read it. The status backstop covers the impossible case anyway.
+
+    A node may notify before it acknowledges: a validator's pubsub service sends
+    notifications from another thread than the one answering the request, so a signature
+    that has landed already can be notified ahead of its subscription id. Such an early
+    notification is kept while some request still awaits its ack, and handed over when
+    the ack names its id; dropping it would leave the payment to the status backstop.
     """
 
     def __init__(self, url: str, *, connect_timeout: float = 5.0, retry_after: float = 30.0,
@@ -83,9 +93,16 @@ class SignatureWatcher:
         # subscription id itself, so no notification can slip in between.
         self._pending: dict[int, Subscription] = {}
         self._subs: dict[int, Subscription] = {}
+        # Notifications for ids not acknowledged yet, claimable by a pending request only.
+        self._early: dict[int, dict[str, Any]] = {}
         self._chores: set[asyncio.Task[None]] = set()
         self._unavailable_until = float("-inf")
         self.connects = 0
+
+    @property
+    def unclaimed_notifications(self) -> int:
+        """Early notifications held for a pending request (none once nothing is pending)."""
+        return len(self._early)
 
     @property
     def available(self) -> bool:
@@ -162,7 +179,7 @@ class SignatureWatcher:
 
     def _dispatch(self, message: str | bytes) -> None:
         try:
-            doc = json.loads(message)
+            doc = orjson.loads(message)
         except ValueError:
             return
         if not isinstance(doc, dict):
@@ -170,15 +187,7 @@ class SignatureWatcher:
         request_id = doc.get("id")
         sub = self._pending.pop(request_id, None) if isinstance(request_id, int) else None
         if sub is not None:
-            result = doc.get("result")
-            if not isinstance(result, int) or isinstance(result, bool):
-                _settle(sub.ack, None)  # the node refused the subscription
-            elif sub.cancelled:
-                self._chore(self._send_unsubscribe(result))
-            else:
-                sub.id = result
-                self._subs[result] = sub
-                _settle(sub.ack, result)
+            self._acknowledged(sub, doc.get("result"))
             return
         if doc.get("method") != "signatureNotification":
             return
@@ -189,9 +198,30 @@ class SignatureWatcher:
         if not isinstance(result, dict) or not isinstance(result.get("value"), dict):
             return  # e.g. "receivedSignature": not a decision
         subscription = params.get("subscription")
-        found = self._subs.pop(subscription, None) if isinstance(subscription, int) else None
+        if not isinstance(subscription, int):
+            return
+        found = self._subs.pop(subscription, None)
         if found is not None:
             _settle(found.notification, result)
+        elif self._pending and len(self._early) < MAX_EARLY_NOTIFICATIONS:
+            self._early[subscription] = result  # its ack is still on the way
+
+    def _acknowledged(self, sub: Subscription, result: Any) -> None:
+        early = self._early.pop(result, None) if isinstance(result, int) else None
+        if not self._pending:
+            self._early.clear()  # no request left that could claim them
+        if not isinstance(result, int) or isinstance(result, bool):
+            _settle(sub.ack, None)  # the node refused the subscription
+        elif sub.cancelled:
+            if early is None:  # a notified subscription is over at the node already
+                self._chore(self._send_unsubscribe(result))
+        else:
+            sub.id = result
+            _settle(sub.ack, result)
+            if early is not None:
+                _settle(sub.notification, early)
+            else:
+                self._subs[result] = sub
 
     def _cancel(self, sub: Subscription) -> None:
         sub.cancelled = True
@@ -217,6 +247,8 @@ class SignatureWatcher:
     def _refused(self, sub: Subscription) -> None:
         """No ack in time, or a refusal: this WebSocket is no use; rest before retrying."""
         self._pending.pop(sub.request_id, None)
+        if not self._pending:
+            self._early.clear()
         self._rest()
 
     def _release_all(self) -> None:
@@ -226,6 +258,7 @@ class SignatureWatcher:
             _settle(sub.notification, None)
         self._pending.clear()
         self._subs.clear()
+        self._early.clear()
 
 
 class Subscription:

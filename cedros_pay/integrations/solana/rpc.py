@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 import httpx
+import orjson
 
 from cedros_pay.core.errors import CedrosError, ErrorCode, is_rate_limit_error
 from cedros_pay.observability.hooks import RPCCallEvent
@@ -45,6 +46,7 @@ NODE_UNHEALTHY = -32005
 INVALID_PARAMS = -32602
 
 COMMITMENTS = ("processed", "confirmed", "finalized")
+_JSON_HEADERS = {"Content-Type": "application/json"}
 
 
 def commitment_rank(value: str | None) -> int:
@@ -245,7 +247,8 @@ class SolanaRpc:
 
     async def _post(self, body: dict[str, Any], time_limit: float | None) -> httpx.Response:
         try:
-            response = await self._http.post(self.url, json=body,
+            response = await self._http.post(self.url, content=orjson.dumps(body),
+                                             headers=_JSON_HEADERS,
                                              timeout=time_limit or self._timeout)
         except httpx.TimeoutException as exc:
             raise _Transient(ErrorCode.NETWORK_ERROR, f"timeout ({type(exc).__name__})",
@@ -265,7 +268,7 @@ class SolanaRpc:
                               f"Solana RPC {method} answered HTTP {response.status_code}",
                               {"reason": Reason.RPC_UNAVAILABLE.value})
         try:
-            doc = response.json()
+            doc = orjson.loads(response.content)
         except ValueError:
             raise _Transient(ErrorCode.RPC_ERROR, "the reply is not JSON",
                              transport=False) from None
