@@ -64,20 +64,22 @@ class Served:
         return self.process.url
 
 
-def _storage_yaml(backend: str, workdir: Path, postgres_url: str) -> str:
+def _storage_yaml(backend: str, workdir: Path, postgres_url: str, extra: str) -> str:
+    more = f", {extra}" if extra else ""
     if backend == "sqlite":
-        return f'storage: {{backend: sqlite, file_path: "{workdir / "cedros.db"}"}}\n'
-    return f'storage: {{backend: postgres, postgres_url: "{postgres_url}"}}\n'
+        return f'storage: {{backend: sqlite, file_path: "{workdir / "cedros.db"}"{more}}}\n'
+    return f'storage: {{backend: postgres, postgres_url: "{postgres_url}"{more}}}\n'
 
 
 @asynccontextmanager
 async def served(config_yaml: str, workdir: Path, backend: str, *,
                  env: Mapping[str, str], postgres: PostgresServer | None = None,
-                 name: str = "serve") -> AsyncIterator[Served]:
+                 name: str = "serve", storage: str = "") -> AsyncIterator[Served]:
     """`cedros-pay serve` on `config_yaml` plus a storage section for `backend` (a fresh
     SQLite file in the existing `workdir`, or a fresh database on `postgres`), `env` added
-    to its environment (see `sandbox_env`). On exit the server must stop cleanly with no
-    traceback in its log."""
+    to its environment (see `sandbox_env`); `storage`: more YAML flow-mapping items for the
+    storage section (`archival: {enabled: true}`). On exit the server must stop cleanly
+    with no traceback in its log."""
     database = ""
     postgres_url = ""
     if backend == "postgres":
@@ -86,7 +88,8 @@ async def served(config_yaml: str, workdir: Path, backend: str, *,
         database = f"t_{uuid.uuid4().hex[:8]}_{name}"[:63]
         postgres_url = postgres.create_database(database)
     config = workdir / f"{name}.yaml"
-    config.write_text(config_yaml + _COMMON + _storage_yaml(backend, workdir, postgres_url))
+    config.write_text(config_yaml + _COMMON
+                      + _storage_yaml(backend, workdir, postgres_url, storage))
     process = ServeProcess(config, workdir, name, env=dict(env))
     try:
         await process.wait_started()
