@@ -30,7 +30,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 from support.postgres import PostgresServer
-from support.served import BACKENDS, sandbox_env, served
+from support.served import BACKENDS, backend_of, sandbox_env, served
 
 from cedros_pay.sandbox import spl
 from cedros_pay.sandbox.testing import RunningSandbox, running_devnet_sandbox, usdc_transfer
@@ -147,8 +147,7 @@ async def world_for(workdir: Path, *, backend: str = "sqlite",
 async def world(request: pytest.FixtureRequest,
                 tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[World]:
     """One server per backend for the module, its buyer without SOL."""
-    backend: str = request.param
-    postgres = request.getfixturevalue("postgres_server") if backend == "postgres" else None
+    backend, postgres = backend_of(request)
     async with world_for(tmp_path_factory.mktemp(f"gasless-{backend}"), backend=backend,
                          postgres=postgres, sandbox={"payer_lamports": 0}) as w:
         yield w

@@ -21,7 +21,7 @@ import pytest_asyncio
 from solders.hash import Hash
 from solders.keypair import Keypair
 from solders.transaction import VersionedTransaction
-from support.served import BACKENDS, sandbox_env, served
+from support.served import BACKENDS, backend_of, sandbox_env, served
 from support.webhook_receiver import Delivery, WebhookReceiver
 
 from cedros_pay.core.clock import to_rfc3339
@@ -147,8 +147,7 @@ class World:
 async def server(request: pytest.FixtureRequest,
                  tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[World]:
     """The module's server on one backend, its receiver and admin key."""
-    backend: str = request.param
-    postgres = request.getfixturevalue("postgres_server") if backend == "postgres" else None
+    backend, postgres = backend_of(request)
     receiver = WebhookReceiver().up()
     admin = Keypair()
     try:

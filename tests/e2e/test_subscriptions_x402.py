@@ -20,7 +20,7 @@ import pytest
 import pytest_asyncio
 from api.conftest import client_for, config_from
 from solders.keypair import Keypair
-from support.served import BACKENDS, sandbox_env, served
+from support.served import BACKENDS, backend_of, sandbox_env, served
 
 from cedros_pay.app import create_app
 from cedros_pay.core.clock import ManualClock, parse_rfc3339
@@ -100,6 +100,15 @@ class Buyer:
             body["paymentSignature"] = signature
         return await self.client.post("/paywall/v1/subscription/x402/activate", json=body)
 
+    async def cancel_at_period_end_then_reactivate(self, sub_id: str) -> None:
+        cancel = await self.client.post("/paywall/v1/subscription/cancel",
+                                        json={"subscriptionId": sub_id, "atPeriodEnd": True})
+        assert cancel.status_code == 200 and cancel.json()["atPeriodEnd"] is True
+        assert (await self.status()).json()["cancelAtPeriodEnd"] is True
+        react = await self.client.post("/paywall/v1/subscription/reactivate",
+                                       json={"subscriptionId": sub_id})
+        assert react.json()["cancelAtPeriodEnd"] is False
+
     async def status(self, user: str | None = None) -> httpx.Response:
         return await self.client.get("/paywall/v1/subscription/status",
                                      params={"userId": user or self.wallet,
@@ -117,8 +126,7 @@ class World(Buyer):
 @pytest_asyncio.fixture(scope="module", loop_scope="module", params=BACKENDS)
 async def server(request: pytest.FixtureRequest,
                  tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Buyer]:
-    backend: str = request.param
-    postgres = request.getfixturevalue("postgres_server") if backend == "postgres" else None
+    backend, postgres = backend_of(request)
     async with running_devnet_sandbox() as sb, served(
             CATALOG, tmp_path_factory.mktemp(f"subs-{backend}"), backend, postgres=postgres,
             env=sandbox_env(sb, CEDROS_PAYWALL_PRODUCT_SOURCE="yaml",
@@ -229,13 +237,7 @@ async def test_the_whole_x402_lifecycle(world: World) -> None:
     stale = signed(payer, f"subscription:monthly:{stamp - 3600}")
     assert (await world.client.get("/paywall/monthly", headers=stale)).status_code == 402
 
-    cancel = await world.client.post("/paywall/v1/subscription/cancel",
-                                     json={"subscriptionId": sub_id, "atPeriodEnd": True})
-    assert cancel.status_code == 200 and cancel.json()["atPeriodEnd"] is True
-    assert (await world.status()).json()["cancelAtPeriodEnd"] is True
-    react = await world.client.post("/paywall/v1/subscription/reactivate",
-                                    json={"subscriptionId": sub_id})
-    assert react.json()["cancelAtPeriodEnd"] is False
+    await world.cancel_at_period_end_then_reactivate(sub_id)
 
     # Past the end plus the 24 h grace the worker's sweep expires it.
     subs = world_subs(world)
@@ -300,13 +302,7 @@ async def test_activation_renewal_pass_and_cancellation_on_a_real_server(
     forged["X-Signer"] = buyer.wallet
     assert (await buyer.client.get("/paywall/monthly", headers=forged)).status_code == 402
 
-    cancel = await buyer.client.post("/paywall/v1/subscription/cancel",
-                                     json={"subscriptionId": sub_id, "atPeriodEnd": True})
-    assert cancel.status_code == 200 and cancel.json()["atPeriodEnd"] is True
-    assert (await buyer.status()).json()["cancelAtPeriodEnd"] is True
-    react = await buyer.client.post("/paywall/v1/subscription/reactivate",
-                                    json={"subscriptionId": sub_id})
-    assert react.json()["cancelAtPeriodEnd"] is False
+    await buyer.cancel_at_period_end_then_reactivate(sub_id)
     now = await buyer.client.post("/paywall/v1/subscription/cancel",
                                   json={"subscriptionId": sub_id, "atPeriodEnd": False})
     assert now.status_code == 200

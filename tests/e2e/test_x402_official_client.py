@@ -96,8 +96,7 @@ class Served:
 @pytest_asyncio.fixture(scope="module", loop_scope="module", params=serving.BACKENDS)
 async def served(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory,
                  sdk_python: Path) -> AsyncIterator[Served]:
-    backend: str = request.param
-    postgres = request.getfixturevalue("postgres_server") if backend == "postgres" else None
+    backend, postgres = serving.backend_of(request)
     async with running_devnet_sandbox() as sb, serving.served(
             CATALOG, tmp_path_factory.mktemp(f"sdk-{backend}"), backend, postgres=postgres,
             env=serving.sandbox_env(sb, CEDROS_PAYWALL_PRODUCT_SOURCE="yaml",

@@ -18,7 +18,7 @@ from api.conftest import config_from
 from solders.hash import Hash
 from solders.keypair import Keypair
 from solders.transaction import VersionedTransaction
-from support.served import BACKENDS, sandbox_env, served
+from support.served import BACKENDS, backend_of, sandbox_env, served
 
 from cedros_pay.sandbox.payer import v0_payment_header
 from cedros_pay.sandbox.testing import RunningSandbox, running_devnet_sandbox, usdc_transfer
@@ -97,8 +97,7 @@ def _config(sb: RunningSandbox, yaml_path: str, **env: str) -> Any:
 @pytest_asyncio.fixture(scope="module", loop_scope="module", params=BACKENDS)
 async def world(request: pytest.FixtureRequest,
                 tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[World]:
-    backend: str = request.param
-    postgres = request.getfixturevalue("postgres_server") if backend == "postgres" else None
+    backend, postgres = backend_of(request)
     async with running_devnet_sandbox() as sb, served(
             CATALOG, tmp_path_factory.mktemp(f"x402-{backend}"), backend,
             env=sandbox_env(sb), postgres=postgres) as server:

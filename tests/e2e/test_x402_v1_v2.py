@@ -25,7 +25,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
 from support.postgres import PostgresServer
-from support.served import BACKENDS, sandbox_env, served
+from support.served import BACKENDS, backend_of, sandbox_env, served
 from support.webhook_receiver import WebhookReceiver
 
 from cedros_pay.app import create_app
@@ -156,8 +156,7 @@ async def served_world(workdir: Path, backend: str, postgres: PostgresServer | N
 @pytest_asyncio.fixture(scope="module", loop_scope="module", params=BACKENDS)
 async def world(request: pytest.FixtureRequest,
                 tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[World]:
-    backend: str = request.param
-    postgres = request.getfixturevalue("postgres_server") if backend == "postgres" else None
+    backend, postgres = backend_of(request)
     async with served_world(tmp_path_factory.mktemp(f"v1v2-{backend}"), backend,
                             postgres) as w:
         yield w

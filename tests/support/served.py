@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import httpx
+import pytest
 
 from cedros_pay.sandbox.testing import RunningSandbox
 from cedros_pay.storage.open import open_store
@@ -40,6 +41,16 @@ rate_limit:
   per_wallet: {enabled: false}
 logging: {level: warn}
 """
+
+
+def backend_of(request: pytest.FixtureRequest) -> tuple[str, PostgresServer | None]:
+    """A fixture parametrised over BACKENDS: its backend, and the session's PostgreSQL
+    server when that is the backend (started on first use)."""
+    backend: str = request.param
+    if backend != "postgres":
+        return backend, None
+    server: PostgresServer = request.getfixturevalue("postgres_server")
+    return backend, server
 
 
 def sandbox_env(sb: RunningSandbox, **extra: str) -> dict[str, str]:
