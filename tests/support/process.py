@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import secrets
@@ -196,8 +197,6 @@ class ServeProcess:
     async def wait_started(self, within: float = 60.0) -> ServeProcess:
         """`started()` without blocking the event loop, for a test whose sandbox chain
         (or webhook receiver) runs on that loop and must answer the server meanwhile."""
-        import asyncio
-
         import httpx
 
         deadline = time.monotonic() + within
