@@ -7,6 +7,7 @@ import asyncio
 import logging
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
@@ -31,14 +32,30 @@ def make_app(tmp_path: Path, extra_yaml: str = "", env: Mapping[str, str] | None
     return create_app(cfg, store=memory_store() if store is None else store)
 
 
-def recording_store(delay: float = 0.0, fail: bool = False) -> tuple[Store, list[CartQuote]]:
-    """A memory store whose cart saves are counted, and optionally slow or failing."""
+@dataclass
+class SaveSignals:
+    """What a recording store's slow cart save went through."""
+
+    entered: asyncio.Event = field(default_factory=asyncio.Event)
+    cancelled: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+def recording_store(delay: float = 0.0, fail: bool = False,
+                    signals: SaveSignals | None = None) -> tuple[Store, list[CartQuote]]:
+    """A memory store whose cart saves are counted, and optionally slow or failing;
+    `signals` learns when a save starts and whether it was cancelled."""
     store = memory_store()
     saved: list[CartQuote] = []
     original = store.carts.save
+    seen = signals or SaveSignals()
 
     async def save(quote: CartQuote) -> None:
-        await asyncio.sleep(delay)
+        seen.entered.set()
+        try:
+            await asyncio.sleep(delay)
+        except asyncio.CancelledError:
+            seen.cancelled.set()
+            raise
         if fail:
             raise RuntimeError("disk on fire")
         await original(quote)
@@ -258,12 +275,14 @@ async def test_cors_preflight_and_version_negotiation_through_the_app(tmp_path: 
 
 async def test_a_timed_out_payment_request_gets_the_envelope_and_writes_nothing(
         tmp_path: Path) -> None:
-    store, saved = recording_store(delay=0.5)
+    signals = SaveSignals()
+    store, saved = recording_store(delay=60, signals=signals)  # a save that never ends
     app = make_app(tmp_path, "server: {request_timeout: 100ms}\n", store=store)
     async with client_for(app) as client:
         resp = await client.post("/paywall/v1/cart/quote", json=CART,
                                  headers={"Idempotency-Key": "slow"})
-        await asyncio.sleep(0.6)  # long enough for a leaked handler to have written
+        # The handler was cancelled inside the save, not left running to write later.
+        await asyncio.wait_for(signals.cancelled.wait(), 10)
     assert resp.status_code == 503
     assert resp.json()["error"]["details"] == {"timeoutSeconds": 0.1}
     assert_chain_headers(resp)
@@ -290,7 +309,8 @@ async def test_an_unexpected_exception_is_a_500_envelope_without_internals(
 
 async def test_shutdown_finishes_requests_in_flight_then_stops_workers(
         tmp_path: Path) -> None:
-    store, saved = recording_store(delay=0.5)
+    signals = SaveSignals()
+    store, saved = recording_store(delay=0.5, signals=signals)
     app = make_app(tmp_path, store=store)
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, lifespan="on",
@@ -302,7 +322,7 @@ async def test_shutdown_finishes_requests_in_flight_then_stops_workers(
     assert workers and all(w.running for w in workers)
     async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
         in_flight = asyncio.create_task(client.post("/paywall/v1/cart/quote", json=CART))
-        await asyncio.sleep(0.2)  # the request is inside the slow save
+        await asyncio.wait_for(signals.entered.wait(), 10)  # inside the slow save
         server.should_exit = True
         resp = await in_flight
     await asyncio.wait_for(serving, timeout=15)

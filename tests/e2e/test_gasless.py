@@ -1,5 +1,7 @@
-"""Gasless x402 end to end: server wallets pay the fee, through the real app and the
-sandbox chain (spec 02 gasless-transaction, spec 07 signer arrangement, spec 22)."""
+"""Gasless x402 end to end: server wallets pay the fee, through a real `cedros-pay serve`
+(SQLite and PostgreSQL for the shared server; SQLite for the tests that need a server
+configured their own way) and the sandbox chain (spec 02 gasless-transaction, spec 07
+signer arrangement, spec 22)."""
 
 from __future__ import annotations
 
@@ -15,7 +17,8 @@ from typing import Any
 
 import httpx
 import pytest
-from api.conftest import client_for, config_from, serve_in_background
+import pytest_asyncio
+from api.conftest import serve_in_background
 from solders.keypair import Keypair
 from solders.message import MessageV0, to_bytes_versioned
 from solders.null_signer import NullSigner
@@ -26,12 +29,14 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
+from support.postgres import PostgresServer
+from support.served import BACKENDS, backend_of, sandbox_env, served
 
-from cedros_pay.app import CedrosApp, create_app
 from cedros_pay.sandbox import spl
 from cedros_pay.sandbox.testing import RunningSandbox, running_devnet_sandbox, usdc_transfer
-from cedros_pay.storage.store import memory_store
 from cedros_pay.x402.svm import COMPUTE_BUDGET_PROGRAM_ID, MEMO_PROGRAM_ID
+
+pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 LAMPORTS_PER_SOL = 1_000_000_000
 CATALOG = """
@@ -63,7 +68,6 @@ def payment_header(tx: VersionedTransaction, resource: str, *,
 @dataclass
 class World:
     sandbox: RunningSandbox
-    app: CedrosApp
     client: httpx.AsyncClient
 
     @property
@@ -75,6 +79,8 @@ class World:
         return self.sandbox.wallets.server
 
     async def build(self, resource: str = "article", **extra: Any) -> httpx.Response:
+        # A fresh blockhash: tests sharing one chain never get the same transaction built.
+        self.sandbox.chain.produce_blocks(1)
         return await self.client.post("/paywall/v1/gasless-transaction", json={
             "resourceId": resource, "userWallet": str(self.payer.pubkey()), **extra})
 
@@ -89,12 +95,13 @@ class World:
 
     async def healthy_wallets(self, count: int) -> dict[str, Any]:
         """/cedros-health once the first wallet health check has run."""
-        for _ in range(100):
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
             body = (await self.client.get("/cedros-health")).json()
             wallets = body.get("walletHealth", {})
             if sum(1 for w in wallets.values() if w["status"] == "healthy") >= count:
                 return dict(wallets)
-            await asyncio.sleep(0.02)
+            await asyncio.sleep(0.05)
         raise AssertionError(f"wallet health never showed {count} healthy wallets")
 
 
@@ -109,13 +116,8 @@ def buyer_signs(tx_b64: str, buyer: Keypair) -> VersionedTransaction:
 
 
 def env_for(sb: RunningSandbox, *wallets: Keypair, **env: str) -> dict[str, str]:
-    out = {
-        "CEDROS_X402_RPC_URL": sb.url, "CEDROS_X402_WS_URL": sb.ws_url,
-        "CEDROS_X402_PAYMENT_ADDRESS": str(sb.wallets.merchant.pubkey()),
-        "CEDROS_X402_TOKEN_MINT": str(sb.devnet.usdc_mint),
-        "CEDROS_PAYWALL_PRODUCT_SOURCE": "yaml", "COUPON_SOURCE": "disabled",
-        "CEDROS_X402_GASLESS_ENABLED": "true",
-    }
+    out = sandbox_env(sb, CEDROS_PAYWALL_PRODUCT_SOURCE="yaml", COUPON_SOURCE="disabled",
+                      CEDROS_X402_GASLESS_ENABLED="true")
     for index, wallet in enumerate(wallets or (sb.wallets.server,), start=1):
         out[f"X402_SERVER_WALLET_{index}"] = str(wallet)
     out.update(env)
@@ -123,27 +125,31 @@ def env_for(sb: RunningSandbox, *wallets: Keypair, **env: str) -> dict[str, str]
 
 
 @asynccontextmanager
-async def world_for(tmp_path: Path, *, sandbox: dict[str, Any] | None = None,
-                    extra_wallets: int = 0, fund: tuple[int, ...] = (), queue: str = "",
+async def world_for(workdir: Path, *, backend: str = "sqlite",
+                    postgres: PostgresServer | None = None,
+                    sandbox: dict[str, Any] | None = None, extra_wallets: int = 0,
+                    fund: tuple[int, ...] = (), queue: str = "",
                     **env: str) -> AsyncIterator[World]:
-    """The app with gasless on; `extra_wallets` more server wallets funded with `fund`;
+    """A server with gasless on; `extra_wallets` more server wallets funded with `fund`;
     `queue`: YAML lines for the x402 section (the tx queue settings are file-only)."""
-    (tmp_path / "catalog.yaml").write_text(CATALOG + (f"x402:\n{queue}" if queue else ""))
     async with running_devnet_sandbox(**(sandbox or {})) as sb:
         extra = [Keypair() for _ in range(extra_wallets)]
         for wallet, lamports in zip(extra, fund, strict=False):
             if lamports:
                 sb.chain.airdrop(wallet.pubkey(), lamports)
-        config = config_from(env_for(sb, sb.wallets.server, *extra, **env),
-                             yaml_path=str(tmp_path / "catalog.yaml"))
-        app = create_app(config, store=memory_store())
-        async with client_for(app) as client:
-            yield World(sb, app, client)
+        async with served(CATALOG + (f"x402:\n{queue}" if queue else ""), workdir, backend,
+                          env=env_for(sb, sb.wallets.server, *extra, **env),
+                          postgres=postgres) as server:
+            yield World(sb, server.client)
 
 
-@pytest.fixture
-async def world(tmp_path: Path) -> AsyncIterator[World]:
-    async with world_for(tmp_path, sandbox={"payer_lamports": 0}) as w:
+@pytest_asyncio.fixture(scope="module", loop_scope="module", params=BACKENDS)
+async def world(request: pytest.FixtureRequest,
+                tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[World]:
+    """One server per backend for the module, its buyer without SOL."""
+    backend, postgres = backend_of(request)
+    async with world_for(tmp_path_factory.mktemp(f"gasless-{backend}"), backend=backend,
+                         postgres=postgres, sandbox={"payer_lamports": 0}) as w:
         yield w
 
 
@@ -172,21 +178,23 @@ async def test_buyer_without_sol_pays_gaslessly(world: World) -> None:
     assert all(bytes(sig) == bytes(64) for sig in tx.signatures)  # nobody signed yet
 
     server_sol = world.sandbox.chain.balance(world.server.pubkey())
+    merchant = world.merchant_usdc()
     signed = buyer_signs(body["transaction"], world.payer)
     paid = await world.pay(signed, feePayer=server)
     assert paid.status_code == 200, paid.text
     assert paid.json()["wallet"] == str(world.payer.pubkey())
-    assert world.merchant_usdc() == 1_500_000
+    assert world.merchant_usdc() - merchant == 1_500_000
     assert world.sandbox.chain.balance(world.payer.pubkey()) == 0
     assert world.sandbox.chain.balance(world.server.pubkey()) < server_sol
     # The same signed bytes again co-sign to the same signature: a replay, not a payment.
     again = await world.pay(signed, feePayer=server)
     assert again.status_code != 200
     assert again.json()["error"]["code"] in ("payment_already_used", "signature_reused")
-    assert world.merchant_usdc() == 1_500_000
+    assert world.merchant_usdc() - merchant == 1_500_000
 
 
 async def test_requested_fee_payer_must_be_ours(world: World) -> None:
+    merchant = world.merchant_usdc()
     stranger = str(Keypair().pubkey())
     resp = await world.build(feePayer=stranger)
     assert resp.status_code == 400
@@ -200,7 +208,7 @@ async def test_requested_fee_payer_must_be_ours(world: World) -> None:
     paid = await world.pay(forged, feePayer=str(foreign))
     assert paid.status_code == 402, paid.text
     assert paid.json()["error"]["code"] == "invalid_signature"
-    assert world.merchant_usdc() == 0
+    assert world.merchant_usdc() == merchant
 
 
 @pytest.mark.parametrize("misuse", ["authority", "sol_payment"])
@@ -227,6 +235,7 @@ async def test_fee_payer_that_would_sign_anything_else_is_refused(
         signers = [NullSigner(server.pubkey()), payer]
     tx = VersionedTransaction(MessageV0.try_compile(server.pubkey(), ixs, [], bh), signers)
     server_sol = world.sandbox.chain.balance(server.pubkey())
+    merchant = world.merchant_usdc()
     resp = await world.pay(tx, feePayer=str(server.pubkey()))
     assert resp.status_code in (400, 402), resp.text
     error = resp.json()["error"]
@@ -238,7 +247,7 @@ async def test_fee_payer_that_would_sign_anything_else_is_refused(
         assert error["code"] == "invalid_transaction"
         assert error["details"]["reason"] == "fee_payer_misused"
     assert world.sandbox.chain.balance(server.pubkey()) == server_sol
-    assert world.merchant_usdc() == 0
+    assert world.merchant_usdc() == merchant
 
 
 # --- wallet selection -----------------------------------------------------------------------
@@ -291,9 +300,11 @@ async def test_missing_recipient_token_account(tmp_path: Path, auto_create: bool
 
 async def test_low_balance_alert_reaches_the_webhook_once(tmp_path: Path) -> None:
     received: list[tuple[dict[str, str], dict[str, Any]]] = []
+    alerted = asyncio.Event()
 
     async def hook(request: Request) -> Response:
         received.append((dict(request.headers), await request.json()))
+        alerted.set()
         return Response(status_code=204)
 
     receiver = Starlette(routes=[Route("/alert", hook, methods=["POST"])])
@@ -301,11 +312,8 @@ async def test_low_balance_alert_reaches_the_webhook_once(tmp_path: Path) -> Non
             tmp_path, sandbox={"server_lamports": 2_000_000},
             MONITORING_LOW_BALANCE_ALERT_URL=f"{url}/alert",
             MONITORING_HEADER_X_API_KEY="hook-key", MONITORING_CHECK_INTERVAL="1h") as w:
-        for _ in range(100):
-            if received:
-                break
-            await asyncio.sleep(0.02)
-        await asyncio.sleep(0.1)  # a second alert would have arrived by now
+        await asyncio.wait_for(alerted.wait(), 30)
+        await asyncio.sleep(0.5)  # a second alert would have arrived by now
         assert len(received) == 1
         headers, body = received[0]
         assert headers["x-api-key"] == "hook-key"
@@ -323,13 +331,14 @@ async def test_cart_is_paid_gaslessly(world: World) -> None:
                                     json={"items": [{"resource": "article", "quantity": 2}]})
     assert cart.status_code in (200, 201), cart.text
     cart_id = cart.json()["cartId"]
+    merchant = world.merchant_usdc()
     built = await world.build(cart_id)
     assert built.status_code == 200, built.text
     signed = buyer_signs(built.json()["transaction"], world.payer)
     paid = await world.client.post("/paywall/v1/verify", headers={"X-PAYMENT": payment_header(
         signed, cart_id, resource_type="cart", feePayer=built.json()["feePayer"])})
     assert paid.status_code == 200, paid.text
-    assert world.merchant_usdc() == 3_000_000
+    assert world.merchant_usdc() - merchant == 3_000_000
     again = await world.build(cart_id)
     assert again.json()["error"]["code"] == "cart_already_paid"
 
@@ -393,6 +402,7 @@ async def test_two_gasless_transactions_for_one_cart_settle_once(world: World) -
     cart = await world.client.post("/paywall/v1/cart/quote",
                                    json={"items": [{"resource": "article", "quantity": 1}]})
     cart_id = cart.json()["cartId"]
+    merchant = world.merchant_usdc()
     txs = []
     for _ in range(2):
         built = (await world.build(cart_id)).json()
@@ -406,4 +416,4 @@ async def test_two_gasless_transactions_for_one_cart_settle_once(world: World) -
     assert statuses[0] == 200 and statuses[1] != 200, [r.text for r in responses]
     assert {r.json().get("error", {}).get("code") for r in responses} == {
         None, "cart_already_paid"}
-    assert world.merchant_usdc() == 1_500_000
+    assert world.merchant_usdc() - merchant == 1_500_000

@@ -1,34 +1,37 @@
 """Refunds end to end (issue 14): a real purchase on the sandbox chain, the buyer's signed
 request, the admin's signed approval, the merchant wallet paying the quote through
-POST /verify, and `refund.succeeded` reaching the merchant's receiver."""
+POST /verify, and `refund.succeeded` reaching the merchant's receiver.
+
+A real `cedros-pay serve` on SQLite and on PostgreSQL, one per backend for the module;
+each test is a tenant of its own (X-Tenant-ID), so pending lists start empty for it."""
 
 from __future__ import annotations
 
 import asyncio
 import base64
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager
-from dataclasses import dataclass
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from api.conftest import client_for, config_from
+import pytest_asyncio
 from solders.hash import Hash
 from solders.keypair import Keypair
 from solders.transaction import VersionedTransaction
-from support.webhook_receiver import WebhookReceiver
+from support.served import BACKENDS, backend_of, sandbox_env, served
+from support.webhook_receiver import Delivery, WebhookReceiver
 
-from cedros_pay.app import create_app
 from cedros_pay.core.clock import to_rfc3339
 from cedros_pay.integrations.solana.accounts import associated_token_address
 from cedros_pay.sandbox import refund as refund_demo
 from cedros_pay.sandbox.payer import v0_payment_header
 from cedros_pay.sandbox.testing import RunningSandbox, running_devnet_sandbox, usdc_transfer
-from cedros_pay.storage.open import open_store
-from cedros_pay.storage.store import Store, memory_store
+from cedros_pay.storage.store import Store
+
+pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 ADMIN_KEY = "refund-admin-key"
 CATALOG = """
@@ -40,7 +43,7 @@ coupons: {coupon_source: disabled}
 callbacks:
   payment_success_url: "URL"
   timeout: 2s
-  poll_interval: 1s
+  poll_interval: 200ms
 """
 
 
@@ -57,6 +60,7 @@ class World:
     store: Store
     admin: Keypair
     receiver: WebhookReceiver
+    tenant: str = "default"
 
     @property
     def merchant(self) -> Keypair:
@@ -71,8 +75,17 @@ class World:
         return d.chain.token_balance(owner.pubkey(), d.usdc_mint)
 
     def transfer(self, amount: int, **kw: Any) -> VersionedTransaction:
+        # A fresh block each time: tests share one chain and must never build equal bytes.
         return usdc_transfer(self.sandbox.devnet, amount,
-                             blockhash=self.sandbox.chain.latest_block.blockhash, **kw)
+                             blockhash=self.sandbox.chain.produce_blocks(1).blockhash, **kw)
+
+    async def refund_events(self, refund_id: str) -> list[dict[str, Any]]:
+        """The refund.succeeded deliveries for `refund_id`, once the first has arrived."""
+        def mine(d: Delivery) -> bool:
+            doc = d.json()
+            return bool(doc.get("eventType") == "refund.succeeded"
+                        and doc.get("refundId") == refund_id)
+        return [d.json() for d in await self.receiver.matching(mine)]
 
     async def purchase(self, payer: Keypair | None = None) -> str:
         tx = self.transfer(1_500_000, payer=payer) if payer else self.transfer(1_500_000)
@@ -130,35 +143,32 @@ class World:
         return refund_id
 
 
-@pytest.fixture
-def receiver() -> Iterator[WebhookReceiver]:
-    r = WebhookReceiver().up()
-    yield r
-    r.down()
-
-
-@pytest.fixture
-async def world(tmp_path: Path, receiver: WebhookReceiver) -> AsyncIterator[World]:
-    async with world_on(tmp_path, receiver, memory_store()) as w:
-        yield w
-
-
-@asynccontextmanager
-async def world_on(tmp_path: Path, receiver: WebhookReceiver,
-                   store: Store) -> AsyncIterator[World]:
-    (tmp_path / "cfg.yaml").write_text(CATALOG.replace("URL", receiver.url))
+@pytest_asyncio.fixture(scope="module", loop_scope="module", params=BACKENDS)
+async def server(request: pytest.FixtureRequest,
+                 tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[World]:
+    """The module's server on one backend, its receiver and admin key."""
+    backend, postgres = backend_of(request)
+    receiver = WebhookReceiver().up()
     admin = Keypair()
-    async with running_devnet_sandbox() as sb:
-        cfg = config_from({
-            "CEDROS_X402_RPC_URL": sb.url, "CEDROS_X402_WS_URL": sb.ws_url,
-            "CEDROS_X402_PAYMENT_ADDRESS": str(sb.wallets.merchant.pubkey()),
-            "CEDROS_X402_TOKEN_MINT": str(sb.devnet.usdc_mint),
-            "CEDROS_PAYWALL_PRODUCT_SOURCE": "yaml", "COUPON_SOURCE": "disabled",
-            "CEDROS_ADMIN_PUBLIC_KEY_1": str(admin.pubkey()),
-            "CEDROS_ADMIN_API_KEY_1": ADMIN_KEY,
-        }, yaml_path=str(tmp_path / "cfg.yaml"))
-        async with client_for(create_app(cfg, store=store)) as client:
-            yield World(sb, client, store, admin, receiver)
+    try:
+        async with running_devnet_sandbox() as sb, served(
+                CATALOG.replace("URL", receiver.url), tmp_path_factory.mktemp(
+                    f"refunds-{backend}"), backend, postgres=postgres,
+                env=sandbox_env(sb, CEDROS_PAYWALL_PRODUCT_SOURCE="yaml",
+                                COUPON_SOURCE="disabled",
+                                CEDROS_ADMIN_PUBLIC_KEY_1=str(admin.pubkey()),
+                                CEDROS_ADMIN_API_KEY_1=ADMIN_KEY)) as running:
+            yield World(sb, running.client, running.store, admin, receiver)
+    finally:
+        receiver.down()
+
+
+@pytest.fixture
+def world(server: World) -> World:
+    """The module's server seen as a tenant of this test's own."""
+    tenant = f"t{uuid.uuid4().hex[:12]}"
+    server.client.headers["X-Tenant-ID"] = tenant
+    return replace(server, tenant=tenant)
 
 
 def code(resp: httpx.Response) -> str:
@@ -177,7 +187,7 @@ async def test_the_payer_opens_one_pending_refund_per_purchase(world: World) -> 
     assert body["refundId"].startswith("refund_") and len(body["refundId"]) == 39
     assert (body["status"], body["amount"], body["token"]) == ("pending", 0.89, "USDC")
     assert body["createdAt"].endswith("Z") and body["message"]
-    stored = await world.store.refunds.get("default", body["refundId"])
+    stored = await world.store.refunds.get(world.tenant, body["refundId"])
     assert stored is not None and stored.amount_atomic == 890_000
     again = await world.request(purchase)
     assert again.status_code == 200
@@ -200,7 +210,7 @@ async def test_a_request_needs_the_payers_valid_signature(world: World) -> None:
         "originalPurchaseId": purchase, "recipientWallet": str(world.payer.pubkey()),
         "amount": 1, "token": "USDC"}, headers=wrong_message)
     assert code(resp) == "invalid_signature"
-    assert await world.store.refunds.list_pending("default") == []
+    assert await world.store.refunds.list_pending(world.tenant) == []
 
 
 async def test_someone_elses_purchase_cannot_be_refunded_to_me(world: World) -> None:
@@ -306,15 +316,13 @@ async def test_the_exact_quote_moves_the_money_once_and_tells_the_merchant(
     assert resp.json()["resourceType"] == "refund"
     assert world.balance(world.payer) - before_payer == 890_000
     assert before_merchant - world.balance(world.merchant) == 890_000
-    stored = await world.store.refunds.get("default", refund_id)
+    stored = await world.store.refunds.get(world.tenant, refund_id)
     assert stored is not None and stored.signature == str(tx.signatures[0])
     again = await world.execute(tx, refund_id)
     assert code(again) in ("refund_already_processed", "payment_already_used")
     purchase = stored.original_purchase_id
     assert code(await world.request(purchase)) == "refund_already_processed"
-    deliveries = await world.receiver.arrived(2, within=10)
-    events = [d.json() for d in deliveries if d.json()["eventType"] == "refund.succeeded"]
-    [event] = events
+    [event] = await world.refund_events(refund_id)
     assert (event["refundId"], event["originalPurchaseId"], event["recipientWallet"],
             event["atomicAmount"], event["token"], event["processedBy"],
             event["signature"]) == (refund_id, purchase, str(world.payer.pubkey()), 890_000,
@@ -346,7 +354,7 @@ async def test_refund_and_payment_signatures_never_cross(world: World) -> None:
         "X-PAYMENT": v0_payment_header(payment_tx, "article")})).status_code == 200
     as_refund = await world.execute(payment_tx, second)
     assert as_refund.status_code >= 400
-    assert (await world.store.refunds.get("default", second)) is not None
+    assert (await world.store.refunds.get(world.tenant, second)) is not None
 
 
 async def test_concurrent_executions_settle_one(world: World) -> None:
@@ -485,7 +493,7 @@ async def test_a_transaction_the_node_refuses_gives_the_claim_back(world: World)
 
 async def test_no_new_quote_or_denial_while_a_sent_transaction_may_land(world: World) -> None:
     refund_id = await world.approved()
-    stored = await world.store.refunds.get("default", refund_id)
+    stored = await world.store.refunds.get(world.tenant, refund_id)
     assert stored is not None
     sent = datetime.now(UTC)
     stored.metadata.update({"cedros.attempt": "5" * 88, "cedros.attempt_at": to_rfc3339(sent)})
@@ -498,69 +506,31 @@ async def test_no_new_quote_or_denial_while_a_sent_transaction_may_land(world: W
     assert (await world.approve(refund_id)).status_code == 200
 
 
-@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
-async def test_the_whole_refund_on_sql_storage(backend: str, tmp_path: Path,
-                                               receiver: WebhookReceiver,
-                                               request: pytest.FixtureRequest) -> None:
-    if backend == "sqlite":
-        store = await open_store("sqlite", file_path=str(tmp_path / "pay.db"))
-    else:
-        store = await open_store("postgres",
-                                 postgres_url=request.getfixturevalue("postgres_url"))
-    try:
-        async with world_on(tmp_path, receiver, store) as w:
-            denied = (await w.request(await w.purchase())).json()["refundId"]
-            assert (await w.deny(denied)).status_code == 200
-            refund_id = await w.approved()
-            before = w.balance(w.payer)
-            txs = [w.refund_tx(refund_id, 890_000, compute_unit_price=i + 1) for i in range(3)]
-            results = await asyncio.gather(*(w.execute(tx, refund_id) for tx in txs))
-            assert sorted(r.status_code == 200 for r in results) == [False, False, True]
-            assert w.balance(w.payer) - before == 890_000
-            stored = await store.refunds.get("default", refund_id)
-            assert stored is not None and stored.is_processed
-            assert await store.refunds.get("default", denied) is None
-            assert (await w.pending()).json()["refunds"] == []
-            events = [d.json() for d in await w.receiver.arrived(3, within=10)]
-            assert [e["refundId"] for e in events if e["eventType"] == "refund.succeeded"] == [
-                refund_id]
-    finally:
-        await store.close()
-
-
-@pytest.mark.parametrize("backend", ["memory", "postgres"])
-async def test_racing_requests_open_one_refund_and_one_decision_wins(
-        backend: str, tmp_path: Path, receiver: WebhookReceiver,
-        request: pytest.FixtureRequest) -> None:
-    store = memory_store() if backend == "memory" else await open_store(
-        "postgres", postgres_url=request.getfixturevalue("postgres_url"))
-    try:
-        async with world_on(tmp_path, receiver, store) as w:
-            purchase = await w.purchase()
-            firsts = await asyncio.gather(*(w.request(purchase) for _ in range(10)))
-            assert sorted(r.status_code for r in firsts) == [200] * 9 + [201]
-            assert len({r.json()["refundId"] for r in firsts}) == 1
-            assert len((await w.pending()).json()["refunds"]) == 1
-            for i in range(4):
-                # Approve racing deny. Deny after a finished approval is a later decision
-                # and wins too; what may never happen is an answered denial with the
-                # refund still there (an approval writing it back).
-                refund_id = (await w.request(await w.purchase())).json()["refundId"]
-                calls = [w.approve(refund_id), w.deny(refund_id)]
-                approve, deny = await asyncio.gather(*(calls if i % 2 else calls[::-1]))
-                if i % 2 == 0:
-                    approve, deny = deny, approve
-                stored = await store.refunds.get("default", refund_id)
-                if deny.status_code == 200:
-                    assert stored is None
-                    assert approve.status_code == 200 or code(approve) == "refund_not_found"
-                else:
-                    assert code(deny) == "refund_already_processed"
-                    assert approve.status_code == 200, approve.text
-                    assert stored is not None and stored.metadata.get("cedros.approved_at")
-                    assert (await w.pending()).json()["refunds"][-1]["status"] == "approved"
-    finally:
-        await store.close()
+async def test_racing_requests_open_one_refund_and_one_decision_wins(world: World) -> None:
+    w, store = world, world.store
+    purchase = await w.purchase()
+    firsts = await asyncio.gather(*(w.request(purchase) for _ in range(10)))
+    assert sorted(r.status_code for r in firsts) == [200] * 9 + [201]
+    assert len({r.json()["refundId"] for r in firsts}) == 1
+    assert len((await w.pending()).json()["refunds"]) == 1
+    for i in range(4):
+        # Approve racing deny. Deny after a finished approval is a later decision
+        # and wins too; what may never happen is an answered denial with the
+        # refund still there (an approval writing it back).
+        refund_id = (await w.request(await w.purchase())).json()["refundId"]
+        calls = [w.approve(refund_id), w.deny(refund_id)]
+        approve, deny = await asyncio.gather(*(calls if i % 2 else calls[::-1]))
+        if i % 2 == 0:
+            approve, deny = deny, approve
+        stored = await store.refunds.get(w.tenant, refund_id)
+        if deny.status_code == 200:
+            assert stored is None
+            assert approve.status_code == 200 or code(approve) == "refund_not_found"
+        else:
+            assert code(deny) == "refund_already_processed"
+            assert approve.status_code == 200, approve.text
+            assert stored is not None and stored.metadata.get("cedros.approved_at")
+            assert (await w.pending()).json()["refunds"][-1]["status"] == "approved"
 
 
 async def test_the_readme_walkthrough_refunds_a_purchase(world: World) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import statistics
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -98,13 +97,10 @@ async def test_transfer_checked_with_memo_moves_exactly_the_amount(
     before_payer = await _token_amount(client, devnet.payer_usdc)
     before_merchant = await _token_amount(client, devnet.merchant_usdc)
 
-    started = time.perf_counter()
     blockhash = (await client.get_latest_blockhash()).value.blockhash
     tx = _legacy_payment(sandbox, 1_250_000, blockhash)
     signature = (await client.send_raw_transaction(bytes(tx))).value
     status = await _status(client, signature)
-    elapsed_ms = (time.perf_counter() - started) * 1000
-    print(f"\nblockhash + send + status round trip: {elapsed_ms:.2f} ms")
 
     assert signature == tx.signatures[0]
     assert status is not None and status.err is None
@@ -121,7 +117,8 @@ async def test_transfer_checked_with_memo_moves_exactly_the_amount(
     post = {b.owner: int(b.ui_token_amount.amount) for b in meta.post_token_balances or []}
     merchant = devnet.wallets.merchant.pubkey()
     assert post[merchant] - pre[merchant] == 1_250_000
-    assert found.block_time is not None and abs(found.block_time - time.time()) < 5
+    # The wall clock of when it landed (a minute of slack for a loaded machine), not 0.
+    assert found.block_time is not None and abs(found.block_time - time.time()) < 60
 
 
 async def test_v0_transaction_lands_and_reports_its_version(
@@ -289,21 +286,6 @@ async def _pay_with_token_2022(sandbox: RunningSandbox) -> None:
         assert parsed.data.program == "spl-token-2022"  # type: ignore[union-attr]
         info = parsed.data.parsed["info"]  # type: ignore[union-attr]
         assert info["extensions"] == [{"extension": "immutableOwner"}]
-
-
-async def test_payment_round_trip_time(sandbox: RunningSandbox, client: AsyncClient) -> None:
-    """Not a pass/fail bound: prints what a verifier's send+confirm costs against the sandbox."""
-    samples = []
-    for n in range(30):
-        started = time.perf_counter()
-        blockhash = (await client.get_latest_blockhash()).value.blockhash
-        tx = _legacy_payment(sandbox, 1_000, blockhash, memo=f"timing-{n}")
-        signature = (await client.send_raw_transaction(bytes(tx))).value
-        assert (await _status(client, signature)).err is None
-        samples.append((time.perf_counter() - started) * 1000)
-    print(f"\n30 payments, blockhash+send+status: median {statistics.median(samples):.2f} ms, "
-          f"max {max(samples):.2f} ms")
-    assert await _token_amount(client, sandbox.devnet.merchant_usdc) == 30_000
 
 
 async def test_json_parsed_transaction_decodes_the_payment(

@@ -1,19 +1,26 @@
 """x402 subscriptions end to end: quote -> real sandbox payment -> activate -> status ->
-renew from the period end -> subscriber pass on the resource endpoint -> cancel -> expire."""
+renew from the period end -> subscriber pass on the resource endpoint -> cancel -> expire.
+
+Most tests pay a real `cedros-pay serve` on SQLite and on PostgreSQL (one per backend for
+the module, a tenant per test). The tests that move time (renewal from the period end,
+grace and expiry) keep an in-process app with a manual clock: no server process has one."""
 
 from __future__ import annotations
 
 import base64
+import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+import pytest_asyncio
 from api.conftest import client_for, config_from
 from solders.keypair import Keypair
+from support.served import BACKENDS, backend_of, sandbox_env, served
 
 from cedros_pay.app import create_app
 from cedros_pay.core.clock import ManualClock, parse_rfc3339
@@ -23,6 +30,8 @@ from cedros_pay.resolvers.subscription_events import SubscriptionEvent
 from cedros_pay.sandbox.payer import v0_payment_header
 from cedros_pay.sandbox.testing import RunningSandbox, running_devnet_sandbox, usdc_transfer
 from cedros_pay.storage.store import Store, memory_store
+
+pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 CATALOG = """
 subscriptions:
@@ -66,20 +75,20 @@ class Recorder:
 
 
 @dataclass
-class World:
+class Buyer:
     sandbox: RunningSandbox
     client: httpx.AsyncClient
     store: Store
-    clock: ManualClock
-    notes: Recorder
+    tenant: str = "default"
 
     @property
     def wallet(self) -> str:
         return str(self.sandbox.wallets.payer.pubkey())
 
     async def pay(self, amount: int, resource: str = "monthly") -> str:
+        # A fresh block each time: tests sharing one chain never build the same bytes.
         tx = usdc_transfer(self.sandbox.devnet, amount,
-                           blockhash=self.sandbox.chain.latest_block.blockhash)
+                           blockhash=self.sandbox.chain.produce_blocks(1).blockhash)
         resp = await self.client.post("/paywall/v1/verify",
                                       headers={"X-PAYMENT": v0_payment_header(tx, resource)})
         assert resp.status_code == 200, resp.text
@@ -91,13 +100,53 @@ class World:
             body["paymentSignature"] = signature
         return await self.client.post("/paywall/v1/subscription/x402/activate", json=body)
 
+    async def cancel_at_period_end_then_reactivate(self, sub_id: str, stamp: int) -> None:
+        """Each call signed by the subscriber, naming the action and the id (at `stamp`)."""
+        payer = self.sandbox.wallets.payer
+        cancel = await self.client.post(
+            "/paywall/v1/subscription/cancel", json={"subscriptionId": sub_id, "atPeriodEnd": True},
+            headers=signed(payer, f"cancel-subscription:{sub_id}:{stamp}"))
+        assert cancel.status_code == 200 and cancel.json()["atPeriodEnd"] is True
+        assert (await self.status()).json()["cancelAtPeriodEnd"] is True
+        react = await self.client.post(
+            "/paywall/v1/subscription/reactivate", json={"subscriptionId": sub_id},
+            headers=signed(payer, f"reactivate-subscription:{sub_id}:{stamp}"))
+        assert react.json()["cancelAtPeriodEnd"] is False
+
     async def status(self, user: str | None = None) -> httpx.Response:
         return await self.client.get("/paywall/v1/subscription/status",
                                      params={"userId": user or self.wallet,
                                              "resource": "monthly"})
 
 
+@dataclass
+class World(Buyer):
+    """A buyer of an in-process app whose clock the test moves."""
+
+    clock: ManualClock = field(default_factory=lambda: ManualClock(datetime.now(UTC)))
+    notes: Recorder = field(default_factory=Recorder)
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module", params=BACKENDS)
+async def server(request: pytest.FixtureRequest,
+                 tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Buyer]:
+    backend, postgres = backend_of(request)
+    async with running_devnet_sandbox() as sb, served(
+            CATALOG, tmp_path_factory.mktemp(f"subs-{backend}"), backend, postgres=postgres,
+            env=sandbox_env(sb, CEDROS_PAYWALL_PRODUCT_SOURCE="yaml",
+                            COUPON_SOURCE="yaml")) as running:
+        yield Buyer(sb, running.client, running.store)
+
+
 @pytest.fixture
+def buyer(server: Buyer) -> Buyer:
+    """The module's server seen as a tenant of this test's own."""
+    tenant = f"t{uuid.uuid4().hex[:12]}"
+    server.client.headers["X-Tenant-ID"] = tenant
+    return replace(server, tenant=tenant)
+
+
+@pytest_asyncio.fixture(loop_scope="module")
 async def world(tmp_path: Path) -> AsyncIterator[World]:
     (tmp_path / "catalog.yaml").write_text(CATALOG)
     async with running_devnet_sandbox() as sb:
@@ -112,7 +161,7 @@ async def world(tmp_path: Path) -> AsyncIterator[World]:
         }, yaml_path=str(tmp_path / "catalog.yaml"))
         app = create_app(config, store=store, clock=clock, notifier=notes)
         async with client_for(app) as client:
-            yield World(sb, client, store, clock, notes)
+            yield World(sb, client, store, clock=clock, notes=notes)
 
 
 def signed(keypair: Keypair, message: str) -> dict[str, str]:
@@ -192,17 +241,7 @@ async def test_the_whole_x402_lifecycle(world: World) -> None:
     stale = signed(payer, f"subscription:monthly:{stamp - 3600}")
     assert (await world.client.get("/paywall/monthly", headers=stale)).status_code == 402
 
-    # Cancel and reactivate: the subscriber's signature names the action and the id.
-    stamp = int(world.clock.now().timestamp())
-    cancel = await world.client.post(
-        "/paywall/v1/subscription/cancel", json={"subscriptionId": sub_id, "atPeriodEnd": True},
-        headers=signed(payer, f"cancel-subscription:{sub_id}:{stamp}"))
-    assert cancel.status_code == 200 and cancel.json()["atPeriodEnd"] is True
-    assert (await world.status()).json()["cancelAtPeriodEnd"] is True
-    react = await world.client.post(
-        "/paywall/v1/subscription/reactivate", json={"subscriptionId": sub_id},
-        headers=signed(payer, f"reactivate-subscription:{sub_id}:{stamp}"))
-    assert react.json()["cancelAtPeriodEnd"] is False
+    await world.cancel_at_period_end_then_reactivate(sub_id, int(world.clock.now().timestamp()))
 
     # Past the end plus the 24 h grace the worker's sweep expires it.
     subs = world_subs(world)
@@ -230,16 +269,68 @@ async def test_the_whole_x402_lifecycle(world: World) -> None:
     assert world.notes.subs[-1].event_type == "subscription.cancelled"
 
 
+async def test_activation_renewal_pass_and_cancellation_on_a_real_server(
+        buyer: Buyer) -> None:
+    """The lifecycle without moving time, in a real server and its database."""
+    unpaid = await buyer.activate(None)
+    assert unpaid.status_code == 200 and unpaid.json()["status"] == "inactive"
+    assert (await buyer.status()).status_code == 404
+
+    before = datetime.now(UTC)
+    first = await buyer.pay(2_000_000)
+    resp = await buyer.activate(first, metadata={"plan": "gold"})
+    assert resp.status_code == 200, resp.text
+    body = resp.json()
+    assert body["status"] == "active" and "quote" not in body
+    start, end1 = parse_rfc3339(body["currentPeriodStart"]), parse_rfc3339(
+        body["currentPeriodEnd"])
+    slack = timedelta(minutes=1)  # the server's clock is the wall clock
+    assert before - slack <= start <= datetime.now(UTC) + slack
+    assert abs(end1 - period_end(start, BillingPeriod.MONTH, 1)) < timedelta(seconds=1)
+    sub_id = body["subscriptionId"]
+    again = await buyer.activate(first)  # one signature buys one period
+    assert again.json()["subscriptionId"] == sub_id and "quote" in again.json()
+
+    renewed = (await buyer.activate(await buyer.pay(2_000_000))).json()
+    assert renewed["subscriptionId"] == sub_id
+    assert parse_rfc3339(renewed["currentPeriodStart"]) == end1  # from the period end
+    status = (await buyer.status()).json()
+    assert (status["active"], status["currentPeriodEnd"]) == (True,
+                                                              renewed["currentPeriodEnd"])
+
+    payer = buyer.sandbox.wallets.payer
+    stamp = int(datetime.now(UTC).timestamp())
+    free = await buyer.client.get("/paywall/monthly",
+                                  headers=signed(payer, f"subscription:monthly:{stamp}"))
+    assert free.status_code == 200, free.text
+    assert free.json()["subscriptionId"] == sub_id
+    forged = signed(Keypair(), f"subscription:monthly:{stamp}")
+    forged["X-Signer"] = buyer.wallet
+    assert (await buyer.client.get("/paywall/monthly", headers=forged)).status_code == 402
+
+    stamp = int(datetime.now(UTC).timestamp())
+    await buyer.cancel_at_period_end_then_reactivate(sub_id, stamp)
+    stranger = await buyer.client.post(
+        "/paywall/v1/subscription/cancel", json={"subscriptionId": sub_id, "atPeriodEnd": False},
+        headers=signed(Keypair(), f"cancel-subscription-now:{sub_id}:{stamp}"))
+    assert stranger.status_code == 403
+    now = await buyer.client.post(
+        "/paywall/v1/subscription/cancel", json={"subscriptionId": sub_id, "atPeriodEnd": False},
+        headers=signed(payer, f"cancel-subscription-now:{sub_id}:{stamp}"))
+    assert now.status_code == 200
+    assert (await buyer.status()).json()["active"] is False
+
+
 def world_subs(world: World) -> Any:
     return world.client._transport.app.services.subscriptions  # type: ignore[attr-defined]
 
 
-async def test_a_payment_for_another_product_or_wallet_does_not_activate(world: World) -> None:
-    other = await world.pay(1_000_000, "single")
-    assert "quote" in (await world.activate(other)).json()
-    paid = await world.pay(2_000_000)
+async def test_a_payment_for_another_product_or_wallet_does_not_activate(buyer: Buyer) -> None:
+    other = await buyer.pay(1_000_000, "single")
+    assert "quote" in (await buyer.activate(other)).json()
+    paid = await buyer.pay(2_000_000)
     stranger = str(Keypair().pubkey())
-    resp = await world.client.post("/paywall/v1/subscription/x402/activate", json={
+    resp = await buyer.client.post("/paywall/v1/subscription/x402/activate", json={
         "productId": "monthly", "wallet": stranger, "paymentSignature": paid})
     assert "quote" in resp.json() and resp.json()["subscriptionId"] == ""
 
@@ -277,26 +368,26 @@ async def test_a_payment_for_another_product_or_wallet_does_not_activate(world: 
     ("stripe-session", {"resource": "monthly", "interval": "monthly"}, 400,
      "invalid_resource"),
 ])
-async def test_bad_input_gets_spec_codes(world: World, path: str, body: dict[str, Any],
+async def test_bad_input_gets_spec_codes(buyer: Buyer, path: str, body: dict[str, Any],
                                          status: int, code: str) -> None:
-    resp = await world.client.post(f"/paywall/v1/subscription/{path}", json=body)
+    resp = await buyer.client.post(f"/paywall/v1/subscription/{path}", json=body)
     assert resp.status_code == status, resp.text
     assert resp.json()["error"]["code"] == code
 
 
 @pytest.mark.parametrize("raw", [b"", b"not json", b"[1,2]", b'"x"', b"{"])
-async def test_garbage_bodies_are_400(world: World, raw: bytes) -> None:
+async def test_garbage_bodies_are_400(buyer: Buyer, raw: bytes) -> None:
     for path in ("quote", "x402/activate", "stripe-session", "cancel", "change", "portal",
                  "reactivate"):
-        resp = await world.client.post(f"/paywall/v1/subscription/{path}", content=raw,
+        resp = await buyer.client.post(f"/paywall/v1/subscription/{path}", content=raw,
                                        headers={"Content-Type": "application/json"})
         assert 400 <= resp.status_code < 500, (path, raw, resp.text)
 
 
-async def test_status_needs_both_parameters(world: World) -> None:
-    resp = await world.client.get("/paywall/v1/subscription/status")
+async def test_status_needs_both_parameters(buyer: Buyer) -> None:
+    resp = await buyer.client.get("/paywall/v1/subscription/status")
     assert resp.status_code == 400 and resp.json()["error"]["code"] == "missing_field"
-    resp = await world.client.get("/paywall/v1/subscription/status", params={"userId": "x"})
+    resp = await buyer.client.get("/paywall/v1/subscription/status", params={"userId": "x"})
     assert resp.json()["error"]["code"] == "missing_field"
 
 
@@ -310,29 +401,29 @@ ACTIVATE = """mutation($p: String!, $w: String!, $s: String) {
     quote { x402 { maxAmountRequired } } } }"""
 
 
-async def graphql(world: World, query: str, variables: dict[str, Any]) -> dict[str, Any]:
+async def graphql(world: Buyer, query: str, variables: dict[str, Any]) -> dict[str, Any]:
     resp = await world.client.post("/graphql", json={"query": query, "variables": variables})
     assert resp.status_code == 200, resp.text
     body: dict[str, Any] = resp.json()
     return body
 
 
-async def test_graphql_quote_and_activation(world: World) -> None:
-    body = await graphql(world, QUOTE, {"r": "monthly", "i": "monthly"})
+async def test_graphql_quote_and_activation(buyer: Buyer) -> None:
+    body = await graphql(buyer, QUOTE, {"r": "monthly", "i": "monthly"})
     q = body["data"]["createSubscriptionQuote"]
     assert q["requirement"]["x402"]["maxAmountRequired"] == "2000000"
     assert q["subscription"]["interval"] == "monthly"
-    bad = await graphql(world, QUOTE, {"r": "monthly", "i": "custom", "d": 0})
+    bad = await graphql(buyer, QUOTE, {"r": "monthly", "i": "custom", "d": 0})
     assert [e["extensions"]["code"] for e in bad["errors"]] == ["invalid_field"]
 
-    unpaid = (await graphql(world, ACTIVATE, {"p": "monthly", "w": world.wallet}))["data"]
+    unpaid = (await graphql(buyer, ACTIVATE, {"p": "monthly", "w": buyer.wallet}))["data"]
     assert unpaid["activateX402Subscription"]["status"] == "inactive"
     assert unpaid["activateX402Subscription"]["quote"]["x402"]["maxAmountRequired"] == "2000000"
-    signature = await world.pay(2_000_000)
-    paid = (await graphql(world, ACTIVATE, {"p": "monthly", "w": world.wallet,
+    signature = await buyer.pay(2_000_000)
+    paid = (await graphql(buyer, ACTIVATE, {"p": "monthly", "w": buyer.wallet,
                                             "s": signature}))["data"]
     a = paid["activateX402Subscription"]
     assert (a["status"], a["billingPeriod"], a["quote"]) == ("active", "month", None)
-    rest = (await world.status()).json()
+    rest = (await buyer.status()).json()
     assert rest["active"] is True
     assert parse_rfc3339(rest["currentPeriodEnd"]) == parse_rfc3339(a["currentPeriodEnd"])

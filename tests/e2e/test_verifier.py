@@ -7,12 +7,9 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-import statistics
-import time
 from collections.abc import AsyncIterator
 from typing import Any
 
-import httpx
 import pytest
 from solders.hash import Hash
 from solders.instruction import Instruction
@@ -524,51 +521,3 @@ async def test_a_failed_transaction_lands_with_its_error(sandbox: RunningSandbox
 
 async def test_health(verifier: SolanaVerifier) -> None:
     assert await verifier.health() is True
-
-
-# --- timings ----------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize("mode", ["websocket", "polling"])
-async def test_verification_timings(sandbox: RunningSandbox, mode: str, capsys: Any) -> None:
-    """Not a pass/fail bound: prints time per verification against the sandbox, beside a
-    bare baseline (one sendTransaction + one getSignatureStatuses over plain httpx), so
-    the verifier's own cost shows apart from the sandbox executing the transaction."""
-    v = make_verifier(sandbox, use_websocket=mode == "websocket")
-    samples: list[VerificationResult] = []
-    baseline: list[float] = []
-    try:
-        bh = await blockhash(v)
-        await v.verify(header(usdc_transfer(sandbox.devnet, 1_000, blockhash=bh, memo="warm")),
-                       requirement(sandbox, 1_000))
-        async with httpx.AsyncClient() as http:
-            for n in range(30):
-                tx = usdc_transfer(sandbox.devnet, 1_000, blockhash=bh, memo=f"t{n}",
-                                   compute_unit_limit=40_000)
-                samples.append(await v.verify(header(tx), requirement(sandbox, 1_000)))
-                bare = usdc_transfer(sandbox.devnet, 1_000, blockhash=bh, memo=f"b{n}")
-                started = time.perf_counter()
-                await http.post(sandbox.url, json={
-                    "jsonrpc": "2.0", "id": 1, "method": "sendTransaction",
-                    "params": [base64.b64encode(bytes(bare)).decode(), {"encoding": "base64"}]})
-                await http.post(sandbox.url, json={
-                    "jsonrpc": "2.0", "id": 2, "method": "getSignatureStatuses",
-                    "params": [[str(bare.signatures[0])]]})
-                baseline.append((time.perf_counter() - started) * 1000)
-    finally:
-        await v.aclose()
-
-    def med(values: list[float]) -> float:
-        return statistics.median(values)
-
-    server = [s.check_ms + s.submit_ms for s in samples]
-    with capsys.disabled():
-        print(f"\n[{mode}] 30 verifications (medians): check "
-              f"{med([s.check_ms for s in samples]):.2f} ms, submit "
-              f"{med([s.submit_ms for s in samples]):.2f} ms, server excl. "
-              f"confirmation {med(server):.2f} ms, confirm "
-              f"{med([s.confirm_ms for s in samples]):.2f} ms, total "
-              f"{med([s.total_ms for s in samples]):.2f} ms (max "
-              f"{max(s.total_ms for s in samples):.2f}); bare send+status "
-              f"{med(baseline):.2f} ms")
-    assert merchant_balance(sandbox) == 61_000

@@ -1,7 +1,8 @@
 """Interoperability: the official x402 Python SDK pays a Cedros resource, unmodified.
 
 The SDK (x402 2.25.0, in its own venv: tests/support/x402_sdk.py) runs as a subprocess
-against the app served by uvicorn on a loopback port; its payer keypair is the sandbox's
+against a real `cedros-pay serve` on a loopback port (on SQLite and on PostgreSQL, one
+server per backend for the module); its payer keypair is the sandbox's
 payer wallet and its RPC is the sandbox chain, so nothing leaves the machine. The server's
 wallet pays the fee (gasless), as the exact scheme requires. Prices stay under the SDK's
 default spend limit ($1 per payment), which the client keeps as shipped.
@@ -22,13 +23,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from api.conftest import config_from, serve_in_background
+import pytest_asyncio
+from support import served as serving
 from support.x402_sdk import CLIENT_SCRIPT, ensure_sdk_venv
 
-from cedros_pay.app import create_app
-from cedros_pay.core.models import PaymentFilter
 from cedros_pay.sandbox.testing import RunningSandbox, running_devnet_sandbox
-from cedros_pay.storage.store import Store, memory_store
+from cedros_pay.storage.store import Store
+
+pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 log = logging.getLogger("tests.x402_official_client")
 
@@ -64,6 +66,7 @@ class Served:
     async def official_client(self, path: str, protocol: str, *, method: str = "GET",
                               body: Any = None) -> dict[str, Any]:
         """Run the SDK client script; its JSON report, with the headers logged."""
+        self.sandbox.chain.produce_blocks(1)  # a fresh blockhash: tests share the chain
         args = [str(self.python), str(CLIENT_SCRIPT), "--url", self.url + path,
                 "--rpc", self.sandbox.url, "--protocol", protocol, "--method", method,
                 "--keypair", str(self.sandbox.wallets.payer)]
@@ -90,22 +93,17 @@ class Served:
         return d.chain.token_balance(d.wallets.merchant.pubkey(), d.usdc_mint)
 
 
-@pytest.fixture
-async def served(tmp_path: Path, sdk_python: Path) -> AsyncIterator[Served]:
-    (tmp_path / "catalog.yaml").write_text(CATALOG)
-    async with running_devnet_sandbox() as sb:
-        config = config_from({
-            "CEDROS_X402_RPC_URL": sb.url, "CEDROS_X402_WS_URL": sb.ws_url,
-            "CEDROS_X402_PAYMENT_ADDRESS": str(sb.wallets.merchant.pubkey()),
-            "CEDROS_X402_TOKEN_MINT": str(sb.devnet.usdc_mint),
-            "CEDROS_PAYWALL_PRODUCT_SOURCE": "yaml", "COUPON_SOURCE": "disabled",
-            "CEDROS_X402_GASLESS_ENABLED": "true",
-            "X402_SERVER_WALLET_1": str(sb.wallets.server),
-        }, yaml_path=str(tmp_path / "catalog.yaml"))
-        store = memory_store()
-        app = create_app(config, store=store)
-        async with app.lifespan(), serve_in_background(app) as url:  # type: ignore[arg-type]
-            yield Served(sb, url, store, sdk_python)
+@pytest_asyncio.fixture(scope="module", loop_scope="module", params=serving.BACKENDS)
+async def served(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory,
+                 sdk_python: Path) -> AsyncIterator[Served]:
+    backend, postgres = serving.backend_of(request)
+    async with running_devnet_sandbox() as sb, serving.served(
+            CATALOG, tmp_path_factory.mktemp(f"sdk-{backend}"), backend, postgres=postgres,
+            env=serving.sandbox_env(sb, CEDROS_PAYWALL_PRODUCT_SOURCE="yaml",
+                                    COUPON_SOURCE="disabled",
+                                    CEDROS_X402_GASLESS_ENABLED="true",
+                                    X402_SERVER_WALLET_1=str(sb.wallets.server))) as server:
+        yield Served(sb, server.url, server.store, sdk_python)
 
 
 def decoded(value: str) -> dict[str, Any]:
@@ -168,5 +166,5 @@ async def test_official_v2_client_pays_through_the_quote_endpoint(served: Served
     memo = offer["accepts"][0]["extra"]["memo"]
     assert memo.startswith("pay:memo-article:") and len(memo.encode()) <= 256
     assert report["body"]["resource"] == "memo-article"
-    rows = await served.store.payments.page("default", PaymentFilter(), 10, None)
-    assert [r.resource_id for r in rows] == ["memo-article"]
+    recorded = await served.store.payments.get("default", report["settlement"]["transaction"])
+    assert recorded is not None and recorded.resource_id == "memo-article"

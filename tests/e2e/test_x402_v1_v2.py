@@ -1,19 +1,22 @@
 """Official x402 exact payments (protocol v1 and v2) beside the Cedros v0 format, through
-the real app and the sandbox chain: 402 headers, the retry contract, refusals before
-anything moves, replay protection shared with v0, the payment.succeeded event."""
+a real `cedros-pay serve` (SQLite and PostgreSQL) and the sandbox chain: 402 headers, the
+retry contract, refusals before anything moves, replay protection shared with v0, the
+payment.succeeded event in the server's outbox."""
 
 from __future__ import annotations
 
 import base64
 import json
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from api.conftest import client_for, config_from
+import pytest_asyncio
+from api.conftest import config_from
 from e2e.test_x402_payments import payment_header
 from solders.keypair import Keypair
 from solders.transaction import VersionedTransaction
@@ -21,12 +24,16 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
+from support.postgres import PostgresServer
+from support.served import BACKENDS, backend_of, sandbox_env, served
+from support.webhook_receiver import WebhookReceiver
 
 from cedros_pay.app import create_app
-from cedros_pay.resolvers.events import PaymentEvent
 from cedros_pay.sandbox import spl
 from cedros_pay.sandbox.testing import RunningSandbox, running_devnet_sandbox, usdc_transfer
 from cedros_pay.storage.store import Store, memory_store
+
+pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 DEVNET = "solana:EtWTRABZaYq6iMfeYKouRu166VU2xqa1"
 CATALOG = """
@@ -57,14 +64,6 @@ coupons:
 """.replace("LONG", "x" * 300)
 
 
-class Events:
-    def __init__(self) -> None:
-        self.seen: list[PaymentEvent] = []
-
-    async def payment_succeeded(self, event: PaymentEvent) -> None:
-        self.seen.append(event)
-
-
 def b64(doc: dict[str, Any]) -> str:
     return base64.b64encode(json.dumps(doc).encode()).decode()
 
@@ -79,11 +78,14 @@ class World:
     sandbox: RunningSandbox
     client: httpx.AsyncClient
     store: Store
-    events: Events = field(default_factory=Events)
 
     @property
     def server(self) -> Keypair:
         return self.sandbox.wallets.server
+
+    @property
+    def url(self) -> str:
+        return str(self.client.base_url).rstrip("/")
 
     async def offer(self, path: str = "/paywall/article") -> tuple[httpx.Response,
                                                                   dict[str, Any]]:
@@ -94,12 +96,12 @@ class World:
     def exact_tx(self, accepted: dict[str, Any], *, amount: int | None = None,
                  memo: str | None = None, **kw: Any) -> VersionedTransaction:
         """What the official SDK builds for `accepted`: limit, price, transfer, memo, with
-        the advertised fee payer's slot left empty."""
+        the advertised fee payer's slot left empty (on a fresh block: tests share a chain)."""
         extra = accepted["extra"]
         kw.setdefault("fee_payer", self.server.pubkey())
         return usdc_transfer(
             self.sandbox.devnet, amount if amount is not None else int(accepted["amount"]),
-            blockhash=self.sandbox.chain.latest_block.blockhash,
+            blockhash=self.sandbox.chain.produce_blocks(1).blockhash,
             memo=memo if memo is not None else extra["memo"], compute_unit_limit=20_000,
             compute_unit_price=1, **kw)
 
@@ -120,30 +122,44 @@ class World:
         d = self.sandbox.devnet
         return d.chain.token_balance(d.wallets.merchant.pubkey(), d.usdc_mint)
 
+    async def payment_events(self) -> list[dict[str, Any]]:
+        """The payment.succeeded events the server queued for the merchant (its outbox,
+        written in the payment's own transaction), read from its database."""
+        queued = await self.store.webhooks.list("default", limit=10_000)
+        return [json.loads(w.payload) for w in queued if w.event_type == "payment.succeeded"]
+
 
 def _env(sb: RunningSandbox, gasless: bool = True) -> dict[str, str]:
-    env = {
-        "CEDROS_X402_RPC_URL": sb.url, "CEDROS_X402_WS_URL": sb.ws_url,
-        "CEDROS_X402_PAYMENT_ADDRESS": str(sb.wallets.merchant.pubkey()),
-        "CEDROS_X402_TOKEN_MINT": str(sb.devnet.usdc_mint),
-        "CEDROS_PAYWALL_PRODUCT_SOURCE": "yaml", "COUPON_SOURCE": "yaml",
-    }
+    env = sandbox_env(sb, CEDROS_PAYWALL_PRODUCT_SOURCE="yaml", COUPON_SOURCE="yaml")
     if gasless:
         env.update(CEDROS_X402_GASLESS_ENABLED="true",
                    X402_SERVER_WALLET_1=str(sb.wallets.server))
     return env
 
 
-@pytest.fixture
-async def world(tmp_path: Path, request: pytest.FixtureRequest) -> AsyncIterator[World]:
-    (tmp_path / "catalog.yaml").write_text(CATALOG)
-    build = getattr(request, "param", {})
-    async with running_devnet_sandbox(**build) as sb:
-        store, events = memory_store(), Events()
-        app = create_app(config_from(_env(sb), yaml_path=str(tmp_path / "catalog.yaml")),
-                         store=store, notifier=events)
-        async with client_for(app) as client:
-            yield World(sb, client, store, events)
+@asynccontextmanager
+async def served_world(workdir: Path, backend: str, postgres: PostgresServer | None, *,
+                       gasless: bool = True, **build: Any) -> AsyncIterator[World]:
+    """A real server on `backend` and a fresh sandbox (`build` goes to it), its payment
+    events delivered to a receiver on 127.0.0.1."""
+    receiver = WebhookReceiver().up()
+    hooks = f'callbacks: {{payment_success_url: "{receiver.url}", poll_interval: 200ms}}\n'
+    try:
+        async with running_devnet_sandbox(**build) as sb, served(
+                CATALOG + hooks, workdir, backend, env=_env(sb, gasless),
+                postgres=postgres) as server:
+            yield World(sb, server.client, server.store)
+    finally:
+        receiver.down()
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module", params=BACKENDS)
+async def world(request: pytest.FixtureRequest,
+                tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[World]:
+    backend, postgres = backend_of(request)
+    async with served_world(tmp_path_factory.mktemp(f"v1v2-{backend}"), backend,
+                            postgres) as w:
+        yield w
 
 
 async def test_402_keeps_the_v0_body_and_adds_payment_required(world: World) -> None:
@@ -154,7 +170,7 @@ async def test_402_keeps_the_v0_body_and_adds_payment_required(world: World) -> 
     assert body["accepts"][0]["maxAmountRequired"] == "500000"
     assert resp.headers["Cache-Control"] == "no-store"
     assert "PAYMENT-REQUIRED" in resp.headers["Access-Control-Expose-Headers"]
-    assert offer["resource"] == {"url": "http://testserver/paywall/article",
+    assert offer["resource"] == {"url": f"{world.url}/paywall/article",
                                  "description": "An article", "mimeType": "application/json"}
     [accepted] = offer["accepts"]
     assert accepted["payTo"] == str(world.sandbox.wallets.merchant.pubkey())  # owner, not ATA
@@ -168,7 +184,7 @@ async def test_quote_endpoint_402_carries_payment_required(world: World) -> None
     resp = await world.client.post("/paywall/v1/quote", json={"resource": "article"})
     assert resp.status_code == 402 and resp.json()["x402Version"] == 0
     offer = unb64(resp.headers["PAYMENT-REQUIRED"])
-    assert offer["resource"]["url"] == "http://testserver/paywall/v1/quote"
+    assert offer["resource"]["url"] == f"{world.url}/paywall/v1/quote"
     assert offer["accepts"][0]["amount"] == "500000"
 
 
@@ -187,10 +203,11 @@ async def test_v2_payment_settles_once_and_replays_are_refused_on_every_path(
                        "network": DEVNET, "payer": payer}
     assert "X-PAYMENT-RESPONSE" not in paid.headers
     assert world.merchant_usdc() - before == 500_000
-    [event] = world.events.seen
-    assert (event.resource_id, event.wallet, event.crypto_atomic_amount) == (
+    [event] = [e for e in await world.payment_events()
+               if e.get("proofSignature") == settled["transaction"]]
+    assert (event["resourceId"], event["wallet"], event["cryptoAtomicAmount"]) == (
         "article", payer, 500_000)
-    assert event.proof_signature == settled["transaction"]
+    events = len(await world.payment_events())
 
     replay = await world.client.get("/paywall/article", headers=headers)
     assert replay.status_code == 402
@@ -202,7 +219,8 @@ async def test_v2_payment_settles_once_and_replays_are_refused_on_every_path(
     quote_replay = await world.client.post("/paywall/v1/quote", json={"resource": "article"},
                                            headers=headers)
     assert quote_replay.json()["error"]["code"] == "payment_already_used"
-    assert world.merchant_usdc() - before == 500_000 and len(world.events.seen) == 1
+    assert world.merchant_usdc() - before == 500_000
+    assert len(await world.payment_events()) == events
 
 
 async def test_v1_payment_settles_with_x_payment_response(world: World) -> None:
@@ -252,20 +270,20 @@ async def test_a_memo_template_over_256_bytes_falls_back_to_a_short_memo(
     assert paid.status_code == 200, paid.text
 
 
-@pytest.mark.parametrize("world", [{"token_program": spl.TOKEN_2022_PROGRAM_ID}],
-                         indirect=True)
-async def test_token_2022_mint_is_paid_with_its_own_program(world: World) -> None:
+async def test_token_2022_mint_is_paid_with_its_own_program(tmp_path: Path) -> None:
     # The server reads the mint's owner from the chain, as the SDK client does.
-    _, offer = await world.offer()
-    tx = world.exact_tx(offer["accepts"][0])
-    paid = await world.client.get("/paywall/article",
-                                  headers=world.v2(tx, offer["accepts"][0], offer["resource"]))
-    assert paid.status_code == 200, paid.text
+    async with served_world(tmp_path, "sqlite", None,
+                            token_program=spl.TOKEN_2022_PROGRAM_ID) as world:
+        _, offer = await world.offer()
+        tx = world.exact_tx(offer["accepts"][0])
+        paid = await world.client.get("/paywall/article", headers=world.v2(
+            tx, offer["accepts"][0], offer["resource"]))
+        assert paid.status_code == 200, paid.text
 
 
 async def test_v0_still_settles_on_the_resource_endpoint(world: World) -> None:
     tx = usdc_transfer(world.sandbox.devnet, 500_000,
-                       blockhash=world.sandbox.chain.latest_block.blockhash)
+                       blockhash=world.sandbox.chain.produce_blocks(1).blockhash)
     paid = await world.client.get("/paywall/article",
                                   headers={"X-PAYMENT": payment_header(tx, "article")})
     assert paid.status_code == 200, paid.text
@@ -302,7 +320,7 @@ async def test_refusals_before_anything_moves(world: World) -> None:
     _, offer = await world.offer("/paywall/memo-article")
     accepted = offer["accepts"][0]
     res = offer["resource"]
-    before = world.merchant_usdc()
+    before, events = world.merchant_usdc(), len(await world.payment_events())
     cases = {
         "invalid_memo": world.v2(world.exact_tx(accepted, memo="pay:memo-article:zzzzzzzz"),
                                  accepted, res),
@@ -318,7 +336,8 @@ async def test_refusals_before_anything_moves(world: World) -> None:
         "/paywall/memo-article", headers=world.v1(world.exact_tx(accepted), network="solana"))
     assert v1_wrong_net.json()["error"]["code"] == "invalid_payment_proof"
     assert unb64(v1_wrong_net.headers["X-PAYMENT-RESPONSE"])["success"] is False
-    assert world.merchant_usdc() == before and not world.events.seen
+    assert world.merchant_usdc() == before
+    assert len(await world.payment_events()) == events
 
 
 async def test_payment_signature_carries_v2_only(world: World) -> None:
@@ -332,19 +351,16 @@ async def test_payment_signature_carries_v2_only(world: World) -> None:
 
 
 async def test_without_server_wallets_the_exact_offer_is_empty(tmp_path: Path) -> None:
-    (tmp_path / "catalog.yaml").write_text(CATALOG)
-    async with running_devnet_sandbox() as sb:
-        app = create_app(config_from(_env(sb, gasless=False),
-                                     yaml_path=str(tmp_path / "catalog.yaml")),
-                         store=memory_store())
-        async with client_for(app) as client:
-            resp = await client.get("/paywall/article")
+    async with served_world(tmp_path, "sqlite", None, gasless=False) as world:
+        resp = await world.client.get("/paywall/article")
     assert resp.status_code == 402 and resp.json()["accepts"]
     offer = unb64(resp.headers["PAYMENT-REQUIRED"])
     assert offer["x402Version"] == 2 and offer["accepts"] == []
 
 
 async def test_require_payment_guard_takes_v2(tmp_path: Path) -> None:
+    """In process on purpose: `require_payment` is the embedding API (create_app mounted
+    in the merchant's own Starlette app), which no `serve` process exposes."""
     (tmp_path / "catalog.yaml").write_text(CATALOG)
     async with running_devnet_sandbox() as sb:
         cedros = create_app(config_from(_env(sb), yaml_path=str(tmp_path / "catalog.yaml")),

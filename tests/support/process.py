@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import secrets
@@ -165,7 +166,9 @@ class ServeProcess:
     in `workdir` (the tests that run several servers on one database use it)."""
 
     def __init__(self, config: Path, workdir: Path, name: str,
-                 health_headers: dict[str, str] | None = None) -> None:
+                 health_headers: dict[str, str] | None = None,
+                 env: dict[str, str] | None = None) -> None:
+        """`env`: variables added to the process's environment (server wallets, say)."""
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = workdir / f"{name}.log"
@@ -174,7 +177,8 @@ class ServeProcess:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "cedros_pay.cli", "serve", "--config", str(config),
                  "--host", "127.0.0.1", "--port", str(self.port)],
-                cwd=workdir, env=clean_env(), stdout=out, stderr=subprocess.STDOUT)
+                cwd=workdir, env=clean_env(**(env or {})), stdout=out,
+                stderr=subprocess.STDOUT)
 
     def ready(self) -> bool:
         import httpx
@@ -189,6 +193,31 @@ class ServeProcess:
         wait_until(self.ready, process=self.process, timeout=60, what="cedros-pay serve",
                    log=self.log)
         return self
+
+    async def wait_started(self, within: float = 60.0) -> ServeProcess:
+        """`started()` without blocking the event loop, for a test whose sandbox chain
+        (or webhook receiver) runs on that loop and must answer the server meanwhile."""
+        import httpx
+
+        deadline = time.monotonic() + within
+        async with httpx.AsyncClient(timeout=2) as client:
+            while True:
+                try:
+                    resp = await client.get(f"{self.url}/cedros-health",
+                                            headers=self._health_headers)
+                    if resp.status_code in (200, 503):
+                        return self
+                except httpx.TransportError:
+                    pass
+                code = self.process.poll()
+                if code is not None:
+                    raise ServiceUnavailable(f"cedros-pay serve exited with status {code} "
+                                             f"before accepting connections.\n"
+                                             f"{log_tail(self.log)}")
+                if time.monotonic() > deadline:
+                    raise ServiceUnavailable(f"cedros-pay serve did not accept connections "
+                                             f"within {within:.0f}s.\n{log_tail(self.log)}")
+                await asyncio.sleep(0.05)
 
     def stop(self, sig: signal.Signals) -> int:
         terminate(self.process, first=sig)

@@ -13,6 +13,7 @@ import socket
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -144,6 +145,25 @@ class WebhookReceiver:
     async def arrived(self, count: int, within: float = 10.0) -> list[Delivery]:
         """`wait_for` without blocking the event loop."""
         return await asyncio.to_thread(self.wait_for, count, within)
+
+    def wait_for_match(self, match: Callable[[Delivery], bool], count: int = 1,
+                       timeout: float = 10.0) -> list[Delivery]:
+        """Block until at least `count` deliveries satisfy `match` (a receiver shared by
+        several tests: each waits for its own); those deliveries."""
+        deadline = time.monotonic() + timeout
+        with self._lock:
+            while len(found := [d for d in self.deliveries if match(d)]) < count:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise AssertionError(f"expected {count} matching deliveries, "
+                                         f"got {len(found)}")
+                self._lock.wait(left)
+            return found
+
+    async def matching(self, match: Callable[[Delivery], bool], count: int = 1,
+                       within: float = 10.0) -> list[Delivery]:
+        """`wait_for_match` without blocking the event loop."""
+        return await asyncio.to_thread(self.wait_for_match, match, count, within)
 
     def snapshot(self) -> list[Delivery]:
         with self._lock:

@@ -256,7 +256,7 @@ async def test_timeout_cancels_the_handler_and_answers_with_the_envelope() -> No
 
     async def slow(scope: Scope, receive: Receive, send: Send) -> None:
         try:
-            await asyncio.sleep(5)
+            await asyncio.sleep(60)  # far past any deadline: only cancellation ends it
         except asyncio.CancelledError:
             cancelled.set()
             raise
@@ -276,7 +276,8 @@ async def test_discovery_routes_get_the_short_deadline() -> None:
         await asyncio.sleep(0.3)
         await echo(scope, receive, send)
 
-    app = TimeoutMiddleware(slowish, default=1.0, short=0.1, is_short=discovery_paths("/api"))
+    # 0.3 s of work: three times the short deadline, a hundredth of the long one.
+    app = TimeoutMiddleware(slowish, default=30.0, short=0.1, is_short=discovery_paths("/api"))
     assert (await call(app, path="/api/cedros-health")).status_code == 503
     assert (await call(app, path="/api/.well-known/payment-options")).status_code == 503
     assert (await call(app, path="/api/paywall/v1/products")).status_code == 200

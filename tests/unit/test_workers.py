@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -20,6 +21,15 @@ from cedros_pay.workers.cleanup import Archival, Cleanup, CleanupFailed
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 FAST = Backoff(initial=0.01, maximum=0.04)
+
+
+async def eventually(condition: Callable[[], bool], within: float = 10.0) -> None:
+    """Poll `condition` until true; the deadline is generous, only a hang runs into it."""
+    deadline = asyncio.get_running_loop().time() + within
+    while not condition():
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError("condition not reached in time")
+        await asyncio.sleep(0.005)
 
 
 def test_backoff_doubles_up_to_its_maximum() -> None:
@@ -40,10 +50,7 @@ async def test_a_crashing_worker_is_logged_and_restarted_with_backoff(
     worker = SupervisedWorker("flaky", flaky, backoff=Backoff(initial=0.02, maximum=0.08))
     with caplog.at_level(logging.ERROR, "cedros_pay.workers"):
         worker.start()
-        for _ in range(100):
-            if len(attempts) == 4:
-                break
-            await asyncio.sleep(0.02)
+        await eventually(lambda: len(attempts) == 4)
         await worker.stop()
     assert len(attempts) == 4 and worker.restarts == 3
     gaps = [b - a for a, b in itertools.pairwise(attempts)]
@@ -65,7 +72,8 @@ async def test_a_worker_that_returns_by_itself_is_restarted() -> None:
 
     worker = SupervisedWorker("quits", quits, backoff=FAST)
     worker.start()
-    await asyncio.sleep(0.2)
+    await eventually(lambda: runs == 3)
+    await asyncio.sleep(0.05)  # the third run waits for `stopping`: no fourth
     assert worker.running and runs == 3
     await worker.stop()
     assert not worker.running
@@ -74,25 +82,33 @@ async def test_a_worker_that_returns_by_itself_is_restarted() -> None:
 async def test_stop_waits_for_work_in_flight_then_cancels_after_grace() -> None:
     finished: list[str] = []
 
+    waiting = asyncio.Event()
+    stuck = asyncio.Event()
+
     async def polite(stopping: asyncio.Event) -> None:
+        waiting.set()
         await stopping.wait()
         await asyncio.sleep(0.05)  # finishing the current item
         finished.append("polite")
 
     async def stubborn(stopping: asyncio.Event) -> None:
-        await asyncio.sleep(10)
+        stuck.set()
+        await asyncio.sleep(60)
         finished.append("stubborn")
 
-    a = SupervisedWorker("polite", polite, grace=1.0)
+    a = SupervisedWorker("polite", polite, grace=30.0)
     b = SupervisedWorker("stubborn", stubborn, grace=0.05)
     a.start()
     b.start()
-    await asyncio.sleep(0.01)
+    await asyncio.wait_for(asyncio.gather(waiting.wait(), stuck.wait()), 10)
     await a.stop()
+    assert finished == ["polite"]  # its grace was ample: it finished, not cancelled
     started = asyncio.get_running_loop().time()
     await b.stop()
-    assert asyncio.get_running_loop().time() - started < 0.5
-    assert finished == ["polite"]
+    # Cancelled after its 0.05 s grace, not left to sleep its minute: any bound well
+    # under 60 s proves it; 10 s leaves a loaded machine room.
+    assert asyncio.get_running_loop().time() - started < 10
+    assert finished == ["polite"] and not b.running
 
 
 async def test_periodic_worker_runs_now_and_every_interval_surviving_crashes() -> None:
@@ -106,7 +122,7 @@ async def test_periodic_worker_runs_now_and_every_interval_surviving_crashes() -
 
     worker = PeriodicWorker("job", interval=0.03, job=job, backoff=FAST)
     worker.start()
-    await asyncio.sleep(0.2)
+    await eventually(lambda: calls >= 4)
     await worker.stop()
     assert calls >= 4 and worker.restarts == 1 and worker.runs == calls - 1
 
