@@ -3,7 +3,6 @@ is half-written (no local session, no payment)."""
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 from e2e.stripe_world import StripeWorld, stripe_world
@@ -59,18 +58,14 @@ async def test_stripe_timeouts_are_stripe_error_and_open_the_breaker(tmp_path: P
     async with stripe_world(yaml_path=str(yaml)) as w:
         w.fake.stall(2.0, times=6)  # the SDK waits 1 s per attempt, three attempts
         for _ in range(2):
-            started = time.monotonic()
             resp = await w.session({"resource": "ebook"})
-            assert time.monotonic() - started < 6.0  # inside the route's deadline
-            assert resp.status_code == 502, resp.text
+            assert resp.status_code == 502, resp.text  # the SDK's error, not the deadline's 503
             assert resp.json()["error"]["code"] == "stripe_error"
             assert resp.json()["error"]["details"]["stripeError"] == "APIConnectionError"
         # Three attempts each; on a loaded machine the route's deadline may cut a third.
         sent = len(w.fake.posts(SESSIONS))
         assert 4 <= sent <= 6
-        started = time.monotonic()
-        opened = await w.session({"resource": "ebook"})
-        assert time.monotonic() - started < 0.5  # refused at once
+        opened = await w.session({"resource": "ebook"})  # refused by the open breaker
         assert opened.json()["error"]["details"]["circuit"] == "stripe_api"
         assert len(w.fake.posts(SESSIONS)) == sent  # nothing more reached Stripe
         await _nothing_local(w, list(w.fake.sessions))
