@@ -13,6 +13,7 @@ and returns a `Tally` of statuses and latencies. Every request goes to 127.0.0.1
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import statistics
 import time
@@ -93,10 +94,8 @@ class Connection:
         writer, self._reader, self._writer = self._writer, None, None
         if writer is not None:
             writer.close()
-            try:
+            with contextlib.suppress(OSError):
                 await writer.wait_closed()
-            except OSError:
-                pass
 
     async def send(self, request: Request) -> Response:
         """One request and its response; one retry on a fresh socket if the kept-alive one
@@ -221,3 +220,27 @@ async def drive(port: int, requests: Iterable[Request], *, connections: int,
     await asyncio.gather(*(worker() for _ in range(connections)))
     tally.seconds = time.perf_counter() - started
     return tally
+
+
+class Pool:
+    """Keep-alive connections to one port, opened as needed: N sends at once use N sockets,
+    and a finished one goes back for the next send."""
+
+    def __init__(self, port: int, host: str = HOST) -> None:
+        self.host, self.port = host, port
+        self._idle: list[Connection] = []
+
+    async def send(self, request: Request) -> Response:
+        conn = self._idle.pop() if self._idle else Connection(self.port, self.host)
+        try:
+            response = await conn.send(request)
+        except BaseException:
+            await conn.close()
+            raise
+        self._idle.append(conn)
+        return response
+
+    async def close(self) -> None:
+        idle, self._idle = self._idle, []
+        for conn in idle:
+            await conn.close()
