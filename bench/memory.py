@@ -3,12 +3,14 @@
 One real `serve` process on bench/catalog.yaml (SQLite in a temporary directory, an RPC URL
 nobody answers: no request of the mix reaches Solana) gets `--requests` (default 200,000)
 requests of a mix that touches every layer a public client can reach: the quote, the
-product list, the GraphQL catalog page, a quote with a coupon code nobody knows, a 402
-offer from the resource endpoint, payment headers that are garbage (random base64) on
-`/paywall/v1/verify` and `/paywall/{id}`, real signed transfers that pay too little
-(each a new signature), look-ups of unknown signatures, and a wallet header that changes
-on every product request (per-client limiter buckets). Every value a client controls is
-fresh per request, so a memo keyed by one of them shows as growth.
+product list, the GraphQL catalog page and a GraphQL document never seen before (a fresh
+alias), a cart quote under a fresh Idempotency-Key (a stored response each), a quote with
+a coupon code nobody knows, a 402 offer from the resource endpoint, payment headers that
+are garbage (random base64) on `/paywall/v1/verify` and `/paywall/{id}`, real signed
+transfers that pay too little (each a new signature), look-ups of unknown signatures, and
+a wallet header that changes on every product request (per-client limiter buckets). Every
+value a client controls is fresh per request, so a memo keyed by one of them shows as
+growth.
 
 VmRSS (/proc/<pid>/status) is read idle, then after each tenth of the run. Resident
 memory grows while caches, pools and the allocator's arenas warm up; a leak keeps
@@ -93,6 +95,13 @@ class Mix:
                 ("X-Wallet", str(Keypair().pubkey())),)), 200),
             Kind("graphql", lambda: Request.json("POST", "/graphql",
                                                  {"query": GRAPHQL_QUERY}), 200),
+            Kind("graphql-fresh", lambda: Request.json("POST", "/graphql", {
+                "query": f"{{ p{secrets.token_hex(4)}: products(first: 2) "
+                         "{ edges { node { id } } } }"}), 200),
+            Kind("cart-quote", lambda: Request.json("POST", "/paywall/v1/cart/quote", {
+                "items": [{"resource": "demo-article", "quantity": 1},
+                          {"resource": "demo-ebook", "quantity": 2}]},
+                (("Idempotency-Key", secrets.token_hex(16)),)), 200),
             Kind("quote-coupon", lambda: Request.json("POST", "/paywall/v1/quote", {
                 "resource": "demo-ebook", "couponCode": secrets.token_hex(6).upper()}), 402),
             Kind("offer", lambda: Request("GET", "/paywall/demo-ebook"), 402),

@@ -28,6 +28,7 @@ import asyncio
 import base64
 import contextlib
 import json
+import secrets
 import statistics
 import sys
 import tempfile
@@ -143,6 +144,7 @@ class Figures:
     refusals: Counter[tuple[int, str]] = field(default_factory=Counter)
     grants_per_payment: Counter[int] = field(default_factory=Counter)
     granted_signatures: set[str] = field(default_factory=set)
+    winners: Counter[str] = field(default_factory=Counter)  # which route and header won
     latencies_ms: list[float] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)  # transport errors, 5xx (first few)
     wall: float = 0.0
@@ -206,12 +208,21 @@ class Figures:
             f"{self.distinct_deliveries} distinct)",
             f"  merchant paid   {self.merchant_paid:>8,}   atomic USDC "
             f"(expected {self.payments * PRICE:,})",
+            "  granted through " + ", ".join(f"{label}: {n}" for label, n
+                                             in sorted(self.winners.items())),
             "  refusals        " + (", ".join(f"{status} {code}: {n:,}" for (status, code), n
                                              in sorted(self.refusals.items())) or "none"),
         ]
         lines += [f"  problem: {p}" for p in self.problems()]
         lines.append("PASS" if not self.problems() else "FAIL")
         return "\n".join(line for line in lines if line)
+
+
+def _label(payment: Payment, request: Request) -> str:
+    header = next(name for name, _ in request.headers
+                  if name in ("X-PAYMENT", "PAYMENT-SIGNATURE"))
+    version = "v0" if payment.kind == "v0" else "v2" if header == "PAYMENT-SIGNATURE" else "v1"
+    return f"{version} {header} {request.method} {request.path}"
 
 
 class Soak:
@@ -242,6 +253,7 @@ class Soak:
         if response.status == 200:
             f.grants_per_payment[payment.index] += 1
             f.granted_signatures.add(str(response.json()["signature"]))
+            f.winners[_label(payment, request)] += 1
             return
         code = response.error_code()
         f.refusals[response.status, code] += 1
@@ -251,8 +263,9 @@ class Soak:
 
     async def payment(self, index: int) -> None:
         payment = await build_payment(index, self.sandbox, self.pools[0])
-        await asyncio.gather(*(self._one(payment, copy)
-                               for copy in range(self.figures.copies)))
+        order = list(range(self.figures.copies))
+        secrets.SystemRandom().shuffle(order)  # no route or process always goes first
+        await asyncio.gather(*(self._one(payment, copy) for copy in order))
 
     async def run(self, inflight: int) -> None:
         next_index: Iterator[int] = iter(range(self.figures.payments))
@@ -388,7 +401,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="distinct payments (default %(default)s)")
     parser.add_argument("--copies", type=int, default=100,
                         help="times each payment is sent at once (default %(default)s)")
-    parser.add_argument("--inflight", type=int, default=2,
+    parser.add_argument("--inflight", type=int, default=1,
                         help="payments whose copies are in flight together (default "
                              "%(default)s)")
     args = parser.parse_args(argv)

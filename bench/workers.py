@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import os
 import shutil
 import statistics
 import sys
@@ -175,7 +176,7 @@ def main(argv: list[str] | None = None) -> int:
                           file=sys.stderr, flush=True)
                     meter_pids = pids[n] + redis_pid
                     run = (measure_wrk(wrk, server, n, settings, meter_pids) if wrk
-                           else measure_lean(server, n, settings, meter_pids))
+                           else measure_lean(server, n, settings, [*meter_pids, os.getpid()]))
                     runs.append(run)
     except BenchError as exc:
         print(f"bench.workers: {exc}", file=sys.stderr)
