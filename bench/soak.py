@@ -41,7 +41,7 @@ from pathlib import Path
 
 import asyncpg
 
-from bench.client import Pool, Request, Response
+from bench.client import Pool, ProtocolError, Request, Response
 from bench.errors import BenchError
 from bench.servers import HOST, Server, cedros_executable, free_port, server_env
 from cedros_pay.sandbox.payer import v0_payment_header
@@ -240,7 +240,7 @@ class Soak:
         started = time.perf_counter()
         try:
             response = await pool.send(request)
-        except (OSError, asyncio.IncompleteReadError) as exc:
+        except (OSError, asyncio.IncompleteReadError, ProtocolError) as exc:
             f.statuses[0] += 1
             f.failures.append(f"payment {payment.index} copy {copy}: {exc!r}")
             return
