@@ -10,7 +10,10 @@ a 2 s warm-up, then `--duration` seconds) against each server in turn, in interl
 rounds; the ratio is the median of the per-round ratios. Nothing is pinned: the workers,
 wrk and Redis share the machine's CPUs, so on 2 CPUs the ceiling is well under 2x. Without
 wrk, the lean asyncio client of bench/client.py drives the load instead (it is the
-bottleneck sooner; the output says which was used).
+bottleneck sooner; the output says which was used). A second into each measured run the
+load's connections are counted per worker process (/proc/net/tcp and each worker's file
+descriptors): both workers accept on one socket, and a lopsided split caps the gain
+whatever the CPUs.
 
 The issue asks for the figure, not a number; PASS here means every answer was the quote's
 402 and the two workers served at least `--min-ratio` (default 1.25) times the one.
@@ -26,6 +29,7 @@ import shutil
 import statistics
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -47,6 +51,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from support.redis import start_redis
 
 QUOTE = next(t for t in TARGETS if t.name == "quote")
+SPLIT_AFTER = 1.0  # seconds into a measured run when the connections are counted
 WORKERS = (1, 2)
 
 
@@ -58,6 +63,35 @@ class Run:
     p99_ms: float
     others: float | None  # CPUs other processes used meanwhile
     problems: list[str] = field(default_factory=list)
+    split: list[int] = field(default_factory=list)  # load connections held by each worker
+
+
+def connection_split(port: int, pids: list[int]) -> list[int]:
+    """How many established connections to `port` each process in `pids` holds (the
+    kernel hands a shared listening socket's connections to whichever worker accepts)."""
+    want = f":{port:04X}"
+    inodes = set()
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        if fields[1].endswith(want) and fields[3] == "01":  # 01: ESTABLISHED
+            inodes.add(f"socket:[{fields[9]}]")
+    counts = []
+    for pid in pids:
+        held = 0
+        with contextlib.suppress(OSError):
+            for fd in Path(f"/proc/{pid}/fd").iterdir():
+                with contextlib.suppress(OSError):
+                    held += os.readlink(fd) in inodes
+        counts.append(held)
+    return counts
+
+
+def _sample_split(server: Server, pids: list[int], into: list[int]) -> threading.Timer:
+    """Count the split once, a second into the measured run."""
+    timer = threading.Timer(SPLIT_AFTER, lambda: into.extend(
+        connection_split(server.port, pids)))
+    timer.start()
+    return timer
 
 
 def _children(pid: int) -> list[int]:
@@ -107,17 +141,22 @@ def _pids(server: Server, workers: int) -> list[int]:
 
 
 def measure_wrk(wrk: str, server: Server, workers: int, settings: Settings,
-                pids: list[int]) -> Run:
+                pids: list[int], extra_pids: list[int]) -> Run:
     url = server.url(QUOTE.path)
     warm = run_wrk(wrk, [], url, QUOTE, settings.warmup, settings, count_statuses=True)
-    with CpuMeter(pids) as meter:
+    split: list[int] = []
+    with CpuMeter(pids + extra_pids) as meter:
+        timer = _sample_split(server, pids, split)
         sample = run_wrk(wrk, [], url, QUOTE, settings.duration, settings)
+        timer.join()
     server.check_alive()
     problems = warm.problems(QUOTE.expect_status) + sample.problems(QUOTE.expect_status)
-    return Run(workers, sample.rps, sample.p50_ms, sample.p99_ms, meter.others, problems)
+    return Run(workers, sample.rps, sample.p50_ms, sample.p99_ms, meter.others, problems,
+               split)
 
 
-def measure_lean(server: Server, workers: int, settings: Settings, pids: list[int]) -> Run:
+def measure_lean(server: Server, workers: int, settings: Settings, pids: list[int],
+                 extra_pids: list[int]) -> Run:
     request = LeanRequest("POST", QUOTE.path, (("Content-Type", "application/json"),),
                           QUOTE.body.encode())
 
@@ -133,10 +172,13 @@ def measure_lean(server: Server, workers: int, settings: Settings, pids: list[in
         return tally.rps, tally.p50, tally.p99, problems
 
     _, _, _, warm_problems = asyncio.run(load(settings.warmup))
-    with CpuMeter(pids) as meter:
+    split: list[int] = []
+    with CpuMeter(pids + extra_pids) as meter:
+        timer = _sample_split(server, pids, split)
         rps, p50, p99, problems = asyncio.run(load(settings.duration))
+        timer.join()
     server.check_alive()
-    return Run(workers, rps, p50, p99, meter.others, warm_problems + problems)
+    return Run(workers, rps, p50, p99, meter.others, warm_problems + problems, split)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -174,9 +216,9 @@ def main(argv: list[str] | None = None) -> int:
                     print(f"[round {round_no}/{args.rounds}] --workers {n}: "
                           f"{args.warmup} s warm-up, {args.duration} s measured",
                           file=sys.stderr, flush=True)
-                    meter_pids = pids[n] + redis_pid
-                    run = (measure_wrk(wrk, server, n, settings, meter_pids) if wrk
-                           else measure_lean(server, n, settings, [*meter_pids, os.getpid()]))
+                    run = (measure_wrk(wrk, server, n, settings, pids[n], redis_pid) if wrk
+                           else measure_lean(server, n, settings, pids[n],
+                                             [*redis_pid, os.getpid()]))
                     runs.append(run)
     except BenchError as exc:
         print(f"bench.workers: {exc}", file=sys.stderr)
@@ -190,11 +232,12 @@ def verdict(runs: list[Run], min_ratio: float, loader: str) -> int:
     print(f"\nPOST /paywall/v1/quote, {loader}, nothing pinned; "
           f"machine after: {machine_busy()}")
     print(f"{'round':>5} {'workers':>7} {'req/s':>9} {'p50 ms':>7} {'p99 ms':>7} "
-          f"{'others CPU':>10}")
+          f"{'others CPU':>10} {'connections per worker':>22}")
     for i, run in enumerate(runs):
         others = f"{run.others:.2f}" if run.others is not None else "-"
+        split = " / ".join(map(str, run.split)) or "-"
         print(f"{i // len(WORKERS) + 1:>5} {run.workers:>7} {run.rps:>9,.0f} "
-              f"{run.p50_ms:>7.1f} {run.p99_ms:>7.1f} {others:>10}")
+              f"{run.p50_ms:>7.1f} {run.p99_ms:>7.1f} {others:>10} {split:>22}")
     ones = [r for r in runs if r.workers == 1]
     twos = [r for r in runs if r.workers == 2]
     ratios = [b.rps / a.rps for a, b in zip(ones, twos, strict=True) if a.rps]
