@@ -154,7 +154,7 @@ async def test_two_servers_on_postgres_deliver_each_event_once(
         for server in servers:
             server.started()
         await _enqueue("postgres", postgres_url, [_item(n, receiver.url) for n in range(60)])
-        receiver.wait_for(60, timeout=30)
+        receiver.wait_for(60, timeout=90)  # returns as soon as all 60 are in
         await asyncio.sleep(1.0)  # any double delivery would arrive meanwhile
         got = receiver.snapshot()
         assert len(got) == 60
