@@ -24,12 +24,13 @@ The order matters for money (`storage.repos.UnitOfWork` holds the storage side):
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 import time
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import NamedTuple, Protocol
 
@@ -203,6 +204,14 @@ class _Sale:
     holder: str = ""
 
 
+@dataclass(slots=True)
+class _Settling:
+    """One transaction this process is settling: copies wait on `done`."""
+
+    done: asyncio.Event = field(default_factory=asyncio.Event)
+    recorded: str = ""  # the signature recorded, once it is
+
+
 def _no_wallets(_address: str) -> bool:
     return False
 
@@ -262,6 +271,8 @@ class Payments:
         self._fee_payers = fee_payers
         self._mint_programs = mint_programs or KnownMintPrograms()
         self._hooks = hooks
+        # Transactions being settled by this process, by id: a copy waits for the first.
+        self._settling: dict[str, _Settling] = {}
 
     # --- the exchange ------------------------------------------------------------------
 
@@ -546,14 +557,34 @@ class Payments:
 
     async def _settle(self, sale: _Sale, payload: PaymentPayload, requirement: Requirement,
                       tx: VersionedTransaction | None) -> AccessGrant:
-        """Claim, send, record (module doc, steps 2-4)."""
-        reserved = await self._claim(sale)
+        """Claim, send, record (module doc, steps 2-4), one copy of a transaction at a time.
+
+        Copies of one transaction that arrive together (a client retrying, an agent sending
+        to several routes) would each send and confirm it before the ledger refused all but
+        one. A copy waits instead for this process's settlement of it, then meets the
+        ledger: refused as a replay when that recorded it, settles itself when it failed.
+        Only work is saved; exactly-once is still the ledger's insert (step 4)."""
+        key = payload.payload.signature or (_transaction_id(tx) if tx is not None else "")
+        while key and (first := self._settling.get(key)) is not None:
+            await first.done.wait()
+            if first.recorded:
+                raise CedrosError(ErrorCode.PAYMENT_ALREADY_USED,
+                                  details={"signature": first.recorded})
+        mine = self._settling[key] = _Settling()
         try:
-            result = await self._verifier.verify(payload, requirement, tx)
-        except BaseException as exc:
-            await self._give_back(sale, reserved, keep_claim=_may_still_land(exc))
-            raise
-        return await self._record(sale, result, reserved)
+            reserved = await self._claim(sale)
+            try:
+                result = await self._verifier.verify(payload, requirement, tx)
+            except BaseException as exc:
+                await self._give_back(sale, reserved, keep_claim=_may_still_land(exc))
+                raise
+            grant = await self._record(sale, result, reserved)
+            mine.recorded = result.signature
+            return grant
+        finally:
+            if self._settling.get(key) is mine:
+                del self._settling[key]
+            mine.done.set()
 
     async def _claim(self, sale: _Sale) -> tuple[str, ...]:
         """Hold the cart and reserve one use of each coupon; the codes reserved."""

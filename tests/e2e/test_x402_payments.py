@@ -248,6 +248,35 @@ async def test_twenty_concurrent_replays_give_one_success(world: World) -> None:
     assert set(refused) == {"payment_already_used"}
 
 
+async def test_copies_arriving_together_wait_for_the_first_instead_of_sending_again(
+        world: World) -> None:
+    """While the first copy's sendTransaction is held at the node, nineteen more arrive at
+    the same server: they wait for its outcome, so the node is sent the transaction once
+    (before, every copy sent it and the ledger refused all but one after confirming)."""
+    tx = await world.transfer(1_500_000)
+    header = world.header(tx, "article")
+    faults = world.sandbox.server.faults
+    sends_before = faults.held_total
+    faults.hold(30, methods=["sendTransaction"])
+    try:
+        first = asyncio.ensure_future(
+            world.client.post("/paywall/v1/verify", headers={"X-PAYMENT": header}))
+        deadline = asyncio.get_running_loop().time() + 30
+        while faults.held == 0 and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(0.02)
+        assert faults.held == 1
+        copies = [asyncio.ensure_future(
+            world.client.post("/paywall/v1/verify", headers={"X-PAYMENT": header}))
+            for _ in range(19)]
+        await asyncio.sleep(0.5)  # the copies reach the server and wait behind the first
+    finally:
+        faults.release()
+    results = [await first, *await asyncio.gather(*copies)]
+    assert [r.status_code for r in results].count(200) == 1
+    assert {r.json()["error"]["code"] for r in results[1:]} == {"payment_already_used"}
+    assert faults.held_total - sends_before == 1
+
+
 async def test_cart_must_be_paid_exactly(world: World) -> None:
     cart = (await world.client.post("/paywall/v1/cart/quote", json={
         "items": [{"resource": "article"}, {"resource": "video", "quantity": 2}]})).json()
