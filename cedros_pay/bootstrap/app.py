@@ -68,7 +68,7 @@ class CedrosApp:
         self.workers: tuple[SupervisedWorker, ...] = ()  # running while started
         prefix = config.server.route_prefix
         self.starlette = Starlette(
-            routes=[*build_routes(prefix), *graphql_routes(f"{prefix}/graphql")],
+            routes=[*build_routes(prefix), *graphql_routes(f"{prefix}/graphql", config.graphql)],
             exception_handlers=EXCEPTION_HANDLERS, lifespan=self._lifespan)
         # Hooks, breakers, shared-state backends: built now, connected on start.
         self.infra = build_infra(config)

@@ -57,6 +57,7 @@ __all__ = [
     "Config",
     "CouponConfig",
     "CouponsConfig",
+    "GraphQLConfig",
     "IdempotencyConfig",
     "LoggingConfig",
     "MonitoringConfig",
@@ -1032,6 +1033,14 @@ class APIVersionConfig(_Model):
         return split_commas(value)
 
 
+class GraphQLConfig(_Model):
+    """The GraphQL endpoint (`{prefix}/graphql`)."""
+
+    result_cache: bool = True
+    """Keep the answers of catalog-only queries (`products`) with the catalog snapshot
+    they were made from; off, every such query is executed (benchmarks, debugging)."""
+
+
 # --- the root ----------------------------------------------------------------------
 
 
@@ -1056,6 +1065,7 @@ class Config(_Model):
     redis: RedisConfig = RedisConfig()
     idempotency: IdempotencyConfig = IdempotencyConfig()
     api_version: APIVersionConfig = APIVersionConfig()
+    graphql: GraphQLConfig = GraphQLConfig()
 
     @model_validator(mode="before")
     @classmethod

@@ -26,11 +26,19 @@ class Context:
     request: Request | WebSocket
     services: Services
     tenant: str
-    loaders: Loaders
     # The graphql-transport-ws `connection_init` payload; Strawberry sets it on any
     # context that has this attribute.
     connection_params: dict[str, object] | None = None
     _admin: asyncio.Future[AdminIdentity] | None = field(default=None, repr=False)
+    _loaders: Loaders | None = field(default=None, repr=False)
+
+    @property
+    def loaders(self) -> Loaders:
+        """This request's DataLoaders, made when a field first needs one: most
+        documents (a listing, a quote) never do."""
+        if self._loaders is None:
+            self._loaders = Loaders.create(self.services.catalog, self.tenant)
+        return self._loaders
 
     async def admin(self) -> AdminIdentity:
         """The caller as an admin, or the resolver's `unauthorized`/`forbidden` error.
@@ -65,5 +73,4 @@ def get_context(request: Request | WebSocket) -> Context:
     """Services come from the app (built in `app.py`); the tenant from the middleware."""
     services: Services = request.app.state.services
     tenant = getattr(request.state, "tenant", None) or DEFAULT_TENANT
-    return Context(request=request, services=services, tenant=tenant,
-                   loaders=Loaders.create(services.catalog, tenant))
+    return Context(request=request, services=services, tenant=tenant)

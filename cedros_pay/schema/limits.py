@@ -29,15 +29,17 @@ MAX_ALIASES = 15  # enough for side-by-side comparisons, too few for alias ampli
 CACHE_SIZE = 256  # distinct documents kept parsed and validated
 
 
-def limit_extensions() -> list[Callable[[], SchemaExtension]]:
-    """Per-request extension factories: token cap, depth and alias rules, caches."""
-    rules: list[type[ASTValidationRule]] = [
-        depth_rule(MAX_DEPTH, None, None),
-        alias_rule(MAX_ALIASES),
-    ]
+def limit_rules() -> tuple[type[ASTValidationRule], ...]:
+    """The depth and alias rules, as classes made once per schema (see above)."""
+    return (depth_rule(MAX_DEPTH, None, None), alias_rule(MAX_ALIASES))
+
+
+def limit_extensions(rules: tuple[type[ASTValidationRule], ...],
+                     ) -> list[Callable[[], SchemaExtension]]:
+    """Per-request extension factories: token cap, `rules`, caches."""
     return [
         partial(MaxTokensLimiter, MAX_TOKENS),
-        partial(AddValidationRules, rules),
+        partial(AddValidationRules, list(rules)),
         partial(ParserCache, CACHE_SIZE),
         partial(ValidationCache, CACHE_SIZE),
     ]
