@@ -16,11 +16,11 @@ Strawberry's view, unchanged.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
+import orjson
 import strawberry
 from cross_web import HTTPException
 from graphql import ExecutionResult, GraphQLError, OperationType, execute
@@ -28,7 +28,7 @@ from graphql.validation import ASTValidationRule
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route, WebSocketRoute
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
@@ -39,7 +39,7 @@ from strawberry.types.unset import UNSET, UnsetType
 
 from cedros_pay.config.models import GraphQLConfig
 from cedros_pay.core.errors import CedrosError
-from cedros_pay.schema.context import Context, get_context
+from cedros_pay.schema.context import Context, get_context, presents_credentials
 from cedros_pay.schema.errors import CedrosSchema, shape_error
 from cedros_pay.schema.limits import CACHE_SIZE, limit_extensions, limit_rules
 from cedros_pay.schema.mutations import Mutation
@@ -75,8 +75,10 @@ def _request_fields(body: bytes) -> tuple[str, dict[str, Any] | None, str | None
     fields have the types Strawberry accepts; None for anything else (Strawberry's view
     answers it, with its own refusal if need be)."""
     try:
-        data = json.loads(body)
-    except ValueError:
+        # orjson parses what it accepts as `json` does; what it refuses (NaN, lone
+        # surrogates, huge integers) goes to the view, which parses it with `json`.
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError:
         return None
     if type(data) is not dict:
         return None
@@ -97,19 +99,21 @@ class CedrosGraphQL(GraphQL[Context, None]):
         self._result_cache = result_cache
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Strawberry's HTTP entry, with the direct answer tried first (module docstring).
-        The request keeps the body it read, so the view can still parse it."""
         if scope["type"] != "http":
             await super().__call__(scope, receive, send)
             return
-        request = Request(scope, receive)
-        try:
-            response = await self._direct(request) if scope["method"] == "POST" else None
-            if response is None:
-                response = await self.run(request)
-        except HTTPException as e:
-            response = PlainTextResponse(e.reason, status_code=e.status_code)
+        response = await self.respond(Request(scope, receive))
         await response(scope, receive, send)
+
+    async def respond(self, request: Request) -> Response:
+        """The answer to an HTTP request: the direct one (module docstring) if it
+        applies, else Strawberry's view's (as its own ASGI entry makes it). The request
+        keeps the body it read, so the view can still parse it."""
+        try:
+            response = await self._direct(request) if request.method == "POST" else None
+            return response if response is not None else await self.run(request)
+        except HTTPException as e:
+            return PlainTextResponse(e.reason, status_code=e.status_code)
 
     async def _direct(self, request: Request) -> Response | None:
         """The answer to a JSON POST of a prepared document, or None for the view.
@@ -143,8 +147,8 @@ class CedrosGraphQL(GraphQL[Context, None]):
         # snapshot again: the same one, or (the catalog changed meanwhile) a newer one,
         # whose answer is then kept with a snapshot no request is served from any more.
         key = (query, name, None if variables is None else
-               json.dumps(variables, sort_keys=True, separators=(",", ":")),
-               bool(context.credentials()))
+               orjson.dumps(variables, option=orjson.OPT_SORT_KEYS),
+               presents_credentials(request.scope))
         body = snapshot.answer(key)
         if body is None:
             body = await self._execute(prepared, context, variables, name, extensions,
@@ -200,7 +204,7 @@ class CedrosGraphQL(GraphQL[Context, None]):
         return no_payload
 
 
-def create_graphql_app(config: GraphQLConfig | None = None) -> ASGIApp:
+def create_graphql_app(config: GraphQLConfig | None = None) -> CedrosGraphQL:
     config = config or GraphQLConfig()
     rules = limit_rules()
     # graphql-transport-ws only: the older graphql-ws protocol is deprecated by its
@@ -214,6 +218,12 @@ def create_graphql_app(config: GraphQLConfig | None = None) -> ASGIApp:
 
 def graphql_routes(path: str, config: GraphQLConfig | None = None) -> list[BaseRoute]:
     """One view behind two routes: Starlette's `Route` only matches HTTP, and a `Mount`
-    would redirect `/graphql` to `/graphql/`, which breaks POSTs."""
+    would redirect `/graphql` to `/graphql/`, which breaks POSTs. The HTTP route's
+    endpoint is a plain function, so the fixed-path dispatch (rest/dispatch.py) serves it
+    as it serves the REST endpoints, without Starlette's middleware stack and router."""
     view = create_graphql_app(config)
-    return [Route(path, view, methods=["GET", "POST"]), WebSocketRoute(path, view)]
+
+    async def graphql_http(request: Request) -> Response:
+        return await view.respond(request)
+
+    return [Route(path, graphql_http, methods=["GET", "POST"]), WebSocketRoute(path, view)]

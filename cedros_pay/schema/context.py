@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from starlette.requests import Request
+from starlette.types import Scope
 from starlette.websockets import WebSocket
 
 from cedros_pay.core.models import DEFAULT_TENANT
@@ -19,6 +20,7 @@ from cedros_pay.resolvers.services import Services
 from cedros_pay.schema.loaders import Loaders
 
 CREDENTIAL_KEYS = ("authorization", "x-signer", "x-signature", "x-message")
+CREDENTIAL_HEADERS = frozenset(k.encode() for k in CREDENTIAL_KEYS)
 
 
 @dataclass(slots=True, kw_only=True)
@@ -67,6 +69,13 @@ class Context:
             return from_params
         headers = self.request.headers
         return {k: headers[k] for k in CREDENTIAL_KEYS if k in headers}
+
+
+def presents_credentials(scope: Scope) -> bool:
+    """Whether an HTTP request carries any admin credential header (what
+    `Context.credentials` finds for it), read from the raw headers without building a
+    header mapping: a kept answer's key holds it."""
+    return any(name in CREDENTIAL_HEADERS for name, _ in scope["headers"])
 
 
 def get_context(request: Request | WebSocket) -> Context:
