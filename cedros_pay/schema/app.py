@@ -18,13 +18,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import timedelta
+from functools import partial
 from typing import Any
 
 import orjson
 import strawberry
 from cross_web import HTTPException
 from graphql import ExecutionResult, GraphQLError, OperationType, execute
-from graphql.validation import ASTValidationRule
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route, WebSocketRoute
@@ -41,10 +41,10 @@ from cedros_pay.config.models import GraphQLConfig
 from cedros_pay.core.errors import CedrosError
 from cedros_pay.schema.context import Context, get_context, presents_credentials
 from cedros_pay.schema.errors import CedrosSchema, shape_error
-from cedros_pay.schema.limits import CACHE_SIZE, limit_extensions, limit_rules
+from cedros_pay.schema.limits import CACHE_SIZE, limit_rules
 from cedros_pay.schema.mutations import Mutation
 from cedros_pay.schema.plans import PlannedExecutionContext
-from cedros_pay.schema.prepared import Documents, PreparedDocument
+from cedros_pay.schema.prepared import Documents, PreparedDocument, PreparedDocuments
 from cedros_pay.schema.queries import Query
 from cedros_pay.schema.scalars import SCALAR_MAP
 from cedros_pay.schema.subscriptions import Subscription
@@ -57,10 +57,13 @@ MAX_SUBSCRIPTIONS_PER_CONNECTION = 10
 JSON_TYPE = "application/json"
 
 
-def build_schema(rules: tuple[type[ASTValidationRule], ...]) -> strawberry.Schema:
+def build_schema(documents: Documents) -> strawberry.Schema:
+    """The schema, whose view parses and validates through `documents` (the endpoint's
+    one document memo, with the limits applied)."""
     return CedrosSchema(
         query=Query, mutation=Mutation, subscription=Subscription,
-        extensions=limit_extensions(rules), config=StrawberryConfig(scalar_map=SCALAR_MAP),
+        extensions=[partial(PreparedDocuments, documents)],
+        config=StrawberryConfig(scalar_map=SCALAR_MAP),
     )
 
 
@@ -92,11 +95,12 @@ def _request_fields(body: bytes) -> tuple[str, dict[str, Any] | None, str | None
 
 
 class CedrosGraphQL(GraphQL[Context, None]):
-    def __init__(self, schema: strawberry.Schema, *, rules: tuple[type[ASTValidationRule], ...],
-                 result_cache: bool, **options: Any) -> None:
+    def __init__(self, schema: strawberry.Schema, *, documents: Documents, result_cache: bool,
+                 **options: Any) -> None:
         super().__init__(schema, **options)
-        self._documents = Documents(schema._schema, rules, CACHE_SIZE)
+        self._documents = documents
         self._result_cache = result_cache
+        self._graphql_schema = schema._schema
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -128,10 +132,12 @@ class CedrosGraphQL(GraphQL[Context, None]):
         if fields is None:
             return None
         query, variables, name, extensions = fields
-        prepared = self._documents.prepare(query)
-        operation = prepared.operation(name) if prepared is not None else None
-        if prepared is None or operation is None or \
-                operation.operation is OperationType.SUBSCRIPTION:
+        try:
+            prepared = self._documents.prepare(query, self._graphql_schema)
+        except GraphQLError:
+            return None
+        operation = prepared.operation(name) if not prepared.errors else None
+        if operation is None or operation.operation is OperationType.SUBSCRIPTION:
             return None
         context = get_context(request)
         if not (self._result_cache and id(operation) in prepared.catalog_only):
@@ -165,7 +171,7 @@ class CedrosGraphQL(GraphQL[Context, None]):
         without errors."""
         try:
             outcome: Any = execute(
-                self.schema._schema, prepared.document, root_value=None,  # type: ignore[attr-defined]
+                self._graphql_schema, prepared.document, root_value=None,
                 context_value=context, variable_values=variables, operation_name=name,
                 is_awaitable=optimized_is_awaitable,  # type: ignore[arg-type]
                 executor_class=PlannedExecutionContext,
@@ -206,10 +212,11 @@ class CedrosGraphQL(GraphQL[Context, None]):
 
 def create_graphql_app(config: GraphQLConfig | None = None) -> CedrosGraphQL:
     config = config or GraphQLConfig()
-    rules = limit_rules()
+    documents = Documents(limit_rules(), CACHE_SIZE)
     # graphql-transport-ws only: the older graphql-ws protocol is deprecated by its
     # own authors, and one protocol is one auth path to keep right.
-    return CedrosGraphQL(build_schema(rules), rules=rules, result_cache=config.result_cache,
+    return CedrosGraphQL(build_schema(documents), documents=documents,
+                         result_cache=config.result_cache,
                          graphql_ide="graphiql",
                          subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,),
                          connection_init_wait_timeout=CONNECTION_INIT_TIMEOUT,
