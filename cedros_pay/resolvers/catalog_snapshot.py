@@ -41,7 +41,10 @@ T = TypeVar("T")
 
 TENANTS_LIMIT = 1024  # snapshots kept; tenant ids come from requests
 OFFERS_LIMIT = 4096  # per snapshot: offers are keyed by client-chosen coupon codes
-ANSWERS_LIMIT = 256  # per snapshot: answers are keyed by client-chosen documents
+# Per snapshot: answers are keyed by client-chosen documents, so both their count and
+# their size are bounded (a dashboard repeats a few documents; a larger answer is remade).
+ANSWERS_LIMIT = 64
+ANSWER_MAX_BYTES = 64 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,12 +171,12 @@ class CatalogSnapshot:
         return self._answers.get(key)
 
     def keep_answer(self, key: Hashable, body: bytes) -> bytes:
-        """Keep `body` as the answer to the request `key` names. The caller vouches that
-        the answer depends on this snapshot alone, and that `key` holds everything else
-        it was made from (the document, its variables, the caller's admin-ness): the
-        answer goes with the snapshot, when the catalog changes or a coupon starts or
-        ends."""
-        return self._answers.put(key, body)
+        """Keep `body` (unless it is over `ANSWER_MAX_BYTES`) as the answer to the
+        request `key` names. The caller vouches that the answer depends on this snapshot
+        alone, and that `key` holds everything else it was made from (the document, its
+        variables, the caller's admin-ness): the answer goes with the snapshot, when the
+        catalog changes or a coupon starts or ends."""
+        return self._answers.put(key, body) if len(body) <= ANSWER_MAX_BYTES else body
 
 
 class CatalogSnapshots:
