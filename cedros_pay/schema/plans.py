@@ -7,7 +7,8 @@ built. graphql-core still runs each one through `execute_field`: a resolve-info 
 resolver wrapper, an awaitable check and `complete_value`'s type dispatch, about ten
 Python frames per field. A `Plan` is that subtree worked out once per document: for each
 selected field, the attribute to read and how to complete its value (non-null check, list,
-leaf coercion, or a nested plan), so completing it is one closure call per field.
+leaf coercion, or a nested plan), so completing it is one closure call per object or list,
+with the leaves completed inline.
 
 A plan covers a selection only where the answer cannot depend on anything but the values
 read: every field is a Strawberry basic field (no resolver, no permission, no argument),
