@@ -1,9 +1,11 @@
 """Where a request's time goes, measured in process (no sockets, no HTTP parsing).
 
-    python -m bench.inprocess [--target quote|products|graphql] [-n 2000] [--rounds 5]
+    python -m bench.inprocess [--target quote|products|graphql|...] [-n 2000] [--rounds 5]
                               [--profile [--sort tottime|cumtime]]
 
-Builds the server from bench/catalog.yaml (a fresh SQLite file in a temporary directory)
+Builds the server as bench/servers.py configures it (bench/catalog.yaml, a fresh SQLite
+file in a temporary directory, seeded payments; `graphql-nocache` with the GraphQL result
+cache off)
 and drives ASGI requests through three entry points: the whole app (middleware chain +
 routing + handler), the Starlette app alone (routing + handler) and, for the baseline,
 the bare Starlette app of bench/baseline.py. The differences say what the chain and the
@@ -26,25 +28,25 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from bench.servers import CATALOG
-from bench.targets import GRAPHQL_QUERY
+from bench.servers import seed, write_config
+from bench.targets import TARGETS
 
 Send = Callable[[dict[str, Any]], Awaitable[None]]
 ASGI = Callable[[dict[str, Any], Any, Send], Awaitable[None]]
 
-REQUESTS = {
-    "quote": ("POST", "/paywall/v1/quote", b'{"resource":"demo-article"}', 402),
-    "products": ("GET", "/paywall/v1/products", b"", 200),
-    "graphql": ("POST", "/graphql",
-                ('{"query":"' + GRAPHQL_QUERY.replace('"', '\\"') + '"}').encode(), 200),
-    "baseline": ("GET", "/", b"", 200),
-}
+# name -> method, path, body, expected status, extra headers
+REQUESTS: dict[str, tuple[str, str, bytes, int, tuple[tuple[bytes, bytes], ...]]] = {
+    t.name: (t.method, t.path, t.body.encode(), t.expect_status,
+             tuple((k.lower().encode(), v.encode()) for k, v in t.headers))
+    for t in TARGETS if t.server != "baseline"}
+REQUESTS["baseline"] = ("GET", "/", b"", 200, ())
+CHOICES = [name for name in REQUESTS if name != "baseline"]
 
 
-def scope_for(method: str, path: str, body: bytes) -> dict[str, Any]:
-    headers = [(b"host", b"127.0.0.1:8080"), (b"user-agent", b"wrk"), (b"accept", b"*/*")]
+def scope_for(method: str, path: str, body: bytes,
+              extra: tuple[tuple[bytes, bytes], ...] = ()) -> dict[str, Any]:
+    headers = [(b"host", b"127.0.0.1:8080"), (b"user-agent", b"wrk"), (b"accept", b"*/*"),
+               *extra]
     if body:
         headers += [(b"content-type", b"application/json"),
                     (b"content-length", str(len(body)).encode())]
@@ -55,7 +57,8 @@ def scope_for(method: str, path: str, body: bytes) -> dict[str, Any]:
             "state": {}}
 
 
-async def one(app: ASGI, method: str, path: str, body: bytes) -> int:
+async def one(app: ASGI, method: str, path: str, body: bytes,
+              extra: tuple[tuple[bytes, bytes], ...] = ()) -> int:
     status = 0
     sent = False
 
@@ -71,18 +74,18 @@ async def one(app: ASGI, method: str, path: str, body: bytes) -> int:
         if message["type"] == "http.response.start":
             status = message["status"]
 
-    await app(scope_for(method, path, body), receive, send)
+    await app(scope_for(method, path, body, extra), receive, send)
     return status
 
 
 async def per_request(app: ASGI, target: str, n: int) -> float:
-    method, path, body, expect = REQUESTS[target]
-    status = await one(app, method, path, body)
+    method, path, body, expect, extra = REQUESTS[target]
+    status = await one(app, method, path, body, extra)
     if status != expect:
         raise SystemExit(f"{target}: status {status}, expected {expect}")
     started = time.perf_counter()
     for _ in range(n):
-        await one(app, method, path, body)
+        await one(app, method, path, body, extra)
     return (time.perf_counter() - started) / n * 1e6
 
 
@@ -96,14 +99,12 @@ async def best_of(rounds: int, runs: list[Callable[[], Awaitable[float]]]) -> li
     return best
 
 
-async def build(tmp: Path) -> Any:
+async def build(tmp: Path, target: str = "") -> Any:
     from cedros_pay.app import create_app
     from cedros_pay.config import load_config
 
-    doc = yaml.safe_load(CATALOG.read_text())
-    doc["storage"]["file_path"] = str(tmp / "bench.db")
-    path = tmp / "config.yaml"
-    path.write_text(yaml.safe_dump(doc))
+    path = write_config(tmp, result_cache=target != "graphql-nocache")
+    await seed(path)
     app = create_app(load_config(path, environ={}, dotenv_path=None))
     await app.start()
     return app
@@ -113,7 +114,7 @@ async def main(target: str, n: int, rounds: int, profile: bool, args_sort: str) 
     from bench.baseline import app as baseline
 
     tmp = Path(tempfile.mkdtemp(prefix="cedros-inprocess-"))
-    app = await build(tmp)
+    app = await build(tmp, target)
     try:
         labels = ["baseline (bare Starlette)", f"{target}: Starlette app, no chain",
                   f"{target}: whole app"]
@@ -137,7 +138,7 @@ async def main(target: str, n: int, rounds: int, profile: bool, args_sort: str) 
 def cli() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.inprocess", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--target", choices=["quote", "products", "graphql"], default="quote")
+    parser.add_argument("--target", choices=CHOICES, default="quote")
     parser.add_argument("-n", type=int, default=2000, help="requests per round")
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--profile", action="store_true")

@@ -1,6 +1,6 @@
 """Machine instructions per request, counted by valgrind: a figure noise cannot move.
 
-    python -m bench.instructions [--target quote|products|graphql] [--entry whole|starlette]
+    python -m bench.instructions [--target quote|products|graphql|...] [--entry whole|starlette]
 
 On a shared virtual machine, timings of the same code drift by ±30% from minute to
 minute, which hides a 5% improvement. Instruction counts do not drift: the same code on
@@ -26,7 +26,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from bench.inprocess import REQUESTS, build, one
+from bench.inprocess import CHOICES, REQUESTS, build, one
 
 WARMUP = 300
 
@@ -40,15 +40,15 @@ def _counting(on: bool) -> None:
 
 async def _child(target: str, entry: str, n: int) -> None:
     tmp = Path(tempfile.mkdtemp(prefix="cedros-instructions-"))
-    app = await build(tmp)
+    app = await build(tmp, target)
     asgi = app if entry == "whole" else app.starlette
-    method, path, body, _ = REQUESTS[target]
+    method, path, body, _, extra = REQUESTS[target]
     try:
         for _ in range(WARMUP):
-            await one(asgi, method, path, body)
+            await one(asgi, method, path, body, extra)
         _counting(True)
         for _ in range(n):
-            await one(asgi, method, path, body)
+            await one(asgi, method, path, body, extra)
         _counting(False)
     finally:
         await app.aclose()
@@ -72,7 +72,7 @@ def _count(target: str, entry: str, n: int) -> int:
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.instructions", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--target", choices=["quote", "products", "graphql"], default="quote")
+    parser.add_argument("--target", choices=CHOICES, default="quote")
     parser.add_argument("--entry", choices=["whole", "starlette"], default="whole",
                         help="the whole app (middleware chain included) or Starlette only")
     parser.add_argument("-n", type=int, default=500, help="requests of the shorter run")

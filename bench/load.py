@@ -93,6 +93,7 @@ def run_wrk(wrk: str, pin: list[str], url: str, target: Target, seconds: int,
             "--latency", "--timeout", REQUEST_TIMEOUT, "-s", str(WRK_SCRIPT), url]
     env = {**os.environ, "BENCH_METHOD": target.method, "BENCH_BODY": target.body,
            "BENCH_CONTENT_TYPE": "application/json",
+           "BENCH_HEADERS": "\n".join(f"{k}: {v}" for k, v in target.headers),
            "BENCH_COUNT_STATUSES": "1" if count_statuses else "0"}
     limit = seconds + 60
     try:

@@ -1,4 +1,4 @@
-"""Figures into words: medians, ratios, the quote verdict, and bench/RESULTS.md entries."""
+"""Figures into words: medians, ratios, the verdicts, and bench/RESULTS.md entries."""
 
 from __future__ import annotations
 
@@ -23,6 +23,11 @@ RUNS_MARKER = "<!-- bench:runs (newest first; `python -m bench --write` adds her
 # The issue's target for POST /paywall/v1/quote.
 QUOTE_MIN_RATIO = 0.35
 QUOTE_MAX_P99_MS = 25.0
+
+# The issue's targets for GraphQL `products(first: 10)`, as a ratio to the REST listing's
+# req/s in the same run: the answer kept with the catalog snapshot, and every request
+# executed (graphql.result_cache off).
+GRAPHQL_MIN_RATIOS = (("graphql", 0.5), ("graphql-nocache", 0.15))
 
 LEGEND = ("others' CPU: CPUs that other processes used during the measured runs "
           "(median); near 0 means a quiet machine.")
@@ -82,6 +87,27 @@ def quote_verdict(outcomes: dict[str, Outcome], connections: int) -> Verdict:
         misses.append(f"p99 {p99:.1f} ms >= {QUOTE_MAX_P99_MS:g} ms")
     why = f"{ratio:.2f}x, p99 {p99:.1f} ms" + (" — " + ", ".join(misses) if misses else "")
     return Verdict(passed, f"{goal}: {'PASS' if passed else 'FAIL'} ({why})")
+
+
+def graphql_verdicts(outcomes: dict[str, Outcome]) -> list[Verdict]:
+    """One verdict per GraphQL listing target selected, against GET /products."""
+    verdicts = []
+    rest = outcomes.get("products")
+    for name, least in GRAPHQL_MIN_RATIOS:
+        outcome = outcomes.get(name)
+        if outcome is None:
+            continue
+        goal = f"{outcome.target.label} (>= {least:.2f}x GET /paywall/v1/products req/s)"
+        if rest is None or not outcome.measured or not rest.measured:
+            verdicts.append(Verdict(False, f"{goal}: NOT MEASURED"))
+        elif outcome.problems() or rest.problems():
+            verdicts.append(Verdict(False, f"{goal}: INVALID (unexpected responses)"))
+        else:
+            ratio = outcome.ratio_to(rest)
+            passed = ratio >= least
+            verdicts.append(Verdict(passed, f"{goal}: {'PASS' if passed else 'FAIL'} "
+                                            f"({ratio:.2f}x)"))
+    return verdicts
 
 
 def table_rows(outcomes: dict[str, Outcome]) -> list[tuple[str, ...]]:
@@ -189,7 +215,11 @@ class Run:
     load_before: str
     load_after: str
     outcomes: dict[str, Outcome]
-    verdict: Verdict
+    verdicts: list[Verdict]
+
+    @property
+    def ok(self) -> bool:
+        return all(v.ok for v in self.verdicts)
 
     def load_line(self) -> str:
         rounds = (f", median of {self.settings.rounds} interleaved rounds"
@@ -228,7 +258,7 @@ class Run:
             LEGEND,
             *self.notes(),
             "",
-            self.verdict.line,
+            *[v.line for v in self.verdicts],
         ]
         return "\n".join(lines)
 
@@ -245,7 +275,7 @@ class Run:
             markdown_table(table_rows(self.outcomes)),
             "",
             *[f"{note}\n" for note in self.notes()],
-            f"**{self.verdict.line}**",
+            *[f"**{v.line}**\n" for v in self.verdicts],
         ]
         return "\n".join(lines) + "\n"
 

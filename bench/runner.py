@@ -12,9 +12,11 @@ generator does not steal the server's core. Targets are measured in interleaved 
 (3 by default) and the medians are reported; each ratio is the median of the per-round
 ratios to the baseline.
 
-The issue's target: `POST /paywall/v1/quote` at >= 0.35x the baseline's requests/s with
-p99 under 25 ms. Exit status: 0 met (or quote not selected), 1 missed or not measured,
-2 the benchmark could not run (no wrk, a server did not start, a bad option).
+The issues' targets: `POST /paywall/v1/quote` at >= 0.35x the baseline's requests/s with
+p99 under 25 ms; GraphQL `products(first: 10)` at >= 0.5x `GET /paywall/v1/products`
+(`graphql`) and >= 0.15x with the result cache off (`graphql-nocache`). Exit status: 0
+met (or not selected), 1 missed or not measured, 2 the benchmark could not run (no wrk,
+a server did not start, a bad option).
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from bench.report import (
     Machine,
     Outcome,
     Run,
+    graphql_verdicts,
     quote_verdict,
     record,
     usable_cpus,
@@ -48,7 +51,8 @@ MAX_ROUNDS = 10
 def preflight(target: Target, port: int) -> str | None:
     """Why the target cannot be measured (one request, checked), or None."""
     try:
-        status, body = fetch(port, target.method, target.path, target.body)
+        status, body = fetch(port, target.method, target.path, target.body,
+                             extra=dict(target.headers))
     except OSError as exc:
         return f"request failed: {exc}"
     if status != target.expect_status:
@@ -74,7 +78,7 @@ def measure(targets: Sequence[Target], settings: Settings, wrk: str,
             server_pin: list[str], wrk_pin: list[str]) -> dict[str, Outcome]:
     outcomes = {t.name: Outcome(t) for t in targets}
     with tempfile.TemporaryDirectory(prefix="cedros-bench-") as tmp, \
-            running_servers(Path(tmp), server_pin) as servers:
+            running_servers(Path(tmp), server_pin, {t.server for t in targets}) as servers:
         for t in targets:
             problem = preflight(t, servers[t.server].port)
             if problem:
@@ -172,10 +176,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     run = Run(machine=machine, settings=settings, pinning=pinned, load_before=load_before,
               load_after=load_after, outcomes=outcomes,
-              verdict=quote_verdict(outcomes, settings.connections))
+              verdicts=[quote_verdict(outcomes, settings.connections),
+                        *graphql_verdicts(outcomes)])
     print()
     print(run.terminal())
     if args.write:
         record(run.markdown(), RESULTS)
         print(f"recorded in {RESULTS.relative_to(REPO_DIR)}")
-    return 0 if run.verdict.ok else 1
+    return 0 if run.ok else 1

@@ -1,15 +1,18 @@
-"""The two servers under load, as child processes on 127.0.0.1.
+"""The servers under load, as child processes on 127.0.0.1.
 
-Both are one uvicorn process each, with the settings `cedros-pay serve` uses (uvloop and
+Each is one uvicorn process, with the settings `cedros-pay serve` uses (uvloop and
 httptools chosen by uvicorn's `auto`, no access log, no `server` header, warning-level
-logs). The Cedros Pay server reads bench/catalog.yaml, copied into a temporary directory
-with a fresh SQLite file and an RPC URL nothing answers (the measured paths never call
+logs). A Cedros Pay server reads bench/catalog.yaml, copied into a temporary directory
+with a fresh SQLite file (seeded with `SEEDED_PAYMENTS` payments for the admin listing),
+the bench's admin API key and an RPC URL nothing answers (the measured paths never call
 Solana). Its working directory is that temporary directory, so no `.env` file is read,
-and the config variables of the caller's environment are dropped.
+and the config variables of the caller's environment are dropped. `cedros-nocache` is a
+second such server with `graphql.result_cache` off; it runs only when a target needs it.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import http.client
 import os
@@ -19,13 +22,15 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import yaml
 
 from bench.errors import BenchError
+from bench.targets import ADMIN_API_KEY, SEEDED_PAYMENTS
 
 BENCH_DIR = Path(__file__).resolve().parent
 REPO_DIR = BENCH_DIR.parent
@@ -47,11 +52,12 @@ def free_port() -> int:
 
 
 def fetch(port: int, method: str, path: str, body: str = "",
-          timeout: float = 10.0) -> tuple[int, bytes]:
+          timeout: float = 10.0, extra: Mapping[str, str] | None = None) -> tuple[int, bytes]:
     """One request on a fresh connection: (status, body)."""
     conn = http.client.HTTPConnection(HOST, port, timeout=timeout)
     try:
         headers = {"Content-Type": "application/json"} if body else {}
+        headers.update(extra or {})
         conn.request(method, path, body=body.encode() if body else None, headers=headers)
         response = conn.getresponse()
         return response.status, response.read()
@@ -124,14 +130,42 @@ def server_env() -> dict[str, str]:
             if not k.startswith(CONFIG_ENV_PREFIXES) and k not in CONFIG_ENV_NAMES}
 
 
-def write_config(workdir: Path) -> Path:
-    """bench/catalog.yaml with this run's database file and an RPC URL nobody serves."""
+def write_config(workdir: Path, name: str = "cedros", *, result_cache: bool = True) -> Path:
+    """bench/catalog.yaml with this server's database file, the bench admin key, the
+    GraphQL result cache setting and an RPC URL nobody serves."""
     raw = yaml.safe_load(CATALOG.read_text())
-    raw["storage"]["file_path"] = str(workdir / "cedros-bench.db")
+    raw["storage"]["file_path"] = str(workdir / f"{name}-bench.db")
     raw["x402"]["rpc_url"] = f"http://{HOST}:{free_port()}"
-    path = workdir / "config.yaml"
+    raw["admin"] = {"api_keys": [ADMIN_API_KEY]}
+    raw["graphql"] = {"result_cache": result_cache}
+    path = workdir / f"{name}.yaml"
     path.write_text(yaml.safe_dump(raw, sort_keys=False))
     return path
+
+
+async def seed(config_path: Path) -> None:
+    """`SEEDED_PAYMENTS` recorded payments in the server's database (migrated on open)."""
+    from cedros_pay.bootstrap.services import open_configured_store
+    from cedros_pay.config import load_config
+    from cedros_pay.core.models import PaymentTransaction
+
+    store = await open_configured_store(load_config(config_path, environ={},
+                                                    dotenv_path=None))
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    try:
+        await store.payments.record_many([
+            PaymentTransaction(signature=f"bench-sig-{i:05d}",
+                               resource_id=("demo-article", "demo-ebook")[i % 2],
+                               wallet=f"BenchWa11et{i % 7}", amount_atomic=1_000_000 + i,
+                               asset="USDC", created_at=start + timedelta(minutes=i),
+                               metadata={"resource_type": "regular"})
+            for i in range(SEEDED_PAYMENTS)])
+    finally:
+        await store.close()
+
+
+def seed_payments(config_path: Path) -> None:
+    asyncio.run(seed(config_path))
 
 
 def cedros_executable() -> str:
@@ -144,16 +178,24 @@ def cedros_executable() -> str:
     return found
 
 
+def cedros_server(workdir: Path, pin: list[str], name: str, *, result_cache: bool) -> Server:
+    config = write_config(workdir, name, result_cache=result_cache)
+    seed_payments(config)
+    port = free_port()
+    return Server(name, [*pin, cedros_executable(), "serve", "--config", str(config),
+                         "--host", HOST, "--port", str(port)],
+                  port, "/cedros-health", workdir / f"{name}.log")
+
+
 @contextlib.contextmanager
-def running_servers(workdir: Path, pin: list[str]) -> Iterator[dict[str, Server]]:
-    """Both servers started and answering; stopped (SIGTERM, then SIGKILL) on exit."""
-    config = write_config(workdir)
-    cedros_port, base_port = free_port(), free_port()
+def running_servers(workdir: Path, pin: list[str],
+                    needed: Collection[str] = ("cedros", "baseline"),
+                    ) -> Iterator[dict[str, Server]]:
+    """The `needed` servers started and answering; stopped (SIGTERM, then SIGKILL) on
+    exit. `cedros` and `baseline` always run."""
+    base_port = free_port()
     servers = {
-        "cedros": Server(
-            "cedros-pay", [*pin, cedros_executable(), "serve", "--config", str(config),
-                           "--host", HOST, "--port", str(cedros_port)],
-            cedros_port, "/cedros-health", workdir / "cedros.log"),
+        "cedros": cedros_server(workdir, pin, "cedros", result_cache=True),
         "baseline": Server(
             "baseline", [*pin, sys.executable, "-m", "uvicorn", "bench.baseline:app",
                          "--app-dir", str(REPO_DIR), "--host", HOST, "--port", str(base_port),
@@ -161,6 +203,9 @@ def running_servers(workdir: Path, pin: list[str]) -> Iterator[dict[str, Server]
                          "--log-level", "warning"],
             base_port, "/", workdir / "baseline.log"),
     }
+    if "cedros-nocache" in needed:
+        servers["cedros-nocache"] = cedros_server(workdir, pin, "cedros-nocache",
+                                                  result_cache=False)
     env = server_env()
     try:
         for server in servers.values():

@@ -4,6 +4,7 @@
 --   BENCH_METHOD        GET or POST (default GET)
 --   BENCH_BODY          request body (POST only)
 --   BENCH_CONTENT_TYPE  Content-Type of the body (default application/json)
+--   BENCH_HEADERS       more request headers, one "Name: value" per line
 --
 --   BENCH_COUNT_STATUSES  "1" to count responses per status code
 --
@@ -16,6 +17,13 @@ local body = os.getenv("BENCH_BODY")
 if body ~= nil and body ~= "" then
   wrk.body = body
   wrk.headers["Content-Type"] = os.getenv("BENCH_CONTENT_TYPE") or "application/json"
+end
+
+for line in string.gmatch(os.getenv("BENCH_HEADERS") or "", "[^\n]+") do
+  local name, value = string.match(line, "^([^:]+):%s*(.*)$")
+  if name ~= nil then
+    wrk.headers[name] = value
+  end
 end
 
 local threads = {}

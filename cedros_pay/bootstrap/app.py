@@ -67,8 +67,10 @@ class CedrosApp:
         self.services: Services | None = None
         self.workers: tuple[SupervisedWorker, ...] = ()  # running while started
         prefix = config.server.route_prefix
+        # GraphQL first: its one fixed path is the only one Starlette's router looks up
+        # (the REST ones go through FixedRoutes), so it need not try every REST pattern.
         self.starlette = Starlette(
-            routes=[*build_routes(prefix), *graphql_routes(f"{prefix}/graphql")],
+            routes=[*graphql_routes(f"{prefix}/graphql", config.graphql), *build_routes(prefix)],
             exception_handlers=EXCEPTION_HANDLERS, lifespan=self._lifespan)
         # Hooks, breakers, shared-state backends: built now, connected on start.
         self.infra = build_infra(config)

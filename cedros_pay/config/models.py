@@ -57,6 +57,7 @@ __all__ = [
     "Config",
     "CouponConfig",
     "CouponsConfig",
+    "GraphQLConfig",
     "IdempotencyConfig",
     "LoggingConfig",
     "MonitoringConfig",
@@ -1047,6 +1048,14 @@ class APIVersionConfig(_Model):
         return split_commas(value)
 
 
+class GraphQLConfig(_Model):
+    """The GraphQL endpoint (`{prefix}/graphql`)."""
+
+    result_cache: bool = True
+    """Keep the answers of catalog-only queries (`products`) with the catalog snapshot
+    they were made from; off, every such query is executed (benchmarks, debugging)."""
+
+
 # --- the root ----------------------------------------------------------------------
 
 
@@ -1071,6 +1080,7 @@ class Config(_Model):
     redis: RedisConfig = RedisConfig()
     idempotency: IdempotencyConfig = IdempotencyConfig()
     api_version: APIVersionConfig = APIVersionConfig()
+    graphql: GraphQLConfig = GraphQLConfig()
 
     @model_validator(mode="before")
     @classmethod

@@ -5,8 +5,10 @@ and active coupons, as the repositories and their spec 23 TTL caches returned th
 the span around its clock reading in which no coupon starts or expires, so that every
 price in it holds throughout that span. What is derived from those records is worked
 out on first use and kept with the snapshot: the priced listing (`view`), a product's
-quote prices and the quote parts built from them per coupon code (`offer`), and what
-the adapters make of the listing (`rendered`: the REST JSON, the GraphQL nodes).
+quote prices and the quote parts built from them per coupon code (`offer`), what
+the adapters make of the listing (`rendered`: the REST JSON, the GraphQL nodes), and
+whole answers to requests that read nothing but the listing (`answer`: a GraphQL
+`products` document's response body, per document, variables and admin-ness).
 
 Nothing in a snapshot is ever updated. `CatalogSnapshots` compares each request's read
 with the current snapshot's records; when the records differ or the clock has left the
@@ -18,7 +20,7 @@ new records on every read costs comparisons, never a stale price.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TypeVar, cast
@@ -39,6 +41,10 @@ T = TypeVar("T")
 
 TENANTS_LIMIT = 1024  # snapshots kept; tenant ids come from requests
 OFFERS_LIMIT = 4096  # per snapshot: offers are keyed by client-chosen coupon codes
+# Per snapshot: answers are keyed by client-chosen documents, so both their count and
+# their size are bounded (a dashboard repeats a few documents; a larger answer is remade).
+ANSWERS_LIMIT = 64
+ANSWER_MAX_BYTES = 64 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,9 +72,9 @@ OfferBuilder = Callable[[Product, Priced | None, Priced | None], T]
 class CatalogSnapshot:
     """One tenant's catalog as of one read (module docstring). Read-only to callers."""
 
-    __slots__ = ("_by_code", "_by_id", "_coupon_view", "_offers", "_pricing", "_rendered",
-                 "_view", "_views_by_id", "coupons", "now", "products", "since", "tenant",
-                 "until")
+    __slots__ = ("_answers", "_by_code", "_by_id", "_coupon_view", "_offers", "_pricing",
+                 "_rendered", "_view", "_views_by_id", "coupons", "now", "products", "since",
+                 "tenant", "until")
 
     def __init__(self, tenant: str, products: Sequence[Product], coupons: Sequence[Coupon],
                  now: datetime, pricing: Pricing) -> None:
@@ -86,6 +92,7 @@ class CatalogSnapshot:
         self._offers: BoundedMemo[tuple[object, str, str],
                                   tuple[Coupon | None, object]] = BoundedMemo(OFFERS_LIMIT)
         self._rendered: dict[object, object] = {}
+        self._answers: BoundedMemo[Hashable, bytes] = BoundedMemo(ANSWERS_LIMIT)
 
     def holds(self, now: datetime) -> bool:
         """No coupon starts or expires between this snapshot's clock reading and `now`."""
@@ -157,6 +164,19 @@ class CatalogSnapshot:
         if found is None:
             found = self._rendered[render] = render(self.view)
         return cast(T, found)
+
+
+    def answer(self, key: Hashable) -> bytes | None:
+        """The answer kept under `key` by `keep_answer`, if any."""
+        return self._answers.get(key)
+
+    def keep_answer(self, key: Hashable, body: bytes) -> bytes:
+        """Keep `body` (unless it is over `ANSWER_MAX_BYTES`) as the answer to the
+        request `key` names. The caller vouches that the answer depends on this snapshot
+        alone, and that `key` holds everything else it was made from (the document, its
+        variables, the caller's admin-ness): the answer goes with the snapshot, when the
+        catalog changes or a coupon starts or ends."""
+        return self._answers.put(key, body) if len(body) <= ANSWER_MAX_BYTES else body
 
 
 class CatalogSnapshots:

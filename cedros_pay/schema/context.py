@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from starlette.requests import Request
+from starlette.types import Scope
 from starlette.websockets import WebSocket
 
 from cedros_pay.core.models import DEFAULT_TENANT
@@ -19,6 +20,7 @@ from cedros_pay.resolvers.services import Services
 from cedros_pay.schema.loaders import Loaders
 
 CREDENTIAL_KEYS = ("authorization", "x-signer", "x-signature", "x-message")
+CREDENTIAL_HEADERS = frozenset(k.encode() for k in CREDENTIAL_KEYS)
 
 
 @dataclass(slots=True, kw_only=True)
@@ -26,11 +28,19 @@ class Context:
     request: Request | WebSocket
     services: Services
     tenant: str
-    loaders: Loaders
     # The graphql-transport-ws `connection_init` payload; Strawberry sets it on any
     # context that has this attribute.
     connection_params: dict[str, object] | None = None
     _admin: asyncio.Future[AdminIdentity] | None = field(default=None, repr=False)
+    _loaders: Loaders | None = field(default=None, repr=False)
+
+    @property
+    def loaders(self) -> Loaders:
+        """This request's DataLoaders, made when a field first needs one: most
+        documents (a listing, a quote) never do."""
+        if self._loaders is None:
+            self._loaders = Loaders.create(self.services.catalog, self.tenant)
+        return self._loaders
 
     async def admin(self) -> AdminIdentity:
         """The caller as an admin, or the resolver's `unauthorized`/`forbidden` error.
@@ -61,9 +71,15 @@ class Context:
         return {k: headers[k] for k in CREDENTIAL_KEYS if k in headers}
 
 
+def presents_credentials(scope: Scope) -> bool:
+    """Whether an HTTP request carries any admin credential header (what
+    `Context.credentials` finds for it), read from the raw headers without building a
+    header mapping: a kept answer's key holds it."""
+    return any(name in CREDENTIAL_HEADERS for name, _ in scope["headers"])
+
+
 def get_context(request: Request | WebSocket) -> Context:
     """Services come from the app (built in `app.py`); the tenant from the middleware."""
     services: Services = request.app.state.services
     tenant = getattr(request.state, "tenant", None) or DEFAULT_TENANT
-    return Context(request=request, services=services, tenant=tenant,
-                   loaders=Loaders.create(services.catalog, tenant))
+    return Context(request=request, services=services, tenant=tenant)

@@ -59,8 +59,8 @@ class CedrosSchema(strawberry.Schema):
     """A schema whose every answer carries spec codes.
 
     The errors are rewritten around `execute` rather than in an extension's
-    `on_operation`: a parse failure inside `ParserCache` (syntax, the token limit)
-    escapes the operation hook and would otherwise reach the client unshaped.
+    `on_operation`: a parse failure in the parse hook (`PreparedDocuments`: syntax, the
+    token limit) escapes the operation hook and would otherwise reach the client unshaped.
     """
 
     async def execute(self, *args: Any, **kwargs: Any) -> ExecutionResult:

@@ -1,25 +1,14 @@
-"""Abuse limits and caches for the GraphQL endpoint (DESIGN §6).
+"""Abuse limits for the GraphQL endpoint (DESIGN §6): a token cap on parsing, and depth and
+alias rules on validation.
 
-The limits are validation rules and parse options; the caches make repeated documents
-cheap (DESIGN §6 measured ~3x throughput with both). Extensions are handed to Strawberry
-as factories so no state is shared between requests, but the rule *classes* are made
-once per schema: `ValidationCache` keys on them, and a class made per request would turn
-every lookup into a miss.
+Both are applied where documents are prepared (schema/prepared.py), once per distinct
+document, for the endpoint's direct path and Strawberry's view alike. The rule classes
+are made once per schema: the prepared documents are validated with them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from functools import partial
-
 from graphql.validation import ASTValidationRule
-from strawberry.extensions import (
-    AddValidationRules,
-    MaxTokensLimiter,
-    ParserCache,
-    SchemaExtension,
-    ValidationCache,
-)
 from strawberry.extensions.max_aliases import create_validator as alias_rule
 from strawberry.extensions.query_depth_limiter import create_validator as depth_rule
 
@@ -29,15 +18,6 @@ MAX_ALIASES = 15  # enough for side-by-side comparisons, too few for alias ampli
 CACHE_SIZE = 256  # distinct documents kept parsed and validated
 
 
-def limit_extensions() -> list[Callable[[], SchemaExtension]]:
-    """Per-request extension factories: token cap, depth and alias rules, caches."""
-    rules: list[type[ASTValidationRule]] = [
-        depth_rule(MAX_DEPTH, None, None),
-        alias_rule(MAX_ALIASES),
-    ]
-    return [
-        partial(MaxTokensLimiter, MAX_TOKENS),
-        partial(AddValidationRules, rules),
-        partial(ParserCache, CACHE_SIZE),
-        partial(ValidationCache, CACHE_SIZE),
-    ]
+def limit_rules() -> tuple[type[ASTValidationRule], ...]:
+    """The depth and alias rules, as classes made once per schema."""
+    return (depth_rule(MAX_DEPTH, None, None), alias_rule(MAX_ALIASES))

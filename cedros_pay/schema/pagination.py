@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import base64
 import binascii
+from bisect import bisect_right
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Generic, TypeVar
 
 import strawberry
@@ -68,26 +70,45 @@ def page_size(first: int | None) -> int:
     return first
 
 
-def paginate(items: Sequence[T], *, kind: str, key: Callable[[T], str],
-             first: int | None, after: str | None,
-             node: Callable[[T], N]) -> Connection[N]:
-    """One page of `items` ordered by `key` (keyset pagination over an in-memory list)."""
-    size = page_size(first)
+@dataclass(frozen=True, slots=True)
+class Listing(Generic[N]):
+    """A whole list in key order with its edges made: what a page is cut from. Immutable,
+    so one can serve many requests (the catalog snapshot keeps the products')."""
+
+    kind: str
+    keys: tuple[str, ...]
+    edges: tuple[Edge[N], ...]
+
+
+def listing(items: Sequence[T], *, kind: str, key: Callable[[T], str],
+            node: Callable[[T], N]) -> Listing[N]:
     ordered = sorted(items, key=key)
-    start = 0
-    if after is not None:
-        boundary = decode_cursor(kind, after)
-        start = next((i for i, item in enumerate(ordered) if key(item) > boundary),
-                     len(ordered))
-    window = ordered[start:start + size]
-    edges = [Edge(node=node(item), cursor=encode_cursor(kind, key(item))) for item in window]
+    keys = tuple([key(item) for item in ordered])
+    return Listing(kind, keys, tuple([Edge(node=node(item), cursor=encode_cursor(kind, k))
+                                      for item, k in zip(ordered, keys, strict=True)]))
+
+
+def page(whole: Listing[N], *, first: int | None, after: str | None) -> Connection[N]:
+    """One page of `whole` (keyset pagination): `first` edges after the cursor's key."""
+    size = page_size(first)
+    start = bisect_right(whole.keys, decode_cursor(whole.kind, after)) if after is not None \
+        else 0
+    edges = list(whole.edges[start:start + size])
     return Connection(
         edges=edges,
         page_info=PageInfo(
-            has_next_page=start + len(window) < len(ordered),
+            has_next_page=start + len(edges) < len(whole.keys),
             has_previous_page=start > 0,
             start_cursor=edges[0].cursor if edges else None,
             end_cursor=edges[-1].cursor if edges else None,
         ),
-        total_count=len(ordered),
+        total_count=len(whole.keys),
     )
+
+
+def paginate(items: Sequence[T], *, kind: str, key: Callable[[T], str],
+             first: int | None, after: str | None,
+             node: Callable[[T], N]) -> Connection[N]:
+    """One page of `items` ordered by `key` (keyset pagination over an in-memory list)."""
+    size = page_size(first)  # checked before any node is made
+    return page(listing(items, kind=kind, key=key, node=node), first=size, after=after)

@@ -10,10 +10,11 @@ import strawberry
 
 from cedros_pay.core.errors import CedrosError, ErrorCode
 from cedros_pay.core.models import Coupon as CouponModel
+from cedros_pay.resolvers.catalog import CatalogView
 from cedros_pay.resolvers.pricing import PaymentMethod as Rail
 from cedros_pay.schema.context import Context
 from cedros_pay.schema.inputs import check_product_id, check_product_ids, check_text
-from cedros_pay.schema.pagination import Connection, paginate
+from cedros_pay.schema.pagination import Connection, Listing, listing, page, paginate
 from cedros_pay.schema.payments import payment, payments
 from cedros_pay.schema.permissions import ADMIN
 from cedros_pay.schema.refunds import Refund, refunds
@@ -42,11 +43,16 @@ def _coupon_key(coupon: CouponModel) -> str:
     return coupon.code
 
 
+def product_listing(view: CatalogView) -> Listing[Product]:
+    """The product edges in cursor order. The catalog snapshot keeps them (`rendered`),
+    so they are shared between requests: resolvers only read them."""
+    return listing(product_nodes(view), kind="product", key=_product_key, node=_same)
+
+
 async def products(info: strawberry.Info[Context], first: int | None = None,
                    after: str | None = None) -> Connection[Product] | None:
     snapshot = await info.context.services.catalog.snapshot(info.context.tenant)
-    return paginate(snapshot.rendered(product_nodes), kind="product", key=_product_key,
-                    first=first, after=after, node=_same)
+    return page(snapshot.rendered(product_listing), first=first, after=after)
 
 
 async def product(info: strawberry.Info[Context], id: strawberry.ID) -> Product | None:

@@ -283,6 +283,29 @@ async def test_graphql_nodes_are_made_once_per_snapshot() -> None:
             for n in nodes} == {"ebook": "900", "course": "4500"}
 
 
+async def test_answers_are_kept_until_the_catalog_changes() -> None:
+    w = await world()
+    first = await w.catalog.snapshot("default")
+    assert first.answer(("doc", None)) is None
+    assert first.keep_answer(("doc", None), b"listing") == b"listing"
+    assert (await w.catalog.snapshot("default")).answer(("doc", None)) == b"listing"
+    await w.catalog.update_product(replace(EBOOK, fiat_amount=1200))
+    edited = await w.catalog.snapshot("default")
+    assert edited is not first and edited.answer(("doc", None)) is None
+
+
+async def test_answers_are_bounded_in_count_and_size(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(catalog_snapshot, "ANSWERS_LIMIT", 3)
+    w = await world()
+    snapshot = await w.catalog.snapshot("default")
+    for n in range(10):
+        snapshot.keep_answer(n, b"x")
+    assert [snapshot.answer(n) for n in range(10)] == [None] * 7 + [b"x"] * 3
+    big = b"x" * (catalog_snapshot.ANSWER_MAX_BYTES + 1)
+    assert snapshot.keep_answer("big", big) is big
+    assert snapshot.answer("big") is None  # remade each time rather than kept
+
+
 def test_validity_window_is_the_span_between_the_nearest_edges() -> None:
     coupons = [pct("A", "1", starts_at=NOW - HOUR, expires_at=NOW + 3 * HOUR),
                pct("B", "1", starts_at=NOW + HOUR), pct("C", "1", expires_at=NOW)]
