@@ -10,8 +10,7 @@ import contextlib
 import signal
 import sqlite3
 import subprocess
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -118,21 +117,6 @@ async def started(server: ServeProcess) -> ServeProcess:
 def assert_clean_log(server: ServeProcess) -> None:
     text = server.log.read_text()
     assert "Traceback" not in text, log_tail(server.log, 60)
-
-
-async def eventually(check: Callable[[], Any], *, within: float, what: str,
-                     interval: float = 0.05) -> None:
-    """Await until `check()` (sync or async) is truthy."""
-    deadline = time.monotonic() + within
-    while True:
-        result = check()
-        if asyncio.iscoroutine(result):
-            result = await result
-        if result:
-            return
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(interval)
 
 
 def envelope(response: httpx.Response) -> dict[str, Any]:

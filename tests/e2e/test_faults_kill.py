@@ -23,7 +23,6 @@ import pytest
 from e2e.faults_world import (
     assert_clean_log,
     envelope,
-    eventually,
     postgres_storage,
     recorded,
     sandbox_chain,
@@ -32,6 +31,7 @@ from e2e.faults_world import (
 )
 from support.postgres import plain_dsn
 from support.process import ServeProcess
+from support.waiting import eventually
 
 pytestmark = pytest.mark.postgres
 

@@ -25,7 +25,6 @@ from e2e.faults_world import (
     PrivatePostgres,
     assert_clean_log,
     envelope,
-    eventually,
     postgres_storage,
     recorded,
     sandbox_chain,
@@ -33,6 +32,7 @@ from e2e.faults_world import (
     write_config,
 )
 from support.process import ServeProcess
+from support.waiting import eventually
 
 pytestmark = pytest.mark.postgres
 

@@ -20,7 +20,6 @@ import httpx
 from e2e.faults_world import (
     assert_clean_log,
     envelope,
-    eventually,
     recorded_sqlite,
     sandbox_chain,
     sqlite_storage,
@@ -28,6 +27,7 @@ from e2e.faults_world import (
     write_config,
 )
 from support.process import ServeProcess
+from support.waiting import eventually
 
 VERIFY = "/paywall/v1/verify"
 BREAKER_TIMEOUT = 2.0

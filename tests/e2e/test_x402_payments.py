@@ -19,6 +19,7 @@ from solders.hash import Hash
 from solders.keypair import Keypair
 from solders.transaction import VersionedTransaction
 from support.served import BACKENDS, backend_of, sandbox_env, served
+from support.waiting import eventually
 
 from cedros_pay.sandbox.payer import v0_payment_header
 from cedros_pay.sandbox.testing import RunningSandbox, running_devnet_sandbox, usdc_transfer
@@ -261,9 +262,7 @@ async def test_copies_arriving_together_wait_for_the_first_instead_of_sending_ag
     try:
         first = asyncio.ensure_future(
             world.client.post("/paywall/v1/verify", headers={"X-PAYMENT": header}))
-        deadline = asyncio.get_running_loop().time() + 30
-        while faults.held == 0 and asyncio.get_running_loop().time() < deadline:
-            await asyncio.sleep(0.02)
+        await eventually(lambda: faults.held, "the first send to be held", within=30)
         assert faults.held == 1
         copies = [asyncio.ensure_future(
             world.client.post("/paywall/v1/verify", headers={"X-PAYMENT": header}))

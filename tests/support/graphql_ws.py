@@ -20,6 +20,8 @@ from websockets.typing import Subprotocol
 
 from cedros_pay.app import CedrosApp
 
+from . import waiting
+
 PROTOCOL = Subprotocol("graphql-transport-ws")
 WAIT = 15.0  # seconds; generous for a loaded CI machine, never reached when things work
 
@@ -51,11 +53,7 @@ async def serving(app: CedrosApp) -> AsyncIterator[str]:
 
 async def eventually(check: Callable[[], bool], what: str) -> None:
     """Wait until `check()` holds; the server offers no event for "subscribed"."""
-    deadline = asyncio.get_running_loop().time() + WAIT
-    while not check():
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.01)
+    await waiting.eventually(check, what, within=WAIT)
 
 
 class GraphQLSocket:

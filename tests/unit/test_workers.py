@@ -5,10 +5,10 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from support.waiting import eventually
 
 from cedros_pay.bootstrap.infra import build_infra
 from cedros_pay.bootstrap.workers import start_workers, storage_workers
@@ -21,15 +21,6 @@ from cedros_pay.workers.cleanup import Archival, Cleanup, CleanupFailed
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 FAST = Backoff(initial=0.01, maximum=0.04)
-
-
-async def eventually(condition: Callable[[], bool], within: float = 10.0) -> None:
-    """Poll `condition` until true; the deadline is generous, only a hang runs into it."""
-    deadline = asyncio.get_running_loop().time() + within
-    while not condition():
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError("condition not reached in time")
-        await asyncio.sleep(0.005)
 
 
 def test_backoff_doubles_up_to_its_maximum() -> None:
