@@ -1,0 +1,12 @@
+"""schemathesis hooks (loaded through SCHEMATHESIS_HOOKS=fuzz.hooks): generators for the
+string formats the OpenAPI document names beyond JSON Schema's own."""
+
+from __future__ import annotations
+
+import base58
+import schemathesis
+from hypothesis import strategies as st
+
+# A Solana public key: base58 of 32 bytes (resolvers answer invalid_wallet otherwise).
+schemathesis.openapi.format(
+    "solana-pubkey", st.binary(min_size=32, max_size=32).map(lambda b: base58.b58encode(b).decode()))
