@@ -35,6 +35,8 @@ class Header:
 
     def schema(self) -> dict[str, Any]:
         out: dict[str, Any] = {"type": "string"}
+        if self.required:
+            out["minLength"] = 1
         if self.max_length is not None:
             out["maxLength"] = self.max_length
         if self.pattern is not None:

@@ -46,7 +46,8 @@ class _NestedBody(_Body):
 # resolvers, which answer with the code spec 17 gives each field (`missing_field` for a
 # quote, `invalid_cart_item` for a cart line). The schema says both: at least one
 # non-space character.
-NOT_BLANK = r"\S"
+# Not only whitespace, as str.strip() sees it (a wider set than ECMA-262's \s).
+NOT_BLANK = r"[^\t\n\x0b\x0c\r\x1c-\x1f \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
 BASE58_KEY = r"^\s*[1-9A-HJ-NP-Za-km-z]{32,44}\s*$"
 MAX_CART_ITEMS = 100  # resolvers/carts.py refuses more (and bigger quantities)
 MAX_QUANTITY = 1_000_000
@@ -64,13 +65,14 @@ def required_text(max_length: int, *, alias: str | None = None, pattern: str = N
                  json_schema_extra=extra)
 
 
-def _integral(value: Any) -> Any:
+def integral(value: Any) -> Any:
+    """A JSON integer: 3.0 is one (JSON Schema says so, and orjson reads it as a float); a
+    string or a boolean is not (the models are strict). Constraints go before it in an
+    Annotated (the JSON Schema shows them only then)."""
     return int(value) if isinstance(value, float) and value.is_integer() else value
 
 
-# A JSON integer: 3.0 is one (JSON Schema says so, and orjson reads it as a float); a
-# string or a boolean is not (the models are strict).
-Integer = Annotated[int, BeforeValidator(_integral)]
+Integer = Annotated[int, BeforeValidator(integral)]
 
 
 def quantity() -> Any:

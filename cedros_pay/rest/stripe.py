@@ -38,6 +38,7 @@ from cedros_pay.rest.context import request_header, services, tenant
 from cedros_pay.rest.endpoint import COUPON_ERRORS, Header, endpoint
 from cedros_pay.rest.models import (
     MAX_CART_ITEMS,
+    NOT_BLANK,
     Integer,
     StrMap,
     _Body,
@@ -88,8 +89,8 @@ class CartCheckoutItemRequest(_NestedBody):
     """A line names a catalog `resource` or a Stripe `priceId` (at least one)."""
 
     model_config = ConfigDict(json_schema_extra={"anyOf": [
-        {"required": ["resource"], "properties": {"resource": {"pattern": r"\S"}}},
-        {"required": ["priceId"], "properties": {"priceId": {"pattern": r"\S"}}}]})
+        {"required": ["resource"], "properties": {"resource": {"pattern": NOT_BLANK}}},
+        {"required": ["priceId"], "properties": {"priceId": {"pattern": NOT_BLANK}}}]})
     price_id: str = Field("", alias="priceId", max_length=255)
     resource: str = Field("", max_length=255)
     quantity: Integer = quantity()
@@ -107,7 +108,7 @@ class SessionQuery(_Body):
 
 
 class RedirectQuery(_Body):
-    session_id: str = Field("", max_length=1024)
+    session_id: str = Field("", description="Shown when it is a Checkout session id")
 
 
 class StripeEvent(_Body):
@@ -223,6 +224,9 @@ async def verify_session(request: Request) -> Response:
           responses={200: WebhookAck}, request=StripeEvent,
           errors=(_E.INVALID_SIGNATURE, _E.STRIPE_ERROR))
 async def webhook(request: Request) -> Response:
+    if not request_header(request, b"stripe-signature"):  # checked before the body is read
+        raise CedrosError(_E.MISSING_FIELD, "the Stripe-Signature header is required",
+                          {"field": "Stripe-Signature"})
     payload = await read_body(request, MAX_EVENT_BYTES)
     outcome = await services(request).checkout.events.receive(
         payload, request_header(request, b"stripe-signature"))

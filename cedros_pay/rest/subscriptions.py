@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, JsonValue
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, JsonValue
 from pydantic.config import JsonDict
 from starlette.requests import Request
 from starlette.responses import Response
@@ -28,10 +28,10 @@ from cedros_pay.rest.context import services, tenant
 from cedros_pay.rest.endpoint import COUPON_ERRORS, endpoint
 from cedros_pay.rest.models import (
     BASE58_KEY,
-    Integer,
     PaymentRequired,
     StrMap,
     _Body,
+    integral,
     required_text,
 )
 from cedros_pay.rest.parsing import parse_body
@@ -53,8 +53,8 @@ def _interval() -> Any:
 PRORATION_CHOICES: list[JsonValue] = ["", *PRORATIONS]
 
 
-def _interval_days() -> Any:
-    return Field(None, alias="intervalDays", ge=1, le=MAX_INTERVAL)
+IntervalDays = Annotated[int, Field(ge=1, le=MAX_INTERVAL), BeforeValidator(integral)]
+TrialDays = Annotated[int, Field(ge=0, le=730), BeforeValidator(integral)]  # the resolver's
 
 
 class SubscriptionQuoteRequest(_Body):
@@ -62,7 +62,7 @@ class SubscriptionQuoteRequest(_Body):
     resource: str = required_text(255)
     interval: str = _interval()
     coupon_code: str | None = Field(None, alias="couponCode", max_length=64)
-    interval_days: Integer | None = _interval_days()
+    interval_days: IntervalDays | None = Field(None, alias="intervalDays")
 
 
 class ActivateRequest(_Body):
@@ -76,8 +76,8 @@ class StripeSubscriptionRequest(_Body):
     model_config = ConfigDict(json_schema_extra=_CUSTOM_NEEDS_DAYS)
     resource: str = required_text(255)
     interval: str = _interval()
-    interval_days: Integer | None = _interval_days()
-    trial_days: Integer | None = Field(None, alias="trialDays", ge=0, le=730)
+    interval_days: IntervalDays | None = Field(None, alias="intervalDays")
+    trial_days: TrialDays | None = Field(None, alias="trialDays")
     customer_email: str = Field("", alias="customerEmail", max_length=254)
     metadata: StrMap = Field(default_factory=dict)
     coupon_code: str | None = Field(None, alias="couponCode", max_length=64)
