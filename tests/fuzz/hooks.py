@@ -8,5 +8,5 @@ import schemathesis
 from hypothesis import strategies as st
 
 # A Solana public key: base58 of 32 bytes (resolvers answer invalid_wallet otherwise).
-schemathesis.openapi.format(
-    "solana-pubkey", st.binary(min_size=32, max_size=32).map(lambda b: base58.b58encode(b).decode()))
+PUBKEYS = st.binary(min_size=32, max_size=32).map(lambda b: base58.b58encode(b).decode())
+schemathesis.openapi.format("solana-pubkey", PUBKEYS)

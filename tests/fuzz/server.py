@@ -62,19 +62,22 @@ async def fuzz_server(workdir: Path) -> AsyncIterator[FuzzServer]:
                         CEDROS_STRIPE_API_BASE=stripe.url,
                         CEDROS_STRIPE_SUCCESS_URL="https://shop.example/paid",
                         CEDROS_STRIPE_CANCEL_URL="https://shop.example/cancelled")
-        with log.open("wb") as out:
-            process = subprocess.Popen(
-                [sys.executable, "-m", "cedros_pay.cli", "serve", "--config",
-                 str(fuzz_config(workdir)), "--sandbox", "--sandbox-dir",
-                 str(workdir / "sandbox"), "--sandbox-port", str(free_port()),
-                 "--host", "127.0.0.1", "--port", str(port)],
-                cwd=workdir, env=env, stdout=out, stderr=subprocess.STDOUT)
+        process = _start(workdir, port, log, env)
         url = f"http://127.0.0.1:{port}"
         try:
             await _wait_ready(url, process, log)
             yield FuzzServer(url, log, workdir)
         finally:
             await asyncio.to_thread(terminate, process, first=signal.SIGTERM)
+
+
+def _start(workdir: Path, port: int, log: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
+    with log.open("wb") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", "cedros_pay.cli", "serve", "--config",
+             str(fuzz_config(workdir)), "--sandbox", "--sandbox-dir", str(workdir / "sandbox"),
+             "--sandbox-port", str(free_port()), "--host", "127.0.0.1", "--port", str(port)],
+            cwd=workdir, env=env, stdout=out, stderr=subprocess.STDOUT)
 
 
 async def _wait_ready(url: str, process: subprocess.Popen[bytes], log: Path) -> None:

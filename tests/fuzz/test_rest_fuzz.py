@@ -15,9 +15,11 @@ import asyncio
 import os
 import re
 import sys
+import time
 from pathlib import Path
 
 import httpx
+from fuzz.report import record
 from fuzz.server import ADMIN_KEY, fuzz_server
 
 HERE = Path(__file__).resolve().parent
@@ -47,18 +49,25 @@ async def test_schemathesis_finds_no_failure_in_any_operation(tmp_path: Path) ->
                 "--request-timeout", "30"]
         if seed != "random":
             args += ["--seed", seed]
+        started = time.monotonic()
         run = await asyncio.create_subprocess_exec(
             str(SCHEMATHESIS), *args, cwd=tmp_path, env=env,
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
         out, _ = await run.communicate()
+        seconds = time.monotonic() - started
         log = server.log.read_text(errors="replace")
     text = out.decode(errors="replace")
-    target = os.environ.get("CEDROS_FUZZ_OUTPUT")
-    if target:
-        Path(target).write_text(text)
+    summary = text[text.find("Test Phases:"):] if "Test Phases:" in text else text[-3000:]
+    record("rest", f"`schemathesis run --checks all --max-examples {examples}` "
+                   f"({documented} operations, {seconds:.0f} s), exit code {run.returncode}:"
+                   f"\n\n```\n{summary.strip()}\n```")
     assert run.returncode == 0, text[-25000:]
-    tested = re.search(r"Tested:\s+(\d+)", text)
-    assert tested is not None and int(tested.group(1)) == documented, text[-5000:]
+    # Every operation it loaded was tested; it loads all the document has (one, the
+    # document's own GET /openapi.json, may be left out of a run's count).
+    counts = re.search(r"Selected:\s+(\d+)/(\d+)\s+Tested:\s+(\d+)", text)
+    assert counts is not None, text[-5000:]
+    selected, total, tested = map(int, counts.groups())
+    assert selected == total == tested >= documented - 1, text[-5000:]
     for phase in ("Coverage", "Fuzzing", "Stateful"):
         assert re.search(rf"✅ {phase}", text), f"{phase} phase did not pass\n{text[-5000:]}"
     assert "unhandled exception" not in log and "Traceback" not in log, log[-10000:]
