@@ -7,6 +7,7 @@ responses against the models, so the two cannot drift apart.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, JsonValue, model_validator
@@ -72,7 +73,28 @@ def integral(value: Any) -> Any:
     return int(value) if isinstance(value, float) and value.is_integer() else value
 
 
-Integer = Annotated[int, BeforeValidator(integral)]
+# 64-bit: what every store takes; bigger is `invalid_field` (spec 17 codes go to the
+# resolvers for values in range).
+Integer = Annotated[int, Field(ge=-(2**63), le=2**63 - 1), BeforeValidator(integral)]
+
+
+def _resolver_checked(extra: JsonDict) -> Callable[[JsonDict], None]:
+    """Schema constraints the resolver enforces; the parse default is not documented
+    (it would break them)."""
+    def edit(schema: JsonDict) -> None:
+        schema.pop("default", None)
+        schema.update(extra)
+    return edit
+
+
+CART_ITEMS = _resolver_checked({"minItems": 1, "maxItems": MAX_CART_ITEMS})
+
+
+def resolver_required(*fields: str) -> ConfigDict:
+    """Fields the schema lists as required whose absence the resolver answers with its own
+    spec code (a cart without `items` is `empty_cart`, a line without `resource` is
+    `invalid_cart_item`, spec 17), so the model itself lets them default."""
+    return ConfigDict(json_schema_extra={"required": list(fields)})
 
 
 def quantity() -> Any:
@@ -86,14 +108,16 @@ class QuoteRequest(_Body):
 
 
 class CartItemRequest(_NestedBody):
-    resource: str = required_text(255)
+    model_config = resolver_required("resource")
+    resource: str = Field("", max_length=255, json_schema_extra=_resolver_checked(
+        {"minLength": 1, "pattern": NOT_BLANK}))
     quantity: Integer = quantity()
     metadata: StrMap = Field(default_factory=dict)
 
 
 class CartQuoteRequest(_Body):
-    items: list[CartItemRequest] = Field(json_schema_extra={
-        "minItems": 1, "maxItems": MAX_CART_ITEMS})
+    model_config = resolver_required("items")
+    items: list[CartItemRequest] = Field(default_factory=list, json_schema_extra=CART_ITEMS)
     metadata: StrMap = Field(default_factory=dict)
     coupon_code: str | None = Field(None, alias="couponCode", max_length=64)
 

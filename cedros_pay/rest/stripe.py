@@ -37,7 +37,7 @@ from cedros_pay.resolvers.stripe_events import ASYNC_SUCCEEDED, COMPLETED
 from cedros_pay.rest.context import request_header, services, tenant
 from cedros_pay.rest.endpoint import COUPON_ERRORS, Header, endpoint
 from cedros_pay.rest.models import (
-    MAX_CART_ITEMS,
+    CART_ITEMS,
     NOT_BLANK,
     Integer,
     StrMap,
@@ -45,6 +45,7 @@ from cedros_pay.rest.models import (
     _NestedBody,
     quantity,
     required_text,
+    resolver_required,
 )
 from cedros_pay.rest.parsing import parse_body, read_body
 from cedros_pay.rest.responses import spec_json
@@ -99,8 +100,9 @@ class CartCheckoutItemRequest(_NestedBody):
 
 
 class CartCheckoutRequest(_CheckoutOptions):
-    items: list[CartCheckoutItemRequest] = Field(json_schema_extra={
-        "minItems": 1, "maxItems": MAX_CART_ITEMS})
+    model_config = resolver_required("items")
+    items: list[CartCheckoutItemRequest] = Field(default_factory=list,
+                                                 json_schema_extra=CART_ITEMS)
 
 
 class SessionQuery(_Body):
