@@ -67,15 +67,19 @@ def _problems(status: int, body: Any) -> list[str]:
 
 
 def _probe(client: httpx.Client, url: str, strategy: st.SearchStrategy[str],
-           examples: int) -> list[str]:
-    """The first problem query for one root field, with its problems (or [])."""
+           examples: int) -> tuple[list[str], int]:
+    """The first problem query for one root field, with its problems (or []), and how
+    many documents were sent (hypothesis stops early once a small field is exhausted)."""
     found: list[str] = []
+    sent = 0
 
     @settings(max_examples=examples, deadline=None, database=None, phases=[Phase.generate],
               derandomize=os.environ.get("CEDROS_FUZZ_SEED") != "random",
               suppress_health_check=list(HealthCheck))
     @given(strategy)
     def probe(document: str) -> None:
+        nonlocal sent
+        sent += 1
         resp = client.post(url, json={"query": document})
         try:
             body = resp.json()
@@ -86,16 +90,16 @@ def _probe(client: httpx.Client, url: str, strategy: st.SearchStrategy[str],
             found.extend([document, *problems])
 
     probe()
-    return found
+    return found, sent
 
 
-def _fuzz(url: str, sdl: str, examples: int) -> tuple[dict[str, list[str]], int]:
-    """Field -> the first problem query found for it (none when all is well), and how
-    many root fields were fuzzed."""
+def _fuzz(url: str, sdl: str, examples: int) -> tuple[dict[str, list[str]], int, int]:
+    """Field -> the first problem query found for it (none when all is well), how many
+    root fields were fuzzed and how many documents were sent."""
     schema = graphql.build_schema(sdl)
     scalars = custom_scalars(schema)
     found: dict[str, list[str]] = {}
-    fields = 0
+    fields = documents = 0
     headers = {"Authorization": f"Bearer {ADMIN_KEY}"}
     with httpx.Client(timeout=30, headers=headers) as client:
         for make, root in ((hypothesis_graphql.queries, schema.query_type),
@@ -104,11 +108,11 @@ def _fuzz(url: str, sdl: str, examples: int) -> tuple[dict[str, list[str]], int]
             for name in sorted(root.fields):
                 strategy = make(schema, fields=[name], custom_scalars=scalars,
                                 allow_x00=False)
-                problems = _probe(client, url, strategy, examples)
-                fields += 1
+                problems, sent = _probe(client, url, strategy, examples)
+                fields, documents = fields + 1, documents + sent
                 if problems:
                     found[name] = problems
-    return found, fields
+    return found, fields, documents
 
 
 async def test_every_graphql_field_answers_bad_arguments_with_spec_codes(tmp_path: Path) -> None:
@@ -121,11 +125,12 @@ async def test_every_graphql_field_answers_bad_arguments_with_spec_codes(tmp_pat
         sdl = graphql.print_schema(graphql.build_client_schema(intro["data"]))
         # Off the event loop: the fake Stripe the server calls runs on it.
         started = time.monotonic()
-        found, fields = await asyncio.to_thread(_fuzz, url, sdl, examples)
+        found, fields, documents = await asyncio.to_thread(_fuzz, url, sdl, examples)
         seconds = time.monotonic() - started
         log = server.log.read_text(errors="replace")
-    record("graphql", f"hypothesis-graphql, {examples} generated documents for each of "
-                      f"{fields} root fields (queries and mutations), {seconds:.0f} s: "
+    record("graphql", f"hypothesis-graphql, up to {examples} generated documents for each "
+                      f"of {fields} root fields (queries and mutations): {documents} documents "
+                      f"sent in {seconds:.0f} s, "
                       f"{len(found)} fields with an internal error or an uncoded error"
                       + "".join(f"\n- `{f}`: {p[1]}" for f, p in found.items()))
     assert fields > 20, sdl
