@@ -87,6 +87,15 @@ def _resolver_checked(extra: JsonDict) -> Callable[[JsonDict], None]:
     return edit
 
 
+def _empty_or_between(low: int, high: int) -> Callable[[JsonDict], None]:
+    """A query integer the resolver reads, where an empty value means the default."""
+    def edit(schema: JsonDict) -> None:
+        schema.pop("type", None)
+        schema["anyOf"] = [{"type": "integer", "minimum": low, "maximum": high},
+                           {"type": "string", "enum": [""]}]
+    return edit
+
+
 CART_ITEMS = _resolver_checked({"minItems": 1, "maxItems": MAX_CART_ITEMS})
 
 
@@ -461,7 +470,8 @@ class CardRefundOpened(BaseModel):
 class WebhookListQuery(_Body):
     status: str = Field("", json_schema_extra={
         "enum": ["", *(s.value for s in WebhookStatus)]})
-    limit: int = Field(DEFAULT_WEBHOOK_LIMIT, ge=1, le=MAX_WEBHOOK_LIMIT)
+    limit: int = Field(DEFAULT_WEBHOOK_LIMIT, json_schema_extra=_empty_or_between(
+        1, MAX_WEBHOOK_LIMIT))
 
 
 class WebhookIdPath(_Body):
