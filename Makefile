@@ -10,7 +10,7 @@ PYTEST_ARGS ?=
 export PIP_NO_INPUT := 1
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: venv run test lint bench clean
+.PHONY: venv run test lint bench fuzz clean
 
 venv: $(STAMP)
 
@@ -37,6 +37,16 @@ lint: venv
 # e.g. make bench BENCH_ARGS='--rounds 1 --write'.
 bench: venv
 	$(BIN)/python -m bench $(BENCH_ARGS)
+
+# The long fuzzing run: 1,000 examples per REST operation, 250 documents per GraphQL
+# field, random seeds; its result goes to docs/fuzzing.md (`make test` runs the same
+# tests, bounded).
+FUZZ_EXAMPLES ?= 1000
+FUZZ_GRAPHQL_EXAMPLES ?= 250
+fuzz: venv
+	CEDROS_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) CEDROS_FUZZ_GRAPHQL_EXAMPLES=$(FUZZ_GRAPHQL_EXAMPLES) \
+	CEDROS_FUZZ_SEED=random CEDROS_FUZZ_REPORT=docs/fuzzing.md \
+	$(BIN)/pytest -q -p no:cacheprovider tests/fuzz
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache

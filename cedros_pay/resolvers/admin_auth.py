@@ -78,6 +78,11 @@ class AdminAuth:
     def configured(self) -> bool:
         return bool(self._keys or self._signers)
 
+    @property
+    def accepts_api_keys(self) -> bool:
+        """Bearer admin keys are configured (the OpenAPI document lists the scheme)."""
+        return bool(self._keys)
+
     def is_admin_signer(self, public_key: str) -> bool:
         return public_key in self._signers
 

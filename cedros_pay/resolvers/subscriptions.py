@@ -233,7 +233,9 @@ class Subscriptions:
         `ACCESS_PROOF_TTL`), so knowing a subscriber's public address is not enough."""
         action, _, rest = message.partition(":")
         named, _, stamp = rest.rpartition(":")
-        if action != "subscription" or named != resource_id or not stamp.isdigit():
+        # ASCII digits only, and few: int() refuses "²" and 5,000-digit strings alike.
+        if (action != "subscription" or named != resource_id or not stamp.isascii()
+                or not stamp.isdigit() or len(stamp) > 12):
             return None
         age = self._clock.now().timestamp() - int(stamp)
         if abs(age) > ACCESS_PROOF_TTL or not verify_ed25519(signer, signature, message):

@@ -22,11 +22,15 @@ from cedros_pay.resolvers.webhook_admin import (
 )
 from cedros_pay.rest.context import request_header, services, tenant
 from cedros_pay.rest.endpoint import endpoint
-from cedros_pay.rest.models import ErrorEnvelope
+from cedros_pay.rest.models import (
+    WebhookDeleted,
+    WebhookDeliveries,
+    WebhookDelivery,
+    WebhookIdPath,
+    WebhookListQuery,
+)
 from cedros_pay.rest.responses import spec_json
 
-_AUTH_HEADERS = ("Authorization", "X-Signer", "X-Signature", "X-Message")
-_REFUSALS: dict[int, Any] = {401: ErrorEnvelope, 403: ErrorEnvelope}
 _NO_STORE = {"Cache-Control": "no-store"}
 
 
@@ -58,7 +62,7 @@ async def _authorized(request: Request) -> tuple[WebhookAdmin, str]:
 
 
 @endpoint("List queued webhook deliveries, newest first (admin)", tag="admin",
-          headers=_AUTH_HEADERS, responses={200: None, 400: ErrorEnvelope, **_REFUSALS})
+          admin=True, query=WebhookListQuery, responses={200: WebhookDeliveries})
 async def list_webhooks(request: Request) -> Response:
     admin, who = await _authorized(request)
     q = request.query_params
@@ -67,8 +71,8 @@ async def list_webhooks(request: Request) -> Response:
                      headers=_NO_STORE)
 
 
-@endpoint("One webhook delivery (admin)", tag="admin", headers=_AUTH_HEADERS,
-          responses={200: None, 404: ErrorEnvelope, **_REFUSALS})
+@endpoint("One webhook delivery (admin)", tag="admin", admin=True, path=WebhookIdPath,
+          responses={200: WebhookDelivery}, errors=(ErrorCode.NOT_FOUND,))
 async def get_webhook(request: Request) -> Response:
     admin, who = await _authorized(request)
     item = await admin.get(who, request.path_params["webhook_id"])
@@ -76,7 +80,8 @@ async def get_webhook(request: Request) -> Response:
 
 
 @endpoint("Deliver a webhook again now, same eventId, fresh attempts (admin)", tag="admin",
-          headers=_AUTH_HEADERS, responses={200: None, 404: ErrorEnvelope, **_REFUSALS})
+          admin=True, path=WebhookIdPath, responses={200: WebhookDelivery},
+          errors=(ErrorCode.NOT_FOUND,))
 async def retry_webhook(request: Request) -> Response:
     admin, who = await _authorized(request)
     item = await admin.retry(who, request.path_params["webhook_id"])
@@ -84,7 +89,8 @@ async def retry_webhook(request: Request) -> Response:
 
 
 @endpoint("Remove a webhook from the queue; it is never delivered (admin)", tag="admin",
-          headers=_AUTH_HEADERS, responses={200: None, 404: ErrorEnvelope, **_REFUSALS})
+          admin=True, path=WebhookIdPath, responses={200: WebhookDeleted},
+          errors=(ErrorCode.NOT_FOUND,))
 async def delete_webhook(request: Request) -> Response:
     admin, who = await _authorized(request)
     webhook_id = request.path_params["webhook_id"]

@@ -15,7 +15,6 @@ from cedros_pay.rest.endpoint import endpoint
 from cedros_pay.rest.models import (
     CouponValidateRequest,
     CouponValidationResponse,
-    ErrorEnvelope,
     ProductsResponse,
 )
 from cedros_pay.rest.parsing import parse_body
@@ -35,7 +34,7 @@ def products_body(view: CatalogView) -> bytes:
 
 
 @endpoint("Validate a coupon code", tag="catalog", request=CouponValidateRequest,
-          responses={200: CouponValidationResponse, 400: ErrorEnvelope},
+          responses={200: CouponValidationResponse},
           description="A coupon that cannot be used is 200 with valid=false (DESIGN §7).")
 async def validate_coupon(request: Request) -> Response:
     body = await parse_body(request, CouponValidateRequest)

@@ -13,7 +13,13 @@ from starlette.responses import Response
 from cedros_pay.resolvers.catalog import ProductView
 from cedros_pay.rest.context import services, tenant
 from cedros_pay.rest.endpoint import endpoint
-from cedros_pay.rest.models import AgentCard, JsonRpcRequest, JsonRpcResponse, PaymentOptions
+from cedros_pay.rest.models import (
+    AgentCard,
+    JsonRpcRequest,
+    JsonRpcResponse,
+    OpenAPIDocument,
+    PaymentOptions,
+)
 from cedros_pay.rest.openapi import build_openapi
 from cedros_pay.rest.parsing import read_body
 from cedros_pay.rest.responses import spec_json
@@ -102,23 +108,26 @@ async def agent_card(request: Request) -> Response:
     })
 
 
-def _rpc_error(rid: Any, code: int, message: str) -> Response:
+def _rpc_error(rid: Any, code: int, message: str, status: int = 200) -> Response:
     return spec_json({"jsonrpc": "2.0", "id": rid,
-                      "error": {"code": code, "message": message, "data": None}})
+                      "error": {"code": code, "message": message, "data": None}}, status=status)
 
 
 @endpoint("MCP resources/list (JSON-RPC 2.0)", tag="discovery",
-          request=JsonRpcRequest, responses={200: JsonRpcResponse})
+          request=JsonRpcRequest, responses={200: JsonRpcResponse, 400: JsonRpcResponse},
+          description="A body that is not JSON (-32700) or not a JSON-RPC 2.0 request "
+                      "(-32600) is answered 400; an unknown method is 200 with -32601.")
 async def mcp_resources(request: Request) -> Response:
     try:
         data = orjson.loads(await read_body(request))
     except orjson.JSONDecodeError:
-        return _rpc_error(None, -32700, "Parse error")
+        return _rpc_error(None, -32700, "Parse error", 400)
     rid = data.get("id") if isinstance(data, dict) else None
     try:
         rpc = JsonRpcRequest.model_validate(data)
     except ValidationError:
-        return _rpc_error(rid if isinstance(rid, (int, str)) else None, -32600, "Invalid Request")
+        return _rpc_error(rid if isinstance(rid, int | str) and not isinstance(rid, bool)
+                          else None, -32600, "Invalid Request", 400)
     if rpc.method != "resources/list":
         return _rpc_error(rpc.id, -32601, "Method not found")
     view = await services(request).catalog.list(tenant(request))
@@ -128,12 +137,13 @@ async def mcp_resources(request: Request) -> Response:
         for v in view.products]}})
 
 
-@endpoint("This OpenAPI document", tag="discovery", responses={200: None})
+@endpoint("This OpenAPI document", tag="discovery", responses={200: OpenAPIDocument})
 async def openapi(request: Request) -> Response:
     doc = request.app.state.__dict__.get("_openapi")
     if doc is None:
-        doc = build_openapi(request.app.routes, title="Cedros Pay",
-                            version=services(request).server.version)
+        svc = services(request)
+        doc = build_openapi(request.app.routes, title="Cedros Pay", version=svc.server.version,
+                            admin_api_keys=svc.admin_auth.accepts_api_keys)
         request.app.state._openapi = doc
     return spec_json(doc)
 

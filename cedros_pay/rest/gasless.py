@@ -5,11 +5,11 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import Response
 
+from cedros_pay.core.errors import ErrorCode
 from cedros_pay.resolvers.gasless import GaslessInput
 from cedros_pay.rest.context import services, tenant
-from cedros_pay.rest.endpoint import endpoint
+from cedros_pay.rest.endpoint import COUPON_ERRORS, endpoint
 from cedros_pay.rest.models import (
-    ErrorEnvelope,
     GaslessTransactionRequest,
     GaslessTransactionResponse,
 )
@@ -19,8 +19,12 @@ from cedros_pay.rest.responses import spec_json
 
 @endpoint("Build a gasless payment transaction", tag="payments",
           request=GaslessTransactionRequest,
-          responses={200: GaslessTransactionResponse, 400: ErrorEnvelope,
-                     404: ErrorEnvelope, 500: ErrorEnvelope},
+          responses={200: GaslessTransactionResponse},
+          errors=(ErrorCode.INVALID_RESOURCE, ErrorCode.INVALID_WALLET,
+                  ErrorCode.RESOURCE_NOT_FOUND, ErrorCode.PRODUCT_NOT_FOUND,
+                  ErrorCode.CART_NOT_FOUND, ErrorCode.CART_ALREADY_PAID, *COUPON_ERRORS,
+                  ErrorCode.RPC_ERROR, ErrorCode.NETWORK_ERROR,
+                  ErrorCode.SERVER_INSUFFICIENT_FUNDS),
           description="A server wallet pays the network fee. The buyer signs the returned "
                       "transaction as transfer authority and sends it to /verify in the "
                       "X-PAYMENT header with payload.feePayer; the server co-signs there. "

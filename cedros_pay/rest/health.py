@@ -34,7 +34,8 @@ def render_health(r: HealthReport) -> dict[str, Any]:
     }
 
 
-@endpoint("Server health", tag="health", responses={200: HealthResponse, 503: HealthResponse})
+@endpoint("Server health", tag="health", responses={200: HealthResponse, 503: HealthResponse},
+          description="503 with the same body when the database is unreachable.")
 async def health(request: Request) -> Response:
     report = await services(request).health.report()
     # Orchestrators only read the status code: 503 when the database is gone.

@@ -14,21 +14,38 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from cedros_pay.core.clock import to_rfc3339
+from cedros_pay.core.errors import ErrorCode
 from cedros_pay.resolvers.payments import AccessGrant, Offer, Payments, Refused, Settled
 from cedros_pay.rest import render
 from cedros_pay.rest.context import request_header, request_url, services, tenant
-from cedros_pay.rest.endpoint import endpoint
+from cedros_pay.rest.endpoint import PAYMENT_ERRORS, Header, endpoint
 from cedros_pay.rest.errors import render_error
 from cedros_pay.rest.models import (
     AccessGrantResponse,
-    ErrorEnvelope,
     PaymentRequired,
+    ResourceQuery,
+    SubscriberGrantResponse,
+    TransactionQuery,
     TransactionVerifyResponse,
 )
 from cedros_pay.rest.responses import SpecJSON, spec_json
 from cedros_pay.x402 import http
 
-PAYMENT_HEADERS = (http.X_PAYMENT, http.PAYMENT_SIGNATURE)
+PAYMENT_HEADERS = (
+    Header(http.X_PAYMENT, "base64 JSON PaymentPayload, x402Version 0 (Cedros) or 1",
+           max_length=http.MAX_HEADER_BYTES),
+    Header(http.PAYMENT_SIGNATURE, "base64 JSON PaymentPayload, x402Version 2",
+           max_length=http.MAX_HEADER_BYTES))
+# A 402 carries the offer header; a refusal carries the settlement header of the version
+# paid with; a grant carries its settlement header.
+SUBSCRIBER_HEADERS = (
+    Header("X-Signer", "A subscriber's wallet (base58): with X-Signature and X-Message, "
+           "a live subscription passes without paying", max_length=64),
+    Header("X-Signature", "Base64 Ed25519 signature of X-Message", max_length=128),
+    Header("X-Message", "The signed message", max_length=256))
+PAID_HEADERS = (http.X_PAYMENT_RESPONSE, http.PAYMENT_RESPONSE)
+PAYMENT_RESPONSE_HEADERS = {200: PAID_HEADERS, 402: (http.PAYMENT_REQUIRED, *PAID_HEADERS),
+                            400: PAID_HEADERS, 404: PAID_HEADERS, 409: PAID_HEADERS}
 EXPOSE = {"Access-Control-Expose-Headers": http.EXPOSED_HEADERS}
 NO_STORE = {"Cache-Control": "no-store"}
 _RAW_402_HEADERS = [(k.lower().encode(), v.encode()) for k, v in {**NO_STORE, **EXPOSE}.items()]
@@ -101,17 +118,19 @@ def granted(settled: Settled, *, timings: bool = True) -> Response:
 
 
 @endpoint("Verify and settle an x402 payment (X-PAYMENT header)", tag="paywall",
-          headers=PAYMENT_HEADERS,
-          responses={200: AccessGrantResponse, 400: ErrorEnvelope, 402: ErrorEnvelope,
-                     404: ErrorEnvelope})
+          headers=PAYMENT_HEADERS, responses={200: AccessGrantResponse},
+          errors=PAYMENT_ERRORS, response_headers=PAYMENT_RESPONSE_HEADERS,
+          description="Without a payment header the answer is 402 invalid_payment_proof.")
 async def verify(request: Request) -> Response:
     outcome = await exchange(request, services(request).payments, tenant(request), None, None)
     return outcome if isinstance(outcome, Response) else granted(outcome)
 
 
 @endpoint("A paid resource: 402 with the quote until paid, then the access grant",
-          tag="paywall", headers=PAYMENT_HEADERS,
-          responses={200: AccessGrantResponse, 402: PaymentRequired, 404: ErrorEnvelope},
+          tag="paywall",
+          headers=(*PAYMENT_HEADERS, *SUBSCRIBER_HEADERS), query=ResourceQuery,
+          responses={200: (AccessGrantResponse, SubscriberGrantResponse), 402: PaymentRequired},
+          errors=PAYMENT_ERRORS, response_headers=PAYMENT_RESPONSE_HEADERS,
           description="The x402 retry contract: repeat the request with X-PAYMENT "
                       "(x402Version 0 or 1) or PAYMENT-SIGNATURE (x402Version 2).")
 async def resource(request: Request) -> Response:
@@ -143,7 +162,8 @@ async def subscriber_pass(request: Request) -> Response | None:
 
 
 @endpoint("Look up a settled x402 payment by signature", tag="paywall",
-          responses={200: TransactionVerifyResponse, 400: ErrorEnvelope, 404: ErrorEnvelope})
+          query=TransactionQuery, responses={200: TransactionVerifyResponse},
+          errors=(ErrorCode.MISSING_FIELD, ErrorCode.TRANSACTION_NOT_FOUND))
 async def transaction(request: Request) -> Response:
     tx = await services(request).payments.lookup(
         tenant(request), request.query_params.get("signature", "").strip())

@@ -22,17 +22,39 @@ from cedros_pay.resolvers.admin_auth import SignedHeaders
 from cedros_pay.resolvers.refunds import RefundInput, Refunds, public_metadata, status_of
 from cedros_pay.resolvers.signed_requests import SignedRequest
 from cedros_pay.rest.context import request_header, services, tenant
-from cedros_pay.rest.endpoint import endpoint
-from cedros_pay.rest.models import ErrorEnvelope
+from cedros_pay.rest.endpoint import IDEMPOTENCY_KEY, Header, endpoint
+from cedros_pay.rest.models import (
+    CardRefundBody,
+    CardRefundOpened,
+    PendingRefunds,
+    RefundApproval,
+    RefundDenied,
+    RefundIdBody,
+    RefundRequestBody,
+    RefundRequested,
+    SignedBody,
+)
 from cedros_pay.rest.parsing import read_body
 from cedros_pay.rest.responses import spec_json
 
-SIGNED_HEADERS = ("X-Signer", "X-Signature", "X-Message")
+SIGNED_HEADERS = (
+    Header("X-Signer", "Base58 public key of the signer (an admin; the payer for a "
+           "refund request)", max_length=64),
+    Header("X-Signature", "Base64 Ed25519 signature of the exact X-Message bytes",
+           max_length=128),
+    Header("X-Message", "`<action>:<value>`: list-pending-refunds:<nonce>, "
+           "approve-refund:<refundId>, deny-refund:<refundId>, "
+           "request-refund:<originalPurchaseId>", max_length=512))
 # Refund transitions take an Idempotency-Key (the idempotency middleware reads this).
-SIGNED_IDEMPOTENT = (*SIGNED_HEADERS, "Idempotency-Key")
+SIGNED_IDEMPOTENT = (*SIGNED_HEADERS, IDEMPOTENCY_KEY)
 _NO_STORE = {"Cache-Control": "no-store"}
-_REFUSALS: dict[int, Any] = {400: ErrorEnvelope, 401: ErrorEnvelope, 402: ErrorEnvelope,
-                             403: ErrorEnvelope, 404: ErrorEnvelope}
+_E = ErrorCode
+# What a signed refund call can answer (resolvers/refunds.py, signed_requests.py, nonces.py).
+_REFUSALS = (_E.UNAUTHORIZED, _E.FORBIDDEN, _E.UNAUTHORIZED_REFUND_ISSUER, _E.INVALID_SIGNATURE,
+             _E.INVALID_AMOUNT, _E.INVALID_WALLET, _E.INVALID_RESOURCE,
+             _E.REFUND_ALREADY_PROCESSED, _E.REFUND_NOT_FOUND, _E.RESOURCE_NOT_FOUND,
+             _E.PAYMENT_ALREADY_USED, _E.TRANSACTION_NOT_FOUND, _E.TRANSACTION_NOT_CONFIRMED,
+             _E.QUOTE_EXPIRED, _E.RPC_ERROR, _E.NETWORK_ERROR, _E.STRIPE_ERROR)
 REQUESTED = ("Refund request submitted successfully. An admin will review and process "
              "your request.")
 
@@ -111,7 +133,9 @@ def listed(refund: RefundQuote) -> dict[str, Any]:
 
 
 @endpoint("Ask for a refund of a purchase, signed by the wallet that paid it", tag="refunds",
-          headers=SIGNED_IDEMPOTENT, responses={201: None, 200: None, **_REFUSALS})
+          request=RefundRequestBody, headers=SIGNED_IDEMPOTENT,
+          responses={201: RefundRequested, 200: RefundRequested}, errors=_REFUSALS,
+          description="201 opens the request; the same request again answers 200 with it.")
 async def request_refund(request: Request) -> Response:
     body = await json_body(request)
     inp = RefundInput(
@@ -131,7 +155,8 @@ async def request_refund(request: Request) -> Response:
 
 
 @endpoint("List pending refunds (admin, list-pending-refunds:<nonce>)", tag="refunds",
-          headers=SIGNED_HEADERS, responses={200: None, **_REFUSALS})
+          request=SignedBody, headers=SIGNED_HEADERS, responses={200: PendingRefunds},
+          errors=_REFUSALS, body_required=False)
 async def pending_refunds(request: Request) -> Response:
     body = await json_body(request)
     refunds = await _refunds(request).list_pending(tenant(request), signed(request, body))
@@ -139,7 +164,8 @@ async def pending_refunds(request: Request) -> Response:
 
 
 @endpoint("Approve a refund: the x402 quote the merchant wallet pays (admin)", tag="refunds",
-          headers=SIGNED_IDEMPOTENT, responses={200: None, **_REFUSALS})
+          request=RefundIdBody, headers=SIGNED_IDEMPOTENT, responses={200: RefundApproval},
+          errors=_REFUSALS)
 async def approve_refund(request: Request) -> Response:
     body = await json_body(request)
     approval = await _refunds(request).approve(tenant(request), signed(request, body),
@@ -152,8 +178,8 @@ async def approve_refund(request: Request) -> Response:
                       "expiresAt": to_rfc3339(approval.expires_at)}, headers=_NO_STORE)
 
 
-@endpoint("Deny a refund (admin)", tag="refunds", headers=SIGNED_IDEMPOTENT,
-          responses={200: None, **_REFUSALS})
+@endpoint("Deny a refund (admin)", tag="refunds", request=RefundIdBody,
+          headers=SIGNED_IDEMPOTENT, responses={200: RefundDenied}, errors=_REFUSALS)
 async def deny_refund(request: Request) -> Response:
     body = await json_body(request)
     await _refunds(request).deny(tenant(request), signed(request, body),
@@ -162,8 +188,8 @@ async def deny_refund(request: Request) -> Response:
 
 
 @endpoint("Open a refund of a card purchase (admin: Bearer key or admin:<nonce>)",
-          tag="refunds", headers=("Authorization", *SIGNED_IDEMPOTENT),
-          responses={201: None, 200: None, **_REFUSALS})
+          tag="refunds", request=CardRefundBody, admin=True, headers=(IDEMPOTENCY_KEY,),
+          responses={201: CardRefundOpened, 200: CardRefundOpened}, errors=_REFUSALS)
 async def open_card_refund(request: Request) -> Response:
     refunds, who = _refunds(request), tenant(request)
     # Credentials before the body is looked at (DESIGN §7: 401/403 before any lookup).

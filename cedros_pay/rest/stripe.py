@@ -9,19 +9,24 @@ from __future__ import annotations
 
 import html
 from collections.abc import Callable, Coroutine
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from cedros_pay.core.assets import find_asset
 from cedros_pay.core.clock import to_rfc3339
-from cedros_pay.core.errors import CedrosError
+from cedros_pay.core.errors import CedrosError, ErrorCode
 from cedros_pay.core.models import PaymentTransaction
 from cedros_pay.core.money import Money
 from cedros_pay.resolvers.checkout import (
+    MAX_CLIENT_METADATA_KEYS,
+    MAX_EMAIL_LENGTH,
+    MAX_METADATA_KEY,
+    MAX_METADATA_VALUE,
+    MAX_SESSION_ID,
     CartCheckoutInput,
     CartCheckoutItem,
     CheckoutSession,
@@ -30,8 +35,18 @@ from cedros_pay.resolvers.checkout import (
 )
 from cedros_pay.resolvers.stripe_events import ASYNC_SUCCEEDED, COMPLETED
 from cedros_pay.rest.context import request_header, services, tenant
-from cedros_pay.rest.endpoint import endpoint
-from cedros_pay.rest.models import ErrorEnvelope, StrMap, _Body, _NestedBody
+from cedros_pay.rest.endpoint import COUPON_ERRORS, IDEMPOTENCY_KEY, Header, endpoint
+from cedros_pay.rest.models import (
+    CART_ITEMS,
+    NOT_BLANK,
+    Integer,
+    StrMap,
+    _Body,
+    _NestedBody,
+    quantity,
+    required_text,
+    resolver_required,
+)
 from cedros_pay.rest.parsing import parse_body, read_body
 from cedros_pay.rest.responses import spec_json
 
@@ -39,30 +54,68 @@ NO_STORE = {"Cache-Control": "no-store"}
 MAX_EVENT_BYTES = 512 * 1024  # Stripe's event payloads stay well below this
 
 
+_E = ErrorCode
+# What Stripe takes as metadata (resolvers/checkout.py refuses the rest as invalid_field).
+StripeMetadata = Annotated[dict[str, str], Field(json_schema_extra={
+    "maxProperties": MAX_CLIENT_METADATA_KEYS,
+    "propertyNames": {"minLength": 1, "maxLength": MAX_METADATA_KEY, "pattern": r"^[^\[\]]*$"},
+    "additionalProperties": {"type": "string", "maxLength": MAX_METADATA_VALUE}})]
+_URL = r"^\s*(https?://[^/\s][^ ]*)?\s*$"
+_EMAIL = r"^\s*([^@\s]+@[^@\s]+\.[^@\s]+)?\s*$"
+CHECKOUT_ERRORS = (_E.INVALID_RESOURCE, _E.INVALID_AMOUNT, _E.RESOURCE_NOT_FOUND,
+                   _E.PRODUCT_NOT_FOUND, *COUPON_ERRORS, _E.STRIPE_ERROR)
+
+
 class _CheckoutOptions(_Body):
     """What a product session and a cart checkout both take (spec 02)."""
 
-    customer_email: str = Field("", alias="customerEmail", max_length=254)
-    metadata: StrMap = Field(default_factory=dict)
-    success_url: str = Field("", alias="successUrl", max_length=2048)
-    cancel_url: str = Field("", alias="cancelUrl", max_length=2048)
+    customer_email: str = Field("", alias="customerEmail", max_length=MAX_EMAIL_LENGTH,
+                                json_schema_extra={"pattern": _EMAIL})
+    metadata: StripeMetadata = Field(default_factory=dict)
+    success_url: str = Field("", alias="successUrl", max_length=2048,
+                             json_schema_extra={"pattern": _URL})
+    cancel_url: str = Field("", alias="cancelUrl", max_length=2048,
+                            json_schema_extra={"pattern": _URL})
     coupon_code: str | None = Field(None, alias="couponCode", max_length=64)
 
 
 class StripeSessionRequest(_CheckoutOptions):
-    resource: str = Field("", max_length=255)
+    resource: str = required_text(255)
 
 
 class CartCheckoutItemRequest(_NestedBody):
+    """A line names a catalog `resource` or a Stripe `priceId` (at least one)."""
+
+    model_config = ConfigDict(json_schema_extra={"anyOf": [
+        {"required": ["resource"], "properties": {"resource": {"pattern": NOT_BLANK}}},
+        {"required": ["priceId"], "properties": {"priceId": {"pattern": NOT_BLANK}}}]})
     price_id: str = Field("", alias="priceId", max_length=255)
     resource: str = Field("", max_length=255)
-    quantity: int = 1
+    quantity: Integer = quantity()
     description: str = Field("", max_length=500)
-    metadata: StrMap = Field(default_factory=dict)
+    metadata: StripeMetadata = Field(default_factory=dict)
 
 
 class CartCheckoutRequest(_CheckoutOptions):
-    items: list[CartCheckoutItemRequest] = Field(default_factory=list)
+    model_config = resolver_required("items")
+    items: list[CartCheckoutItemRequest] = Field(default_factory=list,
+                                                 json_schema_extra=CART_ITEMS)
+
+
+class SessionQuery(_Body):
+    session_id: str = required_text(MAX_SESSION_ID, pattern=r"^\s*[A-Za-z0-9_]+\s*$")
+
+
+class RedirectQuery(_Body):
+    session_id: str = Field("", description="Shown when it is a Checkout session id")
+
+
+class StripeEvent(_Body):
+    """A Stripe event, read as the raw bytes its signature covers."""
+
+    model_config = ConfigDict(extra="allow")
+    id: str
+    type: str
 
 
 class StripeSessionResponse(BaseModel):
@@ -126,9 +179,8 @@ def verification(tx: PaymentTransaction) -> dict[str, Any]:
 
 
 @endpoint("Create a Stripe Checkout session for one product (idempotent)", tag="stripe",
-          request=StripeSessionRequest, headers=("Idempotency-Key",),
-          responses={200: StripeSessionResponse, 400: ErrorEnvelope, 404: ErrorEnvelope,
-                     409: ErrorEnvelope, 502: ErrorEnvelope})
+          request=StripeSessionRequest, headers=(IDEMPOTENCY_KEY,),
+          responses={200: StripeSessionResponse}, errors=CHECKOUT_ERRORS)
 async def create_session(request: Request) -> Response:
     body = await parse_body(request, StripeSessionRequest)
     session = await services(request).checkout.create_session(tenant(request), SessionInput(
@@ -139,9 +191,9 @@ async def create_session(request: Request) -> Response:
 
 
 @endpoint("Create a Stripe Checkout session for a cart (idempotent)", tag="stripe",
-          request=CartCheckoutRequest, headers=("Idempotency-Key",),
-          responses={200: CartCheckoutResponse, 400: ErrorEnvelope, 404: ErrorEnvelope,
-                     409: ErrorEnvelope, 502: ErrorEnvelope})
+          request=CartCheckoutRequest, headers=(IDEMPOTENCY_KEY,),
+          responses={200: CartCheckoutResponse},
+          errors=(*CHECKOUT_ERRORS, _E.EMPTY_CART, _E.INVALID_CART_ITEM))
 async def cart_checkout(request: Request) -> Response:
     body = await parse_body(request, CartCheckoutRequest)
     session = await services(request).checkout.create_cart_session(
@@ -157,8 +209,8 @@ async def cart_checkout(request: Request) -> Response:
 
 
 @endpoint("Verify a paid Stripe Checkout session (from the verified webhook's record)",
-          tag="stripe",
-          responses={200: StripeVerifyResponse, 400: ErrorEnvelope, 404: ErrorEnvelope})
+          tag="stripe", query=SessionQuery, responses={200: StripeVerifyResponse},
+          errors=(_E.SESSION_NOT_FOUND,))
 async def verify_session(request: Request) -> Response:
     tx = await services(request).checkout.verify(
         tenant(request), request.query_params.get("session_id", ""))
@@ -166,9 +218,10 @@ async def verify_session(request: Request) -> Response:
 
 
 @endpoint("Stripe webhook: signed events (Stripe-Signature), processed once", tag="stripe",
-          headers=("Stripe-Signature",),
-          responses={200: WebhookAck, 400: ErrorEnvelope, 402: ErrorEnvelope,
-                     409: ErrorEnvelope})
+          headers=(Header("Stripe-Signature", "t=<unix>,v1=<hex HMAC-SHA256>; without a "
+                          "valid one the answer is 402 invalid_signature", max_length=4096),),
+          responses={200: WebhookAck}, request=StripeEvent,
+          errors=(_E.INVALID_SIGNATURE, _E.STRIPE_ERROR))
 async def webhook(request: Request) -> Response:
     payload = await read_body(request, MAX_EVENT_BYTES)
     outcome = await services(request).checkout.events.receive(
@@ -205,7 +258,7 @@ async def _paid(request: Request, session_id: str) -> bool:
 
 
 @endpoint("Checkout success redirect (HTML; JSON on Accept: application/json)",
-          tag="stripe", responses={200: RedirectPage})
+          tag="stripe", responses={200: RedirectPage}, html=(200,), query=RedirectQuery)
 async def success_page(request: Request) -> Response:
     raw = request.query_params.get("session_id", "").strip()
     try:
@@ -224,7 +277,7 @@ async def success_page(request: Request) -> Response:
 
 
 @endpoint("Checkout cancel redirect (HTML; JSON on Accept: application/json)",
-          tag="stripe", responses={200: RedirectPage})
+          tag="stripe", responses={200: RedirectPage}, html=(200,))
 async def cancel_page(request: Request) -> Response:
     if _wants_json(request):
         return spec_json({"status": "cancelled"}, headers=NO_STORE)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import uuid
 
+import pytest
 from e2e.test_subscriptions_x402 import World, signed, world  # noqa: F401  (the fixture)
 from solders.keypair import Keypair
 
@@ -13,6 +14,9 @@ from cedros_pay.resolvers.subscriptions import payment_subscription_id
 
 CANCEL = """mutation($id: String!, $end: Boolean!) {
   cancelSubscription(subscriptionId: $id, atPeriodEnd: $end) { status cancelAtPeriodEnd } }"""
+# The borrowed fixture's sandbox runs on the module's event loop: so must the test.
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+
 REACTIVATE = """mutation($id: String!) {
   reactivateSubscription(subscriptionId: $id) { cancelAtPeriodEnd } }"""
 

@@ -1,0 +1,37 @@
+"""schemathesis hooks (loaded through SCHEMATHESIS_HOOKS=fuzz.hooks): generators for the
+string formats the OpenAPI document names beyond JSON Schema's own."""
+
+from __future__ import annotations
+
+import re
+import sys
+import uuid
+from typing import Any
+
+import base58
+import schemathesis
+from hypothesis import strategies as st
+
+# Headroom for hypothesis: it parses lambda sources (ast.parse) while describing deeply
+# nested strategies (arbitrary JSON), and CPython 3.11.7's AST validator turns a recursion
+# limit hit there into "SystemError: AST constructor recursion depth mismatch".
+sys.setrecursionlimit(max(sys.getrecursionlimit(), 10_000))
+
+# A Solana public key: base58 of 32 bytes (resolvers answer invalid_wallet otherwise).
+PUBKEYS = st.binary(min_size=32, max_size=32).map(lambda b: base58.b58encode(b).decode())
+schemathesis.openapi.format("solana-pubkey", PUBKEYS)
+
+# An Idempotency-Key names one request: a client sends a new one for each new request, and
+# the same key with another body is refused (422 idempotency_key_reused, tested in
+# tests/api/test_idempotency_api.py). Generated data would reuse a few short values across
+# unrelated requests, so a well-formed generated key is made unique; malformed ones are
+# left as generated, for the negative checks.
+_KEY = re.compile(r"[\x21-\x7e]{1,255}")
+
+
+@schemathesis.hook
+def before_call(ctx: Any, case: Any, **kwargs: Any) -> None:
+    headers = case.headers or {}
+    key = headers.get("Idempotency-Key")
+    if isinstance(key, str) and _KEY.fullmatch(key):
+        headers["Idempotency-Key"] = f"fuzz-{uuid.uuid4()}"
