@@ -523,6 +523,8 @@ class Payments:
             token_account=product.crypto_account or None,
             memo=cedros_v0.memo_rule(product.memo_template, product.id))
         tx = await self._refuse_replay(payload)
+        if tx is None:  # copies wait for each other by the transaction's id: decode it once
+            tx = decode_transaction(payload.payload.transaction)
         sale = _Sale(tenant, product.id, "regular", priced.effective, dict(metadata),
                      coupon_codes=tuple(c.code for c in priced.applied))
         return await self._settle(sale, payload, requirement, tx)
@@ -564,7 +566,9 @@ class Payments:
         one. A copy waits instead for this process's settlement of it, then meets the
         ledger: refused as a replay when that recorded it, settles itself when it failed.
         Only work is saved; exactly-once is still the ledger's insert (step 4)."""
-        key = payload.payload.signature or (_transaction_id(tx) if tx is not None else "")
+        # The transaction's own id, never the header's `signature` (a client's claim, and
+        # for a gasless one the empty fee-payer slot that every such transaction shares).
+        key = _transaction_id(tx) if tx is not None else ""
         while key and (first := self._settling.get(key)) is not None:
             await first.done.wait()
             if first.recorded:
