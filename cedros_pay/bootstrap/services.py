@@ -88,7 +88,8 @@ def server_info(config: Config) -> ServerInfo:
     x = config.x402
     return ServerInfo(version=version(), route_prefix=config.server.route_prefix,
                       features=tuple(enabled_features(config)), network=x.network,
-                      payment_address=x.payment_address, token_mint=x.token_mint)
+                      payment_address=x.payment_address, token_mint=x.token_mint,
+                      tenant_tokens=bool(config.tenancy.jwt_secret))
 
 
 def payment_terms(config: Config) -> PaymentTerms:

@@ -34,6 +34,7 @@ class ServerInfo:
     network: str = ""
     payment_address: str = ""
     token_mint: str = ""
+    tenant_tokens: bool = False  # tenancy.jwt_secret set: any route may answer 401
 
 
 @dataclass(slots=True, kw_only=True)

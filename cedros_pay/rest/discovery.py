@@ -143,7 +143,8 @@ async def openapi(request: Request) -> Response:
     if doc is None:
         svc = services(request)
         doc = build_openapi(request.app.routes, title="Cedros Pay", version=svc.server.version,
-                            admin_api_keys=svc.admin_auth.accepts_api_keys)
+                            admin_api_keys=svc.admin_auth.accepts_api_keys,
+                            tenant_tokens=svc.server.tenant_tokens)
         request.app.state._openapi = doc
     return spec_json(doc)
 

@@ -128,9 +128,12 @@ def _envelope(codes: Iterable[ErrorCode]) -> dict[str, Any]:
         "type": "object", "properties": {"code": {"enum": sorted({c.value for c in codes})}}}}}]}
 
 
-def _errors(doc: EndpointDoc, has_body: bool) -> dict[int, list[ErrorCode]]:
+def _errors(doc: EndpointDoc, has_body: bool,
+            tenant_tokens: bool = False) -> dict[int, list[ErrorCode]]:
     by_status: dict[int, list[ErrorCode]] = {}
     groups: list[dict[int, tuple[ErrorCode, ...]]] = [COMMON_ERRORS]
+    if tenant_tokens:  # rest/middleware/tenant.py: a Bearer JWT that fails its checks
+        groups.append({401: (_E.UNAUTHORIZED,)})
     if has_body:
         groups.append(BODY_ERRORS)
     if doc.query is not None or doc.path is not None:
@@ -161,7 +164,7 @@ def _content(doc: EndpointDoc, status: int, schema: dict[str, Any] | None) -> di
     return {"content": content} if content else {}
 
 
-def _responses(doc: EndpointDoc, has_body: bool) -> dict[str, Any]:
+def _responses(doc: EndpointDoc, has_body: bool, tenant_tokens: bool = False) -> dict[str, Any]:
     out: dict[int, dict[str, Any]] = {}
     for status, body in doc.responses.items():
         models = _body_models(body)
@@ -175,7 +178,7 @@ def _responses(doc: EndpointDoc, has_body: bool) -> dict[str, Any]:
             names += list(RATE_LIMIT_HEADERS)
         out[status] = {"description": _STATUS_TEXT.get(status, "Response"),
                        **_content(doc, status, schema), "headers": _headers(names)}
-    for status, codes in _errors(doc, has_body).items():
+    for status, codes in _errors(doc, has_body, tenant_tokens).items():
         envelope = _envelope(codes)
         names = list(doc.response_headers.get(status, ()))
         names += list(REFUSAL_HEADERS) if status == 429 else []
@@ -226,13 +229,13 @@ def _parameters(path: str, doc: EndpointDoc, schemas: dict[str, Any]) -> list[di
 
 
 def _operation(path: str, method: str, doc: EndpointDoc, schemas: dict[str, Any],
-               bearer: bool) -> dict[str, Any]:
+               bearer: bool, tenant_tokens: bool = False) -> dict[str, Any]:
     has_body = doc.request is not None and method in ("post", "put", "patch")
     op: dict[str, Any] = {
         "summary": doc.summary,
         "tags": [doc.tag],
         "operationId": f"{method}_{re.sub(r'[^A-Za-z0-9]+', '_', path).strip('_')}",
-        "responses": _responses(doc, has_body),
+        "responses": _responses(doc, has_body, tenant_tokens),
     }
     if doc.description:
         op["description"] = doc.description
@@ -270,8 +273,9 @@ def _allows_null(schema: dict[str, Any]) -> bool:
 
 
 def build_openapi(routes: Sequence[BaseRoute], *, title: str, version: str,
-                  admin_api_keys: bool = True) -> dict[str, Any]:
-    """The document for `routes`; `admin_api_keys`: the server accepts Bearer admin keys."""
+                  admin_api_keys: bool = True, tenant_tokens: bool = False) -> dict[str, Any]:
+    """The document for `routes`; `admin_api_keys`: the server accepts Bearer admin keys;
+    `tenant_tokens`: it checks tenant JWTs, so every operation may answer 401."""
     found: list[tuple[str, Route, EndpointDoc]] = []
     for path, route in _walk(routes):
         doc = doc_of(route.endpoint)
@@ -290,7 +294,7 @@ def build_openapi(routes: Sequence[BaseRoute], *, title: str, version: str,
             if method == "HEAD":
                 continue
             paths.setdefault(_PARAM.sub(r"{\1}", path), {})[method.lower()] = \
-                _operation(path, method.lower(), doc, schemas, admin_api_keys)
+                _operation(path, method.lower(), doc, schemas, admin_api_keys, tenant_tokens)
     query_models = {m.__name__ for d in docs for m in (d.query, d.path) if m is not None}
     security: dict[str, Any] = dict(ADMIN_SCHEMES)
     if admin_api_keys:

@@ -195,6 +195,24 @@ async def test_admin_operations_name_their_security_schemes() -> None:
         "adminSigner": [], "adminSignature": [], "adminMessage": []}]
 
 
+async def test_tenant_tokens_add_a_401_to_every_operation_only_when_checked() -> None:
+    async with client_for(create_app(config_from(), store=memory_store())) as client:
+        plain = await _doc(client)
+    cfg = config_from({"CEDROS_TENANCY_JWT_SECRET": "s" * 32})
+    async with client_for(create_app(cfg, store=memory_store())) as client:
+        checked = await _doc(client)
+        forged = await client.get("/paywall/v1/products",
+                                  headers={"Authorization": "Bearer a.b.c"})
+    products = ("get", "/paywall/v1/products")
+    assert "401" not in plain["paths"][products[1]][products[0]]["responses"]
+    operations = [op for item in checked["paths"].values() for op in item.values()]
+    assert operations and all(
+        "unauthorized" in _codes(op["responses"]["401"]["content"]["application/json"]
+                                 ["schema"]) for op in operations)
+    assert forged.status_code == 401
+    _conforms(checked, "GET", "/paywall/v1/products", forged)
+
+
 async def test_real_responses_match_their_documented_schemas(
     catalog_client: httpx.AsyncClient,
 ) -> None:
