@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import httpx
 
 from cedros_pay.config.models import X402Config
-from cedros_pay.integrations.circuit_breaker import CircuitBreaker
+from cedros_pay.integrations.circuit_breaker import CircuitBreaker, State
 from cedros_pay.integrations.solana.cosigner import WalletCosigner
 from cedros_pay.integrations.solana.gasless import GaslessBuilder, TokenAccountCreator
 from cedros_pay.integrations.solana.mints import MintPrograms
@@ -60,7 +60,8 @@ def open_solana(x: X402Config, *, http: httpx.AsyncClient, breaker: CircuitBreak
         fee_payers = wallets
     return Solana(
         verifier=verifier, rpc=rpc,
-        health_probe=RpcHealthProbe(rpc.health) if rpc is not None else None,
+        health_probe=RpcHealthProbe(rpc.health, refusing=lambda: breaker.state is State.OPEN)
+        if rpc is not None else None,
         wallets=wallets, gasless=gasless, fee_payers=fee_payers,
         # exact payments pin the mint's owner, read from chain
         mint_programs=MintPrograms(rpc.call) if rpc is not None else None)

@@ -87,5 +87,7 @@ async def test_one_rpc_client_serves_the_verifier_and_the_health_probe() -> None
         wired = open_solana(config.x402, http=http, breaker=infra.breakers["solana_rpc"],
                             lifecycle=lifecycle).health_probe
         assert wired is not None and await wired() is False
+        # The first probe cached "healthy" a moment ago; an open breaker overrides it.
+        assert await probe() is False
         assert len(sent) == before
         await lifecycle.close()

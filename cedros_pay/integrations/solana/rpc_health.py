@@ -18,13 +18,17 @@ class RpcHealthProbe:
     spending the RPC provider's rate limit.
     """
 
-    def __init__(self, check: Callable[[float], Awaitable[bool]], ttl: float = 10.0) -> None:
+    def __init__(self, check: Callable[[float], Awaitable[bool]], ttl: float = 10.0,
+                 refusing: Callable[[], bool] | None = None) -> None:
         self._check = check  # SolanaRpc.health: one attempt, False on any fault
         self._ttl = ttl
+        self._refusing = refusing  # the breaker is open: unhealthy now, whatever was cached
         self._checked_at = float("-inf")
         self._last = False
 
     async def __call__(self) -> bool:
+        if self._refusing is not None and self._refusing():
+            return False
         if time.monotonic() - self._checked_at < self._ttl:
             return self._last
         self._last = await self._check(PROBE_TIMEOUT)
