@@ -3,19 +3,50 @@ string formats the OpenAPI document names beyond JSON Schema's own."""
 
 from __future__ import annotations
 
+import ast
+import inspect
 import re
 import sys
 import uuid
+from types import ModuleType
 from typing import Any
 
 import base58
 import schemathesis
+import schemathesis.generation.jsonschema.strategy as jsonschema_strategy
 from hypothesis import strategies as st
 
-# Headroom for hypothesis: it parses lambda sources (ast.parse) while describing deeply
-# nested strategies (arbitrary JSON), and CPython 3.11.7's AST validator turns a recursion
-# limit hit there into "SystemError: AST constructor recursion depth mismatch".
+# Hypothesis describes a strategy's lambdas by parsing their module's source (ast.parse),
+# and it does so deep inside nested strategies (arbitrary JSON). On CPython 3.11.7 a parse
+# called from a deep stack can fail with "SystemError: AST constructor recursion depth
+# mismatch" (CPython gh-106905, fixed in 3.11.8), which ends the run. Headroom alone did
+# not prevent it in CI, so the sources whose lambdas get described are parsed here, from a
+# shallow stack, into hypothesis's own cache of parsed sources (hypothesis is pinned in
+# pyproject.toml because this reaches into its internals; without them nothing is done).
 sys.setrecursionlimit(max(sys.getrecursionlimit(), 10_000))
+
+
+def _parse_lambda_sources_now(*modules: ModuleType) -> None:
+    try:
+        from hypothesis.internal import lambda_sources
+        cache = lambda_sources.AST_LAMBDAS_CACHE
+        extract = lambda_sources.extract_all_lambdas
+    except (ImportError, AttributeError):
+        return
+    for module in modules:
+        try:
+            lines = tuple(inspect.findsource(module)[0])
+        except (OSError, TypeError):
+            continue
+        if lines not in cache:
+            cache[lines] = extract(ast.parse("".join(lines)))
+
+
+_parse_lambda_sources_now(
+    sys.modules[__name__], jsonschema_strategy, *(
+        m for name, m in list(sys.modules.items())
+        if name.startswith(("hypothesis.strategies", "schemathesis.generation"))
+        and isinstance(m, ModuleType) and getattr(m, "__file__", "").endswith(".py")))
 
 # A Solana public key: base58 of 32 bytes (resolvers answer invalid_wallet otherwise).
 PUBKEYS = st.binary(min_size=32, max_size=32).map(lambda b: base58.b58encode(b).decode())
