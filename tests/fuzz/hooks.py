@@ -3,50 +3,40 @@ string formats the OpenAPI document names beyond JSON Schema's own."""
 
 from __future__ import annotations
 
-import ast
-import inspect
 import re
 import sys
 import uuid
-from types import ModuleType
 from typing import Any
 
 import base58
 import schemathesis
-import schemathesis.generation.jsonschema.strategy as jsonschema_strategy
 from hypothesis import strategies as st
 
-# Hypothesis describes a strategy's lambdas by parsing their module's source (ast.parse),
-# and it does so deep inside nested strategies (arbitrary JSON). On CPython 3.11.7 a parse
-# called from a deep stack can fail with "SystemError: AST constructor recursion depth
-# mismatch" (CPython gh-106905, fixed in 3.11.8), which ends the run. Headroom alone did
-# not prevent it in CI, so the sources whose lambdas get described are parsed here, from a
-# shallow stack, into hypothesis's own cache of parsed sources (hypothesis is pinned in
-# pyproject.toml because this reaches into its internals; without them nothing is done).
-sys.setrecursionlimit(max(sys.getrecursionlimit(), 10_000))
 
-
-def _parse_lambda_sources_now(*modules: ModuleType) -> None:
+# Hypothesis describes a strategy's lambdas (for its repr) by parsing their module's source,
+# and does so deep inside nested strategies (arbitrary JSON). On CPython 3.11.7 such a parse
+# can fail with "SystemError: AST constructor recursion depth mismatch" (CPython gh-106905,
+# fixed in 3.11.8), which ended about one REST fuzz run in seven. A description is only a
+# repr, so a failed one reads as unknown instead (hypothesis is pinned in pyproject.toml, as
+# this wraps one of its internals; if the internal is gone, nothing is wrapped).
+def _describe_or_unknown() -> None:
     try:
         from hypothesis.internal import lambda_sources
-        cache = lambda_sources.AST_LAMBDAS_CACHE
-        extract = lambda_sources.extract_all_lambdas
+        describe = lambda_sources._lambda_description
     except (ImportError, AttributeError):
         return
-    for module in modules:
+
+    def guarded(f: Any, *args: Any, **kwargs: Any) -> str:
         try:
-            lines = tuple(inspect.findsource(module)[0])
-        except (OSError, TypeError):
-            continue
-        if lines not in cache:
-            cache[lines] = extract(ast.parse("".join(lines)))
+            return str(describe(f, *args, **kwargs))
+        except SystemError:
+            return "lambda: <unknown>"
+
+    lambda_sources._lambda_description = guarded
 
 
-_parse_lambda_sources_now(
-    sys.modules[__name__], jsonschema_strategy, *(
-        m for name, m in list(sys.modules.items())
-        if name.startswith(("hypothesis.strategies", "schemathesis.generation"))
-        and isinstance(m, ModuleType) and getattr(m, "__file__", "").endswith(".py")))
+_describe_or_unknown()
+sys.setrecursionlimit(max(sys.getrecursionlimit(), 10_000))  # headroom for deep reprs
 
 # A Solana public key: base58 of 32 bytes (resolvers answer invalid_wallet otherwise).
 PUBKEYS = st.binary(min_size=32, max_size=32).map(lambda b: base58.b58encode(b).decode())
