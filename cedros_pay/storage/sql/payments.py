@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import and_, delete, func, insert, literal, or_, select
+from sqlalchemy import and_, delete, exists, func, insert, literal, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from cedros_pay.core.models import (
@@ -131,7 +131,11 @@ class SqlPayments(SqlRepo):
                     for asset, n, total in await conn.execute(q)]
 
     async def archive_older_than(self, before: datetime) -> int:
-        """Move (copy, then delete, in one transaction) rows older than `before`."""
+        """Move (copy, then delete, in one transaction) rows older than `before`.
+
+        Only rows the copy reached are deleted. Under PostgreSQL's READ COMMITTED each
+        statement reads its own snapshot, so a payment committed between the two would
+        otherwise be deleted uncopied, and its signature could pay again."""
         t, a = self._t.payments, self._t.payments_archive
         cols = ["signature", "tenant_id", "resource_id", "wallet", "amount", "amount_asset",
                 "created_at", "metadata"]
@@ -142,4 +146,5 @@ class SqlPayments(SqlRepo):
             .where(old))
         async with self._engine.begin() as conn:
             await conn.execute(copy)
-            return (await conn.execute(delete(t).where(old))).rowcount
+            copied = exists().where(a.c.signature == t.c.signature)
+            return (await conn.execute(delete(t).where(old, copied))).rowcount
