@@ -18,6 +18,9 @@ from sqlalchemy.engine import Connection, ExceptionContext
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from cedros_pay.observability.hooks import DatabaseHook, DatabaseQueryEvent
+from cedros_pay.storage.sql.inline_sqlite import InlineEngine
+
+SqlEngine = AsyncEngine | InlineEngine
 
 _OPERATIONS = frozenset({"SELECT", "INSERT", "UPDATE", "DELETE"})
 _TABLE = {
@@ -39,7 +42,7 @@ def classify(statement: str) -> tuple[str, str]:
     return operation, match.group(1).lower() if match else ""
 
 
-def instrument_engine(engine: AsyncEngine, hooks: DatabaseHook) -> Callable[[], None]:
+def instrument_engine(engine: SqlEngine, hooks: DatabaseHook) -> Callable[[], None]:
     """Attach the listeners; returns a function that detaches them."""
     sync = engine.sync_engine
 
@@ -83,7 +86,7 @@ def instrument_engine(engine: AsyncEngine, hooks: DatabaseHook) -> Callable[[], 
     return detach
 
 
-def pool_counts(engine: AsyncEngine) -> tuple[Callable[[], float], Callable[[], float]]:
+def pool_counts(engine: SqlEngine) -> tuple[Callable[[], float], Callable[[], float]]:
     """Readers for open and idle connections (0 for pools that do not count)."""
     pool = engine.sync_engine.pool
 
@@ -94,11 +97,11 @@ def pool_counts(engine: AsyncEngine) -> tuple[Callable[[], float], Callable[[], 
     return (lambda: read("checkedout") + read("checkedin")), (lambda: read("checkedin"))
 
 
-def engine_of(store: object) -> AsyncEngine | None:
+def engine_of(store: object) -> SqlEngine | None:
     """The SQL engine behind a Store, if it has one (memory stores have none)."""
     engine = getattr(store, "engine", None)
-    if isinstance(engine, AsyncEngine):
+    if isinstance(engine, AsyncEngine | InlineEngine):
         return engine
     # SQL stores close by disposing their engine; its bound method leads back to it.
     owner = getattr(getattr(store, "close", None), "__self__", None)
-    return owner if isinstance(owner, AsyncEngine) else None
+    return owner if isinstance(owner, AsyncEngine | InlineEngine) else None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from cedros_pay.storage.sql.base import SqlEngine
 from cedros_pay.storage.sql.engine import (
     PoolSettings,
     create_postgres_engine,
@@ -29,6 +30,7 @@ async def open_store(
     """`migrate` runs Alembic's upgrade (idempotent, locked on PostgreSQL) before use."""
     if backend == "memory":
         return memory_store()
+    engine: SqlEngine
     if backend == "sqlite":
         engine = create_sqlite_engine(file_path)
     elif backend == "postgres":

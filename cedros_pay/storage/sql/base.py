@@ -8,18 +8,23 @@ from typing import Any, Protocol
 
 from sqlalchemy import Dialect, Table
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from cedros_pay.storage.sql.inline_sqlite import InlineConnection, InlineEngine
 from cedros_pay.storage.sql.schema import Tables
+
+# PostgreSQL runs on asyncpg through SQLAlchemy's async engine; SQLite on the loop itself.
+SqlEngine = AsyncEngine | InlineEngine
+SqlConnection = AsyncConnection | InlineConnection
 
 
 class Connectable(Protocol):
-    """What a repository needs of an engine: an `AsyncEngine`, or `InTransaction`."""
+    """What a repository needs of an engine: a `SqlEngine`, or `InTransaction`."""
 
     @property
     def dialect(self) -> Dialect: ...
-    def begin(self) -> AbstractAsyncContextManager[AsyncConnection]: ...
-    def connect(self) -> AbstractAsyncContextManager[AsyncConnection]: ...
+    def begin(self) -> AbstractAsyncContextManager[SqlConnection]: ...
+    def connect(self) -> AbstractAsyncContextManager[SqlConnection]: ...
 
 
 class InTransaction:
@@ -31,7 +36,7 @@ class InTransaction:
     would otherwise refuse every later statement of an errored transaction.
     """
 
-    def __init__(self, conn: AsyncConnection) -> None:
+    def __init__(self, conn: SqlConnection) -> None:
         self._conn = conn
 
     @property
@@ -39,12 +44,12 @@ class InTransaction:
         return self._conn.dialect
 
     @asynccontextmanager
-    async def begin(self) -> AsyncIterator[AsyncConnection]:
+    async def begin(self) -> AsyncIterator[SqlConnection]:
         async with self._conn.begin_nested():
             yield self._conn
 
     @asynccontextmanager
-    async def connect(self) -> AsyncIterator[AsyncConnection]:
+    async def connect(self) -> AsyncIterator[SqlConnection]:
         yield self._conn
 
 

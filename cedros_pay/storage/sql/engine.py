@@ -1,4 +1,4 @@
-"""Async engines for SQLite (aiosqlite) and PostgreSQL (asyncpg).
+"""Engines: SQLite run on the event loop (`InlineEngine`) and PostgreSQL on asyncpg.
 
 A PostgreSQL outage surfaces as `database_unavailable` (503, retryable) rather than as a
 driver exception that would become a 500: a refused or failed connect, and a connection
@@ -17,11 +17,12 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from sqlalchemy import event
+from sqlalchemy import QueuePool, create_engine, event
 from sqlalchemy.engine import Dialect, ExceptionContext
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from cedros_pay.core.errors import CedrosError, ErrorCode
+from cedros_pay.storage.sql.inline_sqlite import InlineEngine
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,26 +50,29 @@ def postgres_async_url(url: str) -> str:
     return urlunsplit((scheme, parts.netloc, parts.path, urlencode(query), parts.fragment))
 
 
-def sqlite_async_url(path: str) -> str:
+def sqlite_url(path: str) -> str:
     Path(path).expanduser().resolve().parent.mkdir(parents=True, exist_ok=True)
-    return f"sqlite+aiosqlite:///{Path(path).expanduser().resolve()}"
+    return f"sqlite:///{Path(path).expanduser().resolve()}"
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
-    # WAL lets readers run beside the single writer; busy_timeout makes concurrent
-    # writers (threads or other processes) wait for the lock instead of failing.
+    # WAL lets readers run beside the single writer. No busy timeout: SQLite's busy
+    # handler would sleep on the event loop; InlineEngine retries asynchronously instead.
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA journal_mode=WAL")
-    cur.execute("PRAGMA busy_timeout=30000")
+    cur.execute("PRAGMA busy_timeout=0")
     cur.execute("PRAGMA synchronous=NORMAL")
     cur.execute("PRAGMA foreign_keys=ON")
     cur.close()
 
 
-def create_sqlite_engine(path: str) -> AsyncEngine:
-    engine = create_async_engine(sqlite_async_url(path))
-    event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
-    return engine
+def create_sqlite_engine(path: str) -> InlineEngine:
+    # Statements run on the loop's thread (see inline_sqlite), where a checkout must never
+    # wait: the pool keeps a few connections and opens more rather than block.
+    engine = create_engine(sqlite_url(path), poolclass=QueuePool, pool_size=5,
+                           max_overflow=-1, connect_args={"check_same_thread": False})
+    event.listen(engine, "connect", _sqlite_pragmas)
+    return InlineEngine(engine)
 
 
 log = logging.getLogger("cedros_pay.storage")

@@ -7,8 +7,8 @@ from pathlib import Path
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Connection, text
-from sqlalchemy.ext.asyncio import AsyncEngine
 
+from cedros_pay.storage.sql.base import SqlEngine
 from cedros_pay.storage.sql.schema import TableNames
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
@@ -24,7 +24,7 @@ def _alembic_config(conn: Connection, names: TableNames) -> Config:
     return cfg
 
 
-async def upgrade(engine: AsyncEngine, names: TableNames | None = None,
+async def upgrade(engine: SqlEngine, names: TableNames | None = None,
                   revision: str = "head") -> None:
     """Bring the database to `revision`; safe to call on every start.
 
@@ -39,7 +39,7 @@ async def upgrade(engine: AsyncEngine, names: TableNames | None = None,
         await conn.run_sync(lambda c: command.upgrade(_alembic_config(c, resolved), revision))
 
 
-async def current_revision(engine: AsyncEngine) -> str | None:
+async def current_revision(engine: SqlEngine) -> str | None:
     from alembic.runtime.migration import MigrationContext
 
     async with engine.connect() as conn:

@@ -7,7 +7,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import and_, delete, exists, func, insert, literal, or_, select
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from cedros_pay.core.models import (
     STRIPE_SIGNATURE_PREFIX,
@@ -15,7 +14,7 @@ from cedros_pay.core.models import (
     PaymentFilter,
     PaymentTransaction,
 )
-from cedros_pay.storage.sql.base import SqlRepo, meta_out
+from cedros_pay.storage.sql.base import SqlConnection, SqlRepo, meta_out
 
 
 class _Conflict(Exception):
@@ -43,7 +42,7 @@ class SqlPayments(SqlRepo):
         t = self._t.payments
         return self._insert(t).on_conflict_do_nothing(index_elements=[t.c.signature])
 
-    async def _archived(self, conn: AsyncConnection, signatures: Sequence[str]) -> bool:
+    async def _archived(self, conn: SqlConnection, signatures: Sequence[str]) -> bool:
         """Checked after the insert, in its transaction: an archival that committed while
         the insert waited on the row it moved is visible to this later statement."""
         a = self._t.payments_archive

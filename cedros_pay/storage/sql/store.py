@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine
 
+from cedros_pay.storage.sql.base import SqlEngine
 from cedros_pay.storage.sql.carts import SqlCartQuotes
 from cedros_pay.storage.sql.coupons import SqlCoupons
 from cedros_pay.storage.sql.idempotency import SqlIdempotency
@@ -20,7 +20,7 @@ from cedros_pay.storage.sql.webhooks import SqlWebhookQueue
 from cedros_pay.storage.store import Store
 
 
-def sql_store(engine: AsyncEngine, names: TableNames | None = None) -> Store:
+def sql_store(engine: SqlEngine, names: TableNames | None = None) -> Store:
     """Wrap an engine whose database is already migrated (see `migrations.upgrade`)."""
     tables = define_tables(names)
 

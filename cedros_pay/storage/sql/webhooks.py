@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from cedros_pay.core.models import PendingWebhook, WebhookStatus
 from cedros_pay.storage.sql.base import SqlRepo, meta_out
+from cedros_pay.storage.sql.inline_sqlite import InlineConnection
 
 
 class SqlWebhookQueue(SqlRepo):
@@ -36,8 +37,8 @@ class SqlWebhookQueue(SqlRepo):
             completed_at=w.completed_at,
         )
         if within is not None:
-            if not isinstance(within, AsyncConnection):
-                raise TypeError("within must be the AsyncConnection of an open transaction")
+            if not isinstance(within, AsyncConnection | InlineConnection):
+                raise TypeError("within must be the connection of an open transaction")
             await within.execute(stmt)  # committed (or rolled back) by its owner
             return
         async with self._engine.begin() as conn:
