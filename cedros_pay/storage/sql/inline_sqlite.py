@@ -69,10 +69,6 @@ class InlineConnection:
             return run(statement, parameters)
         return await self._engine.retry_busy(lambda: run(statement, parameters))
 
-    async def exec_driver_sql(self, statement: str,
-                              parameters: Any = None) -> CursorResult[Any]:
-        return self.sync_connection.exec_driver_sql(statement, parameters)
-
     async def run_sync(self, fn: Callable[[Connection], _T]) -> _T:
         return fn(self.sync_connection)
 
@@ -80,12 +76,6 @@ class InlineConnection:
     async def begin_nested(self) -> AsyncIterator[InlineConnection]:
         with self.sync_connection.begin_nested():
             yield self
-
-    async def commit(self) -> None:
-        self.sync_connection.commit()
-
-    async def rollback(self) -> None:
-        self.sync_connection.rollback()
 
 
 class InlineEngine:
