@@ -26,7 +26,7 @@ run: venv
 	exec $(BIN)/cedros-pay serve --config $(CONFIG) --sandbox
 
 test: venv
-	bash scripts/ensure-services.sh
+	bash scripts/ensure-services.sh openssl
 	$(BIN)/pytest -q $(PYTEST_ARGS)
 
 lint: venv

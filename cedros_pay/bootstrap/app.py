@@ -95,9 +95,9 @@ class CedrosApp:
         if store is None:
             store = await open_configured_store(cfg)
             lifecycle.push("store", store.close)
-        http = httpx.AsyncClient()  # the one client for every outbound HTTP call
+        http = httpx.AsyncClient()  # every outbound HTTP call but Solana JSON-RPC's
         lifecycle.push("http_client", http.aclose)
-        solana = open_solana(cfg.x402, http=http, breaker=self.infra.breakers["solana_rpc"],
+        solana = open_solana(cfg.x402, breaker=self.infra.breakers["solana_rpc"],
                              lifecycle=lifecycle, verifier=self._verifier,
                              fee_payers=self._fee_payers)
         webhooks = build_webhooks(cfg, store, clock, http=http, hooks=self.infra.hooks)

@@ -1,9 +1,9 @@
 """Everything that talks to Solana, built once per start from `x402.*`.
 
-One `SolanaRpc` for the configured URL, on the app's httpx client and behind the
-`solana_rpc` breaker, serves the server wallets' balances, the gasless builder, token
-account creation, the exact scheme's mint look-ups, the verifier's submission and
-confirmation calls and the health probe's `getHealth`.
+One `SolanaRpc` for the configured URL, on its keep-alive transport (or an injected httpx
+client) and behind the `solana_rpc` breaker, serves the server wallets' balances, the
+gasless builder, token account creation, the exact scheme's mint look-ups, the verifier's
+submission and confirmation calls and the health probe's `getHealth`.
 """
 
 from __future__ import annotations
@@ -42,11 +42,16 @@ class Solana:
     mint_programs: MintProgramSource | None = None
 
 
-def open_solana(x: X402Config, *, http: httpx.AsyncClient, breaker: CircuitBreaker,
-                lifecycle: Lifecycle, verifier: PaymentVerifier | None = None,
+def open_solana(x: X402Config, *, breaker: CircuitBreaker, lifecycle: Lifecycle,
+                http: httpx.AsyncClient | None = None, verifier: PaymentVerifier | None = None,
                 fee_payers: FeePayers | None = None) -> Solana:
-    """The Solana side; `verifier` and `fee_payers` replace the configured ones (tests)."""
-    rpc = SolanaRpc(x.rpc_url, http=http, breaker=breaker) if x.rpc_url else None
+    """The Solana side. JSON-RPC goes over `http` when given, else over the RPC client's
+    own keep-alive transport; `verifier` and `fee_payers` replace the configured ones
+    (tests)."""
+    rpc = None
+    if x.rpc_url:
+        rpc = SolanaRpc(x.rpc_url, http=http, breaker=breaker)
+        lifecycle.push("solana_rpc", rpc.aclose)
     wallets = server_wallets(x, rpc) if rpc is not None and x.server_wallets else None
     gasless = None
     if wallets is not None and rpc is not None and x.gasless_enabled:
@@ -74,7 +79,7 @@ def server_wallets(x: X402Config, rpc: SolanaRpc) -> WalletPool:
     return WalletPool(keypairs_from_secrets(x.server_wallets), balance)
 
 
-def open_verifier(x: X402Config, *, http: httpx.AsyncClient, breaker: CircuitBreaker,
+def open_verifier(x: X402Config, *, http: httpx.AsyncClient | None, breaker: CircuitBreaker,
                   lifecycle: Lifecycle, rpc: SolanaRpc | None,
                   wallets: WalletPool | None) -> SolanaVerifier:
     queue = tx_queue(x)
