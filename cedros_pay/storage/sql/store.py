@@ -9,7 +9,7 @@ from cedros_pay.storage.sql.carts import SqlCartQuotes
 from cedros_pay.storage.sql.coupons import SqlCoupons
 from cedros_pay.storage.sql.idempotency import SqlIdempotency
 from cedros_pay.storage.sql.nonces import SqlNonces
-from cedros_pay.storage.sql.payments import SqlPayments
+from cedros_pay.storage.sql.payments import PaymentStatements, SqlPayments
 from cedros_pay.storage.sql.products import SqlProducts
 from cedros_pay.storage.sql.refunds import SqlRefundQuotes
 from cedros_pay.storage.sql.schema import TableNames, define_tables
@@ -23,6 +23,7 @@ from cedros_pay.storage.store import Store
 def sql_store(engine: SqlEngine, names: TableNames | None = None) -> Store:
     """Wrap an engine whose database is already migrated (see `migrations.upgrade`)."""
     tables = define_tables(names)
+    statements = PaymentStatements.build(tables, engine.dialect)
 
     async def ping() -> bool:
         async with engine.connect() as conn:
@@ -33,7 +34,7 @@ def sql_store(engine: SqlEngine, names: TableNames | None = None) -> Store:
         backend="postgres" if engine.dialect.name == "postgresql" else "sqlite",
         carts=SqlCartQuotes(engine, tables),
         refunds=SqlRefundQuotes(engine, tables),
-        payments=SqlPayments(engine, tables),
+        payments=SqlPayments(engine, tables, statements),
         nonces=SqlNonces(engine, tables),
         webhooks=SqlWebhookQueue(engine, tables),
         idempotency=SqlIdempotency(engine, tables),
@@ -41,7 +42,7 @@ def sql_store(engine: SqlEngine, names: TableNames | None = None) -> Store:
         products=SqlProducts(engine, tables),
         coupons=SqlCoupons(engine, tables),
         subscriptions=SqlSubscriptions(engine, tables),
-        unit_of_work=sql_unit_of_work(engine, tables),
+        unit_of_work=sql_unit_of_work(engine, tables, statements),
         close=engine.dispose,
         ping=ping,
     )

@@ -9,7 +9,7 @@ from cedros_pay.storage.repos import UnitOfWork
 from cedros_pay.storage.sql.base import InTransaction, SqlEngine
 from cedros_pay.storage.sql.carts import SqlCartQuotes
 from cedros_pay.storage.sql.coupons import SqlCoupons
-from cedros_pay.storage.sql.payments import SqlPayments
+from cedros_pay.storage.sql.payments import PaymentStatements, SqlPayments
 from cedros_pay.storage.sql.refunds import SqlRefundQuotes
 from cedros_pay.storage.sql.schema import Tables
 from cedros_pay.storage.sql.sessions import SqlStripeSessions
@@ -17,7 +17,7 @@ from cedros_pay.storage.sql.webhooks import SqlWebhookQueue
 
 
 def sql_unit_of_work(
-    engine: SqlEngine, tables: Tables
+    engine: SqlEngine, tables: Tables, statements: PaymentStatements | None = None
 ) -> Callable[[], AbstractAsyncContextManager[UnitOfWork]]:
     """`Store.unit_of_work` for SQL: commit on a normal exit, roll back on any exception.
 
@@ -25,12 +25,14 @@ def sql_unit_of_work(
     process's writers and takes the write lock up front (`InlineEngine.begin`).
     """
 
+    statements = statements or PaymentStatements.build(tables, engine.dialect)
+
     @asynccontextmanager
     async def unit_of_work() -> AsyncIterator[UnitOfWork]:
         async with engine.begin() as conn:
             bound = InTransaction(conn)
             yield UnitOfWork(
-                payments=SqlPayments(bound, tables), carts=SqlCartQuotes(bound, tables),
+                payments=SqlPayments(bound, tables, statements), carts=SqlCartQuotes(bound, tables),
                 coupons=SqlCoupons(bound, tables), refunds=SqlRefundQuotes(bound, tables),
                 webhooks=SqlWebhookQueue(bound, tables),
                 sessions=SqlStripeSessions(bound, tables))

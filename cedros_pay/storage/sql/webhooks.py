@@ -28,21 +28,24 @@ class SqlWebhookQueue(SqlRepo):
 
     async def enqueue(self, webhook: PendingWebhook, *, within: object | None = None) -> None:
         w = webhook
-        stmt = insert(self._t.webhook_queue).values(
-            id=w.id, tenant_id=w.tenant_id, url=w.url, payload=w.payload,
-            headers=w.headers, event_type=w.event_type, event_id=w.event_id or None,
-            status=w.status.value, attempts=w.attempts, max_attempts=w.max_attempts,
-            last_error=w.last_error, last_attempt_at=w.last_attempt_at,
-            next_attempt_at=w.next_attempt_at, created_at=w.created_at,
-            completed_at=w.completed_at,
-        )
+        # Values as execute() parameters, not `.values(...)`: SQLAlchemy would coerce each
+        # of the fifteen into a bound parameter of a new statement on every call.
+        row = {
+            "id": w.id, "tenant_id": w.tenant_id, "url": w.url, "payload": w.payload,
+            "headers": w.headers, "event_type": w.event_type, "event_id": w.event_id or None,
+            "status": w.status.value, "attempts": w.attempts, "max_attempts": w.max_attempts,
+            "last_error": w.last_error, "last_attempt_at": w.last_attempt_at,
+            "next_attempt_at": w.next_attempt_at, "created_at": w.created_at,
+            "completed_at": w.completed_at,
+        }
+        stmt = insert(self._t.webhook_queue)
         if within is not None:
             if not isinstance(within, AsyncConnection | InlineConnection):
                 raise TypeError("within must be the connection of an open transaction")
-            await within.execute(stmt)  # committed (or rolled back) by its owner
+            await within.execute(stmt, row)  # committed (or rolled back) by its owner
             return
         async with self._engine.begin() as conn:
-            await conn.execute(stmt)
+            await conn.execute(stmt, row)
 
     async def claim_due(
         self, now: datetime, limit: int, lease: timedelta = timedelta(minutes=5)
