@@ -22,6 +22,7 @@ from solders.transaction import VersionedTransaction
 from cedros_pay.core.errors import CedrosError, ErrorCode
 from cedros_pay.integrations.solana.confirm import ConfirmationSettings
 from cedros_pay.integrations.solana.rpc import RetryPolicy
+from cedros_pay.integrations.solana.transaction import TransferFacts
 from cedros_pay.integrations.solana.verifier import (
     Requirement,
     SolanaVerifier,
@@ -268,7 +269,8 @@ class WalletCosigner:
     def holds(self, fee_payer: str) -> bool:
         return fee_payer == str(self.wallet.pubkey())
 
-    async def cosign(self, tx: VersionedTransaction) -> VersionedTransaction:
+    async def cosign(self, tx: VersionedTransaction,
+                     facts: TransferFacts | None = None) -> VersionedTransaction:
         signature = self.wallet.sign_message(to_bytes_versioned(tx.message))
         return VersionedTransaction.populate(tx.message, [signature, *tx.signatures[1:]])
 

@@ -19,7 +19,7 @@ from solders.transaction import VersionedTransaction
 
 from cedros_pay.core.errors import CedrosError, ErrorCode
 from cedros_pay.integrations.solana.cosigner import WalletCosigner
-from cedros_pay.integrations.solana.transaction import inspect
+from cedros_pay.integrations.solana.transaction import TransferFacts, inspect
 from cedros_pay.integrations.solana.verifier import Requirement, SolanaVerifier
 from cedros_pay.integrations.solana.wallets import WalletPool
 from cedros_pay.sandbox import spl
@@ -86,7 +86,8 @@ class Tampering:
     def holds(self, fee_payer: str) -> bool:
         return fee_payer == str(self.server.pubkey())
 
-    async def cosign(self, tx: VersionedTransaction) -> VersionedTransaction:
+    async def cosign(self, tx: VersionedTransaction,
+                     facts: TransferFacts | None = None) -> VersionedTransaction:
         other = gasless(self.server.pubkey(), Keypair(), random.Random(1))
         return VersionedTransaction(other.message, [self.server, NullSigner(
             other.message.account_keys[1])])

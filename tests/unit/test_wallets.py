@@ -16,6 +16,7 @@ from solders.transaction import VersionedTransaction
 
 from cedros_pay.core.errors import CedrosError, ErrorCode
 from cedros_pay.integrations.solana.cosigner import WalletCosigner
+from cedros_pay.integrations.solana.transaction import inspect
 from cedros_pay.integrations.solana.wallets import (
     LAMPORTS_PER_SOL,
     CriticalCallback,
@@ -195,6 +196,20 @@ async def test_cosigner_refuses_foreign_fee_payer_and_expensive_fees() -> None:
     with pytest.raises(CedrosError) as caught:
         cosigner_for(server).check(gasless_tx(server.pubkey(), buyer, extra=[other]))
     assert reason(caught.value) == "unexpected_program"
+
+
+async def test_cosigner_given_the_verifiers_facts_refuses_the_same_transactions() -> None:
+    """The verifier passes its own inspection along; the rules that read it still hold."""
+    server, buyer = Keypair(), Keypair()
+    pricey = gasless_tx(server.pubkey(), buyer, extra=[set_compute_unit_price(10**9)])
+    other = Instruction(Keypair().pubkey(), b"x", [AccountMeta(buyer.pubkey(), True, False)])
+    unexpected = gasless_tx(server.pubkey(), buyer, extra=[other])
+    for tx, expected in ((pricey, "fee_too_high"), (unexpected, "unexpected_program")):
+        with pytest.raises(CedrosError) as caught:
+            await cosigner_for(server).cosign(tx, inspect(tx))
+        assert reason(caught.value) == expected
+    fine = gasless_tx(server.pubkey(), buyer)
+    assert all((await cosigner_for(server).cosign(fine, inspect(fine))).verify_with_results())
 
 
 async def test_cosigner_accepts_wallet_lighthouse_assertions() -> None:

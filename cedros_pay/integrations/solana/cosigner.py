@@ -25,7 +25,7 @@ from solders.message import to_bytes_versioned
 from solders.transaction import VersionedTransaction
 
 from cedros_pay.core.errors import CedrosError, ErrorCode
-from cedros_pay.integrations.solana.transaction import inspect
+from cedros_pay.integrations.solana.transaction import TransferFacts, inspect
 from cedros_pay.integrations.solana.wallets import WalletPool, truncate
 from cedros_pay.x402.reasons import Reason
 from cedros_pay.x402.svm import LIGHTHOUSE_PROGRAM_ID
@@ -45,8 +45,9 @@ class WalletCosigner:
     def holds(self, fee_payer: str) -> bool:
         return self._wallets.holds(fee_payer)
 
-    def check(self, tx: VersionedTransaction) -> str:
-        """The fee payer's address if our wallet may sign `tx`; else refuse (module doc)."""
+    def check(self, tx: VersionedTransaction, facts: TransferFacts | None = None) -> str:
+        """The fee payer's address if our wallet may sign `tx`; else refuse (module doc).
+        `facts` is `inspect(tx)` when the caller has it (the verifier does)."""
         message = tx.message
         fee_payer = str(message.account_keys[0])
         if not self._wallets.holds(fee_payer):
@@ -58,7 +59,8 @@ class WalletCosigner:
                 _refuse(Reason.FEE_PAYER_MISUSED,
                         "the server's fee payer may only pay the fee; instruction "
                         f"{index} uses its account", instruction=index)
-        facts = inspect(tx)
+        if facts is None:
+            facts = inspect(tx)
         others = [p for p in facts.other_programs if p != _LIGHTHOUSE]
         if others:
             _refuse(Reason.UNEXPECTED_PROGRAM,
@@ -73,9 +75,10 @@ class WalletCosigner:
                     maxComputeUnitPrice=self._max_price)
         return fee_payer
 
-    async def cosign(self, tx: VersionedTransaction) -> VersionedTransaction:
+    async def cosign(self, tx: VersionedTransaction,
+                     facts: TransferFacts | None = None) -> VersionedTransaction:
         """`tx` with our fee payer's signature in slot 0, after `check`."""
-        fee_payer = self.check(tx)
+        fee_payer = self.check(tx, facts)
         signature = self._wallets.sign(fee_payer, to_bytes_versioned(tx.message))
         return VersionedTransaction.populate(tx.message, [signature, *tx.signatures[1:]])
 

@@ -169,7 +169,10 @@ class Cosigner(Protocol):
 
     def holds(self, fee_payer: str) -> bool: ...
 
-    async def cosign(self, tx: VersionedTransaction) -> VersionedTransaction: ...
+    async def cosign(self, tx: VersionedTransaction,
+                     facts: TransferFacts | None = None) -> VersionedTransaction:
+        """`tx` signed as fee payer; `facts` is `inspect(tx)`, passed so it is not redone."""
+        ...
 
 
 # --- the rules ---------------------------------------------------------------------------
@@ -404,7 +407,7 @@ class SolanaVerifier:
         was filled (what a cosigner does), every other fact stands as checked: the new
         id is that signature, nothing is missing. Anything more is judged afresh."""
         assert self.cosigner is not None
-        signed = await self.cosigner.cosign(tx)
+        signed = await self.cosigner.cosign(tx, facts)
         if (signed.signatures[1:] == tx.signatures[1:]
                 and bytes(signed.message) == bytes(tx.message)):
             return signed, replace(facts, signature=str(signed.signatures[0]),
