@@ -3,11 +3,22 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from datetime import timedelta
+from types import SimpleNamespace
+from typing import Any
 
+import pytest
 from contract.conftest import T0
 
 from cedros_pay.core.models import PaymentTransaction
+from cedros_pay.storage.sql.base import SqlEngine
+from cedros_pay.storage.sql.engine import create_postgres_engine
+from cedros_pay.storage.sql.migrate import upgrade
+from cedros_pay.storage.sql.payments import SqlPayments
+from cedros_pay.storage.sql.schema import define_tables
+from cedros_pay.storage.sql.store import sql_store
 from cedros_pay.storage.store import Store
 
 
@@ -109,3 +120,60 @@ async def test_listing_filters_pages_and_totals(store: Store) -> None:
     assert await store.payments.totals("default", PaymentFilter(method="stripe")) == [
         AssetTotal("USDC", 1, 500)]
     assert await store.payments.totals("nobody", everything) == []
+
+
+class _CommitsBetweenStatements:
+    """An engine stand-in whose write transaction runs `between()` (on other connections,
+    committed) after the transaction's first statement: archival's copy, before its
+    delete. This pins down the window that READ COMMITTED leaves open between them."""
+
+    def __init__(self, engine: SqlEngine, between: Callable[[], Awaitable[object]]) -> None:
+        self._engine = engine
+        self._between = between
+        self.dialect = engine.dialect
+        self.connect = engine.connect
+
+    @asynccontextmanager
+    async def begin(self) -> AsyncIterator[Any]:
+        async with self._engine.begin() as conn:
+            between = self._between
+            real_execute = conn.execute
+
+            async def execute(statement: Any, *args: Any) -> Any:
+                result = await real_execute(statement, *args)
+                nonlocal between
+                if between is not None:
+                    run, between = between, None
+                    await run()
+                return result
+
+            proxy = SimpleNamespace(execute=execute, dialect=conn.dialect)
+            yield proxy
+
+
+@pytest.mark.postgres
+async def test_a_payment_committed_between_archivals_copy_and_delete_keeps_its_signature(
+        postgres_url: str) -> None:
+    """PostgreSQL only: SQLite and memory stores serialize writers, so nothing can commit
+    between the two statements there. On PostgreSQL the delete sees a row committed after
+    the copy; it must leave it (it was never copied), or its signature could pay again."""
+    engine = create_postgres_engine(postgres_url)
+    await upgrade(engine)
+    store = sql_store(engine)
+    try:
+        assert await store.payments.record(tx("old", at=0))
+        late = tx("late", at=60)  # also older than the cut-off
+
+        archiver = SqlPayments(
+            _CommitsBetweenStatements(engine, lambda: store.payments.record(late)),
+            define_tables())
+        assert await archiver.archive_older_than(T0 + timedelta(minutes=30)) == 1
+        assert await store.payments.has_been_processed("old")
+        assert await store.payments.get("default", "late") is not None  # not deleted uncopied
+        assert await store.payments.has_been_processed("late")
+        assert not await store.payments.record(tx("late", resource="again"))
+        # The next archival moves it as usual.
+        assert await store.payments.archive_older_than(T0 + timedelta(minutes=30)) == 1
+        assert await store.payments.has_been_processed("late")
+    finally:
+        await store.close()
