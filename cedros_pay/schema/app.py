@@ -38,10 +38,10 @@ from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.types.unset import UNSET, UnsetType
 
 from cedros_pay.config.models import GraphQLConfig
-from cedros_pay.core.errors import CedrosError
+from cedros_pay.core.errors import CedrosError, ErrorCode
 from cedros_pay.schema.context import Context, get_context, presents_credentials
-from cedros_pay.schema.errors import CedrosSchema, shape_error
-from cedros_pay.schema.limits import CACHE_SIZE, limit_rules
+from cedros_pay.schema.errors import CedrosSchema, shape_error, spec_extensions
+from cedros_pay.schema.limits import CACHE_SIZE, MAX_BODY_BYTES, limit_rules
 from cedros_pay.schema.mutations import Mutation
 from cedros_pay.schema.plans import PlannedExecutionContext
 from cedros_pay.schema.prepared import Documents, PreparedDocument, PreparedDocuments
@@ -65,6 +65,34 @@ def build_schema(documents: Documents) -> strawberry.Schema:
         extensions=[partial(PreparedDocuments, documents)],
         config=StrawberryConfig(scalar_map=SCALAR_MAP),
     )
+
+
+class _BodyTooLarge(Exception):
+    """The request body passed MAX_BODY_BYTES (raised while reading it)."""
+
+
+def _capped(receive: Receive, limit: int) -> Receive:
+    """`receive`, raising _BodyTooLarge once the body's bytes pass `limit`: a body without
+    Content-Length (chunked) is stopped while it streams, not after it is buffered."""
+    size = 0
+
+    async def capped() -> Any:
+        nonlocal size
+        message = await receive()
+        if message["type"] == "http.request":
+            size += len(message.get("body", b""))
+            if size > limit:
+                raise _BodyTooLarge
+        return message
+
+    return capped
+
+
+def _too_large() -> Response:
+    error = {"message": f"request body exceeds {MAX_BODY_BYTES} bytes",
+             "extensions": spec_extensions(ErrorCode.INVALID_FIELD, {"field": "body"})}
+    return Response(orjson.dumps({"errors": [error]}), status_code=413,
+                    media_type="application/json")
 
 
 def _json_response(body: bytes) -> Response:
@@ -112,12 +140,19 @@ class CedrosGraphQL(GraphQL[Context, None]):
     async def respond(self, request: Request) -> Response:
         """The answer to an HTTP request: the direct one (module docstring) if it
         applies, else Strawberry's view's (as its own ASGI entry makes it). The request
-        keeps the body it read, so the view can still parse it."""
+        keeps the body it read, so the view can still parse it. A body over
+        MAX_BODY_BYTES is refused (413) before anything parses it."""
+        declared = request.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+            return _too_large()
+        request = Request(request.scope, _capped(request.receive, MAX_BODY_BYTES))
         try:
             response = await self._direct(request) if request.method == "POST" else None
             return response if response is not None else await self.run(request)
         except HTTPException as e:
             return PlainTextResponse(e.reason, status_code=e.status_code)
+        except _BodyTooLarge:
+            return _too_large()
 
     async def _direct(self, request: Request) -> Response | None:
         """The answer to a JSON POST of a prepared document, or None for the view.

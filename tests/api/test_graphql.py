@@ -15,7 +15,7 @@ from solders.keypair import Keypair
 
 from cedros_pay.app import CedrosApp, create_app
 from cedros_pay.resolvers.catalog import Catalog, ProductView
-from cedros_pay.schema.limits import MAX_ALIASES, MAX_DEPTH, MAX_TOKENS
+from cedros_pay.schema.limits import MAX_ALIASES, MAX_BODY_BYTES, MAX_DEPTH, MAX_TOKENS
 from cedros_pay.storage.open import open_store
 from cedros_pay.storage.store import memory_store
 
@@ -684,3 +684,30 @@ async def test_graphql_follows_the_route_prefix(catalog_yaml: str) -> None:
         gone = await c.post("/graphql", json={"query": "{ products { totalCount } }"})
     assert moved.json()["data"]["products"]["totalCount"] == 3
     assert gone.status_code == 404
+
+
+async def test_a_body_over_the_limit_is_refused_413_before_it_is_parsed(
+        client: httpx.AsyncClient) -> None:
+    padded = "{ products(first: 1) { edges { node { id } } } }" + " " * (MAX_BODY_BYTES - 200)
+    fits = await client.post("/graphql", json={"query": padded})
+    assert fits.status_code == 200 and "errors" not in fits.json()  # whitespace is no token
+
+    over = "{ products(first: 1) { edges { node { id } } } }" + " " * MAX_BODY_BYTES
+    declared = await client.post("/graphql", json={"query": over})
+    assert declared.status_code == 413
+    assert codes(declared.json()) == ["invalid_field"]
+    assert declared.json()["errors"][0]["extensions"]["details"] == {"field": "body"}
+
+    async def chunks() -> AsyncIterator[bytes]:  # no Content-Length: stopped while streaming
+        yield b'{"query": "{ products(first: 1) { edges { node { id } } } }'
+        for _ in range(MAX_BODY_BYTES // 4096 + 1):
+            yield b" " * 4096
+        yield b'"}'
+
+    streamed = await client.post("/graphql", content=chunks(),
+                                 headers={"Content-Type": "application/json"})
+    assert streamed.status_code == 413
+    assert codes(streamed.json()) == ["invalid_field"]
+    multipart = await client.post("/graphql", files={"operations": ("o", b"x" * (
+        MAX_BODY_BYTES + 1))})  # whatever the content type
+    assert multipart.status_code == 413
