@@ -68,6 +68,11 @@ class _Connection(asyncio.Protocol):
         self.open = True
 
     def data_received(self, data: bytes) -> None:
+        if self._waiter is None or self._waiter.done():
+            # Bytes on an idle connection (a server's 408 before it hangs up): it cannot
+            # carry a request any more, as they would be read as that request's answer.
+            self.close()
+            return
         self.received = True
         try:
             self._parser.feed_data(data)

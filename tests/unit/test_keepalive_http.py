@@ -279,3 +279,24 @@ def test_proxied_follows_the_environment(monkeypatch: pytest.MonkeyPatch) -> Non
     assert not proxied("http://rpc.example/")
     monkeypatch.setenv("NO_PROXY", "rpc.example")
     assert not proxied("https://rpc.example/")
+
+
+async def test_a_connection_that_speaks_while_idle_is_not_reused() -> None:
+    async def reply_then_time_out(reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                                  origin: Origin) -> None:
+        await read_request(reader, origin)
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+        await writer.drain()
+        await asyncio.sleep(0.05)  # idle: the server gives up on the connection, politely
+        writer.write(b"HTTP/1.1 408 Request Timeout\r\nContent-Length: 0\r\n\r\n")
+        await writer.drain()
+        await asyncio.sleep(1)  # ...and would hang up only later
+
+    async with origin_with(reply_then_time_out) as origin:
+        pool = KeepAlivePool(f"http://127.0.0.1:{origin.port}/")
+        assert (await pool.post(b"{}", time_limit=5)).body == b"ok"
+        await asyncio.sleep(0.2)
+        reply = await pool.post(b"{}", time_limit=5)
+        assert (reply.status, reply.body) == (200, b"ok")  # not the stale 408
+        assert origin.connections == 2
+        await pool.aclose()
