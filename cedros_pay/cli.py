@@ -85,6 +85,7 @@ async def _serve(config: Config, host: str, port: int, *, announce: str | None =
     import uvicorn
 
     from cedros_pay.bootstrap import create_app
+    from cedros_pay.rest.head_limit import HeadLimitedHttpToolsProtocol
 
     class _Server(uvicorn.Server):
         # uvicorn re-raises the caught signal after shutting down, so a clean SIGTERM
@@ -105,6 +106,7 @@ async def _serve(config: Config, host: str, port: int, *, announce: str | None =
     app = create_app(config)
     server = _Server(uvicorn.Config(
         app, host=host, port=port, lifespan="on", log_config=None, access_log=False,
+        http=HeadLimitedHttpToolsProtocol,  # 431 for a request head over 32 KiB
         timeout_graceful_shutdown=SHUTDOWN_BUDGET_SECONDS, server_header=False,
         # Forwarding headers are judged by our real-IP middleware against
         # server.trusted_proxies; uvicorn's own rewrite would trust loopback blindly.
