@@ -88,6 +88,15 @@ def _capped(receive: Receive, limit: int) -> Receive:
     return capped
 
 
+def _content_length(scope: Scope) -> str:
+    """The Content-Length header as sent ("" without one), from the raw header list: one
+    scan, without building a header mapping."""
+    for name, value in scope["headers"]:
+        if name == b"content-length":
+            return str(value.decode("latin-1"))
+    return ""
+
+
 def _too_large() -> Response:
     error = {"message": f"request body exceeds {MAX_BODY_BYTES} bytes",
              "extensions": spec_extensions(ErrorCode.INVALID_FIELD, {"field": "body"})}
@@ -142,10 +151,13 @@ class CedrosGraphQL(GraphQL[Context, None]):
         applies, else Strawberry's view's (as its own ASGI entry makes it). The request
         keeps the body it read, so the view can still parse it. A body over
         MAX_BODY_BYTES is refused (413) before anything parses it."""
-        declared = request.headers.get("content-length", "")
-        if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
-            return _too_large()
-        request = Request(request.scope, _capped(request.receive, MAX_BODY_BYTES))
+        declared = _content_length(request.scope)
+        if declared.isdigit():
+            if int(declared) > MAX_BODY_BYTES:
+                return _too_large()
+            # The server reads no more than Content-Length: nothing to count.
+        else:  # chunked, or no body: counted while it streams
+            request = Request(request.scope, _capped(request.receive, MAX_BODY_BYTES))
         try:
             response = await self._direct(request) if request.method == "POST" else None
             return response if response is not None else await self.run(request)
