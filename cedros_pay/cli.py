@@ -106,7 +106,7 @@ async def _serve(config: Config, host: str, port: int, *, announce: str | None =
     app = create_app(config)
     server = _Server(uvicorn.Config(
         app, host=host, port=port, lifespan="on", log_config=None, access_log=False,
-        http=HeadLimitedHttpToolsProtocol,  # 431 for a request head over 32 KiB
+        http=HeadLimitedHttpToolsProtocol,  # 431 for a request head over 64 KiB
         timeout_graceful_shutdown=SHUTDOWN_BUDGET_SECONDS, server_header=False,
         # Forwarding headers are judged by our real-IP middleware against
         # server.trusted_proxies; uvicorn's own rewrite would trust loopback blindly.

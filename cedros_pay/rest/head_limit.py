@@ -17,8 +17,9 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from cedros_pay.core.errors import CedrosError, ErrorCode
 
-# The X-PAYMENT header alone may be 16 KiB (x402/http.py), a tenant JWT 4 KiB.
-MAX_HEAD_BYTES = 32 * 1024
+# Room for every header a valid request may carry at its documented maximum: X-PAYMENT
+# and PAYMENT-SIGNATURE 16 KiB each (x402/http.py), a tenant JWT 4 KiB, and the rest.
+MAX_HEAD_BYTES = 64 * 1024
 _LINE_OVERHEAD = 4  # ": " and CRLF per header
 
 

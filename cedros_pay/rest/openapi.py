@@ -31,15 +31,18 @@ _E = ErrorCode
 _STATUS_TEXT = {200: "OK", 201: "Created", 400: "Bad request", 401: "Unauthorized",
                 402: "Payment required", 403: "Forbidden", 404: "Not found", 409: "Conflict",
                 413: "Body too large", 429: "Too many requests",
+                431: "Request headers too large",
                 500: "Internal error (never a stack trace)",
                 502: "An upstream service (Solana RPC, Stripe) failed",
                 503: "Unavailable: the request timed out or a store is unreachable"}
 
 # Answered on every route by the middleware chain (rest/middleware): a malformed
-# X-API-Version or X-Tenant-ID header, a rate limit, the request deadline, a bug.
+# X-API-Version or X-Tenant-ID header, a rate limit, the request deadline, a bug; and by
+# the server before the app, a request head over 64 KiB (rest/head_limit.py).
 COMMON_ERRORS: dict[int, tuple[ErrorCode, ...]] = {
     400: (_E.INVALID_FIELD,),
     429: (_E.RATE_LIMIT_EXCEEDED,),
+    431: (_E.INVALID_FIELD,),
     500: (_E.INTERNAL_ERROR, _E.DATABASE_ERROR, _E.CONFIG_ERROR),
     # The route's deadline (rest/middleware/timeout.py); a PostgreSQL outage (storage/sql).
     503: (_E.SERVICE_UNAVAILABLE, _E.DATABASE_UNAVAILABLE),

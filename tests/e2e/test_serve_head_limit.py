@@ -1,4 +1,4 @@
-"""`cedros-pay serve` refuses a request head over 32 KiB with 431, over raw sockets: in one
+"""`cedros-pay serve` refuses a request head over 64 KiB with 431, over raw sockets: in one
 write, across many headers, and while a header is still streaming in."""
 
 from __future__ import annotations
