@@ -87,9 +87,8 @@ async def main(n: int, concurrency: int, rounds: int) -> None:
     node = multiprocessing.get_context("fork").Process(target=_run_node, args=(sock,),
                                                         daemon=True)
     node.start()
-    http = httpx.AsyncClient()
     sides: dict[str, Callable[[], RpcTransport]] = {
-        "httpx": lambda: HttpxTransport(url, http),
+        "httpx": lambda: HttpxTransport(url, httpx.AsyncClient()),
         "keep-alive": lambda: KeepAlivePool(url),
     }
     best: dict[str, tuple[float, float]] = {}
@@ -102,7 +101,6 @@ async def main(n: int, concurrency: int, rounds: int) -> None:
                 await transport.aclose()
                 best[name] = min(best.get(name, figures), figures)
     finally:
-        await http.aclose()
         node.kill()
     print(f"{n} sendTransaction calls per side and round, {concurrency} in flight, "
           f"best of {rounds} rounds")

@@ -73,12 +73,12 @@ class RpcTransport(Protocol):
 
 
 class HttpxTransport:
-    """An `RpcTransport` over an httpx client; closes the client only if it owns it."""
+    """An `RpcTransport` over an httpx client. `aclose()` closes that client: whoever made
+    the transport decides whether to call it (`SolanaRpc` does only for its own)."""
 
-    def __init__(self, url: str, http: httpx.AsyncClient, *, owned: bool = False) -> None:
+    def __init__(self, url: str, http: httpx.AsyncClient) -> None:
         self._url = url
         self._http = http
-        self._owned = owned
 
     async def post(self, body: bytes, time_limit: float) -> Reply:
         try:
@@ -92,14 +92,13 @@ class HttpxTransport:
                      response.headers.get("retry-after"))
 
     async def aclose(self) -> None:
-        if self._owned:
-            await self._http.aclose()
+        await self._http.aclose()
 
 
 def default_transport(url: str) -> RpcTransport:
     """The keep-alive client, or httpx (which honours proxies) when a proxy applies."""
     if proxied(url):
-        return HttpxTransport(url, httpx.AsyncClient(), owned=True)
+        return HttpxTransport(url, httpx.AsyncClient())
     return KeepAlivePool(url)
 
 
